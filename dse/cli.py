@@ -1,0 +1,37 @@
+"""The focus-dse command line: one sub-command per job, errors as one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dse.errors import UserError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage + error over two lines; we print one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dse.commands import gemm, simulate, topology
+
+    parser = OneLineParser(prog="focus-dse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for module in (gemm, simulate, topology):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"focus-dse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("focus-dse: interrupted", file=sys.stderr)
+        return 130

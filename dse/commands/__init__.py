@@ -1,0 +1,1 @@
+"""Sub-commands of the focus-dse CLI; each module has register(subparsers)."""

@@ -1,0 +1,1 @@
+"""Simulation backends (analytic closed forms, the real scalesim) and whole-model evaluation."""

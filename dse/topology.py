@@ -1,0 +1,46 @@
+"""Workload (+ optional SparsityProfile) -> SCALE-Sim GEMM topology rows.
+
+Dense: one row per distinct GEMM of the model with its repeat count (layers x heads).
+With a profile: the tiles the array really runs, per layer and M tile (M = unique rows),
+identical tiles of one layer merged into one row with their count.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from dse.profile import SparsityProfile
+from dse.scalesim_io import TopologyRow
+from dse.sim.plan import plan_layer
+from dse.workloads.catalog import Workload
+from dse.workloads.gemms import layer_gemms
+
+
+def dense_topology(workload: Workload) -> list[TopologyRow]:
+    spec = workload.spec.llm
+    rows = []
+    for g in layer_gemms(spec, workload.tokens):
+        rows.append(TopologyRow(g.name, g.M, g.N, g.K, repeat=g.count * spec.layers))
+    return rows
+
+
+def tiled_topology(
+    workload: Workload, profile: SparsityProfile | None, m_tile: int = 1024, convention: str = "faithful"
+) -> list[TopologyRow]:
+    """Per layer and M tile, the GEMMs the array runs (attention: causal tile shapes)."""
+    spec = workload.spec.llm
+    if profile is not None:
+        profile = profile.for_workload(workload.name, workload.tokens, spec.layers)
+    rows = []
+    for layer in range(spec.layers):
+        if profile is None:
+            tokens, rows_for = workload.tokens, None
+        else:
+            lp = profile.layers[layer]
+            tokens, rows_for = int(lp.tokens_kept), lp.rows
+        merged: Counter[tuple[str, int, int, int]] = Counter()
+        for t in plan_layer(spec, tokens, m_tile, convention, rows_for):
+            merged[(t.name, t.M, t.N, t.K)] += t.repeat * t.weight
+        for (name, M, N, K), repeat in merged.items():
+            rows.append(TopologyRow(f"L{layer}_{name}_m{M}", M, N, K, repeat))
+    return rows

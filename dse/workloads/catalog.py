@@ -1,0 +1,98 @@
+"""Workloads: a model spec plus a visual input (frames x patches per frame, or tokens).
+
+Every row of the Focus paper's meta_data.csv is addressable as '<model>/<dataset>', e.g.
+'llava_vid/videomme' (64 frames x 182 patches = 11,648 visual tokens). The Focus evaluation
+runs every published workload on a Qwen2-7B backbone, so they all use the 'qwen2-7b' spec.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+
+from dse.data_files import REFERENCE_DIR
+from dse.errors import UserError
+from dse.workloads.models import ModelSpec, load_model
+
+PUBLISHED_BACKBONE = "qwen2-7b"
+VIDEO_WORKLOADS = tuple(
+    f"{m}/{d}" for m in ("llava_vid", "llava_onevision", "minicpm_v") for d in ("videomme", "mlvu", "mvbench")
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    model: str  # model spec name or path
+    tokens: int  # visual tokens S fed to the LLM
+    frames: int = 1
+    patches: int = 0  # patches (tokens) per frame; 0 when only the token count is known
+
+    @property
+    def spec(self) -> ModelSpec:
+        return load_model(self.model)
+
+    @property
+    def published(self) -> bool:
+        return self.name in _published()
+
+
+@cache
+def _published() -> dict[str, Workload]:
+    out: dict[str, Workload] = {}
+    with open(REFERENCE_DIR / "accuracy" / "meta_data.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            name = f"{row['Model']}/{row['Dataset']}"
+            out[name] = Workload(
+                name=name,
+                model=PUBLISHED_BACKBONE,
+                tokens=int(row["Sequence length"]),
+                frames=int(row["Num frames"]),
+                patches=int(row["Num patches"]),
+            )
+    return out
+
+
+def list_workloads() -> list[str]:
+    return sorted(_published())
+
+
+def custom_workload(model: str, frames: int | None, patches: int | None, tokens: int | None) -> Workload:
+    load_model(model)  # fail early on an unknown model
+    if tokens is None:
+        if frames is None or patches is None:
+            raise UserError("a custom workload needs --frames and --patches, or --tokens")
+        for value, flag in ((frames, "--frames"), (patches, "--patches")):
+            if value <= 0:
+                raise UserError(f"{flag} must be a positive integer, got {value}")
+        tokens = frames * patches
+    elif tokens <= 0:
+        raise UserError(f"--tokens must be a positive integer, got {tokens}")
+    frames = frames or 1
+    patches = patches or (tokens // frames if tokens % frames == 0 else 0)
+    return Workload(name=f"{model}-{frames}x{patches}" if patches else f"{model}-{tokens}tok",
+                    model=model, tokens=tokens, frames=frames, patches=patches)
+
+
+def resolve_workload(
+    name: str | None = None,
+    model: str | None = None,
+    frames: int | None = None,
+    patches: int | None = None,
+    tokens: int | None = None,
+) -> Workload:
+    """A published workload by name, or a custom one from a model and its visual input."""
+    if name:
+        if model is not None:
+            raise UserError("give either --workload or --model (with --frames/--patches or --tokens), not both")
+        try:
+            return _published()[name]
+        except KeyError:
+            raise UserError(
+                f"unknown workload '{name}': use one of {', '.join(list_workloads())}, "
+                "or --model M --frames F --patches P"
+            ) from None
+    if model:
+        return custom_workload(model, frames, patches, tokens)
+    raise UserError("no workload: give --workload NAME (e.g. llava_vid/videomme) or --model M --frames F --patches P")
