@@ -6,7 +6,8 @@ import argparse
 
 from dse.commands.common import add_array_args, add_backend_arg, add_workload_args, array_from_args, emit, \
     workload_from_args
-from dse.sim.backends import get_backend
+from dse.scalesim_io import read_topology
+from dse.sim.backends import gemm_cycles, get_backend
 from dse.sim.model import model_layers
 from dse.sim.plan import CONVENTIONS, check_convention
 
@@ -14,6 +15,7 @@ from dse.sim.plan import CONVENTIONS, check_convention
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="cycles (and later energy) of a whole VLM workload on an accelerator")
     add_workload_args(p)
+    p.add_argument("--topology", help="simulate a SCALE-Sim GEMM topology CSV (rows x repeat) instead of a workload")
     p.add_argument("--accelerator", default="dense", help="dense (systolic array)")
     p.add_argument("--convention", default="faithful", choices=CONVENTIONS,
                    help="focus-paper: count as the Focus paper's simulator; faithful (default): our exact model")
@@ -27,6 +29,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.topology:
+        return run_topology(args)
     workload = workload_from_args(args)
     check_convention(args.convention)
     if args.frequency_mhz <= 0:
@@ -56,6 +60,22 @@ def run(args: argparse.Namespace) -> int:
             for layer in layers
         ]
     emit(result, args.json, render)
+    return 0
+
+
+def run_topology(args: argparse.Namespace) -> int:
+    """Each row's GEMM, whole, times its repeat count (no tiling, no convention)."""
+    rows = read_topology(args.topology)
+    array = array_from_args(args)
+    backend = get_backend(args.backend)
+    cycles = {r.layer: r.repeat * gemm_cycles(r.M, r.K, r.N, array, backend) for r in rows}
+    total = sum(cycles.values())
+    result = {"topology": args.topology, "backend": args.backend, "rows": array.rows, "cols": array.cols,
+              "dataflow": array.dataflow, "frequency_mhz": args.frequency_mhz, "total_cycles": round(total),
+              "execution_time_s": total / (args.frequency_mhz * 1e6)}
+    if args.per_layer:
+        result["per_layer"] = [{"layer": k, "cycles": round(v)} for k, v in cycles.items()]
+    emit(result, args.json, lambda r: "\n".join(f"{k:>18}: {v}" for k, v in r.items() if k != "per_layer"))
     return 0
 
 

@@ -1,0 +1,4 @@
+import os
+
+# Plots render off-screen in tests and CI.
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,80 @@
+"""CLI contracts: JSON keys, exit code 2 and one line for bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dse.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_gemm_json_contract(capsys):
+    code, out, _ = run_cli(capsys, "simulate-gemm", "--M", "300", "--K", "200", "--N", "100", "--rows", "32",
+                           "--cols", "32", "--dataflow", "ws", "--backend", "analytic", "--json")
+    assert code == 0
+    r = json.loads(out)
+    assert r["compute_cycles"] == 7 * 4 * 394 - 1
+    assert {"ifmap_sram_reads", "filter_sram_reads", "ofmap_sram_writes"} <= set(r)
+
+
+@pytest.mark.slow
+def test_simulate_gemm_scalesim_backend_same_keys(capsys):
+    args = ["simulate-gemm", "--M", "30", "--K", "20", "--N", "10", "--rows", "8", "--cols", "4", "--json"]
+    _, analytic, _ = run_cli(capsys, *args, "--backend", "analytic")
+    _, real, _ = run_cli(capsys, *args, "--backend", "scalesim")
+    a, s = json.loads(analytic), json.loads(real)
+    keys = ("compute_cycles", "ifmap_sram_reads", "filter_sram_reads", "ofmap_sram_writes")
+    assert [a[k] for k in keys] == [s[k] for k in keys]
+
+
+def test_simulate_json_contract(capsys):
+    code, out, _ = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "dense",
+                           "--convention", "focus-paper", "--json", "--per-layer")
+    r = json.loads(out)
+    assert code == 0
+    assert r["total_cycles"] == 95_936_913_408
+    assert r["execution_time_s"] == pytest.approx(191.87, abs=0.01)
+    assert len(r["per_layer"]) == 28
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "--workload", "nope/nope"],
+        ["simulate", "--model", "gpt-17", "--frames", "2", "--patches", "3"],
+        ["simulate", "--model", "qwen2-7b", "--frames", "-1", "--patches", "3"],
+        ["simulate-gemm", "--M", "0", "--K", "1", "--N", "1"],
+        ["simulate-gemm", "--M", "1", "--K", "1", "--N", "1", "--dataflow", "xs"],
+        ["simulate-gemm", "--M", "1", "--K", "1", "--N", "1", "--rows", "0"],
+        ["simulate", "--workload", "llava_vid/videomme", "--convention", "nope"],
+        ["simulate-gemm", "--M", "many"],
+        ["simulate", "--topology", "/no/such/file.csv"],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("focus-dse: error:")
+
+
+def test_console_script_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "dse", "simulate", "--workload", "x"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+def test_simulate_topology_file(capsys, tmp_path):
+    path = tmp_path / "t.csv"
+    run_cli(capsys, "topology", "--workload", "llava_vid/mvbench", "-o", str(path))
+    code, out, _ = run_cli(capsys, "simulate", "--topology", str(path), "--json")
+    assert code == 0 and json.loads(out)["total_cycles"] > 0
+    (tmp_path / "bad.csv").write_text("Layer, M, N, K,\nq, x, 1, 2,\n")
+    code, _, err = run_cli(capsys, "simulate", "--topology", str(tmp_path / "bad.csv"))
+    assert code == 2 and "bad.csv:2" in err
