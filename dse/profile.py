@@ -51,15 +51,25 @@ class ConcentrationSettings:
         return t * h * w
 
 
+MLP_GEMMS = ("gate_proj", "up_proj", "down_proj", "fc1", "fc2")
+
+
 @dataclass(frozen=True)
 class LayerProfile:
     layer: int
-    tokens_kept: float
+    tokens_kept: float  # tokens entering the layer (attention and its projections)
     unique_rows: dict[str, float] = field(default_factory=dict)
+    # SEC prunes after a layer's attention, before its MLP: tokens the MLP sees (None: same)
+    mlp_tokens_kept: float | None = None
+
+    def tokens(self, gemm: str) -> float:
+        if gemm in MLP_GEMMS and self.mlp_tokens_kept is not None:
+            return self.mlp_tokens_kept
+        return self.tokens_kept
 
     def rows(self, gemm: str) -> float:
         """Rows the array computes for this GEMM: unique rows if known, else every kept token."""
-        return min(self.unique_rows.get(gemm, self.tokens_kept), self.tokens_kept)
+        return min(self.unique_rows.get(gemm, self.tokens(gemm)), self.tokens(gemm))
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ class SparsityProfile:
         if self.tokens <= 0:
             raise UserError(f"profile 'tokens' must be positive, got {self.tokens}")
         for lp in self.layers:
-            if lp.tokens_kept < 0 or lp.tokens_kept > self.tokens:
+            if not 0 <= lp.tokens_kept <= self.tokens or not 0 <= (lp.mlp_tokens_kept or 0) <= self.tokens:
                 raise UserError(f"profile layer {lp.layer}: tokens_kept {lp.tokens_kept} outside [0, {self.tokens}]")
             if any(v < 0 for v in lp.unique_rows.values()):
                 raise UserError(f"profile layer {lp.layer}: negative unique rows")
@@ -113,6 +123,8 @@ class SparsityProfile:
                     layer=layer,
                     tokens_kept=min(tokens, round(pick.tokens_kept * scale)),
                     unique_rows={k: v * scale for k, v in pick.unique_rows.items()},
+                    mlp_tokens_kept=None if pick.mlp_tokens_kept is None
+                    else min(tokens, round(pick.mlp_tokens_kept * scale)),
                 )
             )
         return SparsityProfile(tuple(mapped), tokens, self.settings, self.source, workload_name, dict(self.extra))
@@ -155,6 +167,7 @@ def profile_from_dict(raw: dict[str, Any], where: str = "profile") -> SparsityPr
                 layer=int(lp["layer"]),
                 tokens_kept=float(lp["tokens_kept"]),
                 unique_rows={str(k): float(v) for k, v in (lp.get("unique_rows") or {}).items()},
+                mlp_tokens_kept=None if lp.get("mlp_tokens_kept") is None else float(lp["mlp_tokens_kept"]),
             )
             for lp in raw["layers"]
         )

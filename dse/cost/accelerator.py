@@ -1,0 +1,184 @@
+"""Accelerators described as data (dse/data/accelerators/*.json, or a user's file).
+
+A spec lists RTL components (module name in its RTL table, count, and which activity keeps
+it busy) and SRAM buffers (size as an expression of the design knobs, and the macros that
+build it at that size). Area, on-chip power and buffer capacity follow; a user adds an
+accelerator by adding a file.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import operator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from dse.cost.sram import Buffer, sized_buffer
+from dse.data_files import DATA_DIR, REFERENCE_DIR
+from dse.errors import UserError
+
+ACCELERATOR_DIR = DATA_DIR / "accelerators"
+SPEC_KEYS = {"name", "description", "model", "rtl", "components", "buffers"}
+BUSY_KINDS = {"array", "detect", "scatter", "sec", "softmax", "merge", "codec", "always"}
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+
+
+def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
+    """Evaluate 'm_tile * rows * 2 * 2' with the design's knobs (integers, + - * // only)."""
+
+    def ev(node: ast.AST) -> int:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in knobs:
+            return int(knobs[node.id])
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](ev(node.left), ev(node.right))
+        raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
+
+    try:
+        return ev(ast.parse(str(expr), mode="eval"))
+    except SyntaxError:
+        raise UserError(f"{where}: bad size expression '{expr}'") from None
+
+
+@dataclass(frozen=True)
+class Component:
+    module: str
+    count: int
+    busy: str
+    area_mm2: float  # one instance
+    power_mw: float  # one instance
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    name: str
+    model: str  # which cycle model: dense, focus, adaptiv, cmc
+    components: tuple[Component, ...]
+    buffers: tuple[Buffer, ...]
+    description: str = ""
+
+    @property
+    def core_area_mm2(self) -> float:
+        return sum(c.area_mm2 * c.count for c in self.components)
+
+    @property
+    def core_power_mw(self) -> float:
+        return sum(c.power_mw * c.count for c in self.components)
+
+    @property
+    def area_mm2(self) -> float:
+        return self.core_area_mm2 + sum(b.area_mm2 for b in self.buffers)
+
+    @property
+    def onchip_power_mw(self) -> float:
+        return self.core_power_mw + sum(b.peak_mw for b in self.buffers)
+
+    @property
+    def buffer_bytes(self) -> int:
+        return sum(b.bytes for b in self.buffers)
+
+    @property
+    def buffer_kb(self) -> float:
+        return self.buffer_bytes / 1024
+
+    def buffer(self, name: str) -> Buffer | None:
+        return next((b for b in self.buffers if b.name == name), None)
+
+
+@cache
+def rtl_table(filename: str) -> dict[str, tuple[float, float]]:
+    path = REFERENCE_DIR / "hardware" / filename
+    if not path.is_file():
+        path = Path(filename)
+    try:
+        with open(path, newline="") as f:
+            return {r["Module"]: (float(r["Area"]), float(r["Power"])) for r in csv.DictReader(f)}
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"cannot read RTL table {filename}: {exc}") from None
+
+
+def list_accelerators() -> list[str]:
+    return sorted(p.stem for p in ACCELERATOR_DIR.glob("*.json"))
+
+
+@cache
+def load_spec(name_or_path: str) -> dict:
+    path = Path(name_or_path)
+    if path.suffix != ".json":
+        path = ACCELERATOR_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        raise UserError(
+            f"unknown accelerator '{name_or_path}': use one of {', '.join(list_accelerators())} or a JSON spec path"
+        )
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read accelerator spec {path}: {exc}") from None
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")
+    missing = sorted({"name", "model", "rtl", "components", "buffers"} - set(spec))
+    if missing:
+        raise UserError(f"{path}: missing key(s) {missing}")
+    if spec["model"] not in ("dense", "focus", "adaptiv", "cmc"):
+        raise UserError(f"{path}: 'model' must be dense, focus, adaptiv or cmc, got {spec['model']!r}")
+    return spec
+
+
+def default_buffer_bytes(name_or_path: str, knobs: dict[str, int], paper_buffers: bool = True) -> dict[str, int]:
+    """Each buffer's size the tiles need, for these knobs (rows, cols, m_tile, n_tile, n_scatter)."""
+    spec = load_spec(name_or_path)
+    return {
+        b["name"]: size_expression(b["bytes"], knobs, f"{spec['name']} buffer {b['name']}")
+        for b in spec["buffers"]
+        if paper_buffers or not b.get("paper_only")
+    }
+
+
+def build_accelerator(
+    name_or_path: str,
+    knobs: dict[str, int],
+    buffer_bytes: dict[str, int] | None = None,
+    paper_buffers: bool = True,
+) -> Accelerator:
+    """The accelerator for these knobs. buffer_bytes overrides sizes per buffer name.
+    paper_buffers=False drops buffers marked paper_only (the dense SA's borrowed Focus buffers)."""
+    spec = load_spec(name_or_path)
+    table = rtl_table(spec["rtl"])
+    components = []
+    for c in spec["components"]:
+        if c["module"] not in table:
+            raise UserError(f"accelerator {spec['name']}: module '{c['module']}' not in {spec['rtl']}")
+        count = c["count"] if isinstance(c["count"], int) else size_expression(c["count"], knobs, c["module"])
+        if c.get("busy", "always") not in BUSY_KINDS:
+            raise UserError(f"accelerator {spec['name']}: busy '{c['busy']}' not one of {sorted(BUSY_KINDS)}")
+        area, power = table[c["module"]]
+        components.append(Component(c["module"], count, c.get("busy", "always"), area, power))
+    # The RTL array is 32x32; other sizes scale its area and power by the PE count.
+    pe_scale = knobs["rows"] * knobs["cols"] / 1024
+    components = [
+        Component(c.module, c.count, c.busy, c.area_mm2 * pe_scale, c.power_mw * pe_scale) if c.busy == "array" else c
+        for c in components
+    ]
+    overrides = dict(buffer_bytes or {})
+    defaults_at_paper = default_buffer_bytes(name_or_path, PAPER_KNOBS)
+    needed = default_buffer_bytes(name_or_path, knobs, paper_buffers)
+    unknown = sorted(set(overrides) - set(needed))
+    if unknown:
+        raise UserError(f"accelerator {spec['name']} has no buffer(s) {unknown}; its buffers: {', '.join(needed)}")
+    buffers = []
+    for b in spec["buffers"]:
+        if b["name"] not in needed:
+            continue
+        size = overrides.get(b["name"], needed[b["name"]])
+        buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size))
+    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""))
+
+
+PAPER_KNOBS = {"rows": 32, "cols": 32, "m_tile": 1024, "n_tile": 96, "n_scatter": 2}

@@ -1,0 +1,117 @@
+"""SRAM macros from the Focus paper's memory-compiler table (buffer_model_spec.csv).
+
+Scaling model for buffer sizes the search picks (memory-compiler macro tiling): a buffer is
+built from groups of one macro type, `number` macros wide and `copies` deep (double
+buffering, ports). Resized to B bytes, each group keeps its macro and copies and takes
+ceil(number * B / B_default) macros, so area, leakage and peak power grow with the macro
+count while the energy of one access (one macro active) stays that of the macro. At the
+default sizes this is exactly the paper's buffer set (Table 3).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from math import ceil
+
+from dse.data_files import REFERENCE_DIR
+from dse.errors import UserError
+
+ACCESS_MHZ = 500.0  # the paper's peak power is read + write current at 500 MHz
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str  # "<words>x<bits>"
+    area_mm2: float
+    read_ua_per_mhz: float
+    write_ua_per_mhz: float
+    leakage_ua: float
+    voltage: float
+
+    @property
+    def word_bytes(self) -> float:
+        return int(self.name.split("x")[1]) / 8
+
+    @property
+    def bytes(self) -> int:
+        return int(int(self.name.split("x")[0]) * self.word_bytes)
+
+    @property
+    def leakage_mw(self) -> float:
+        return self.leakage_ua * self.voltage / 1000
+
+    @property
+    def peak_mw(self) -> float:
+        """Leakage plus a read-or-write every cycle at 500 MHz (the paper's compiler-mode power)."""
+        active = (self.read_ua_per_mhz + self.write_ua_per_mhz) / 2 * ACCESS_MHZ * self.voltage / 1000
+        return self.leakage_mw + active
+
+    @property
+    def read_pj(self) -> float:
+        """uA/MHz x V = pJ per access of one macro word."""
+        return self.read_ua_per_mhz * self.voltage
+
+    @property
+    def write_pj(self) -> float:
+        return self.write_ua_per_mhz * self.voltage
+
+
+@cache
+def macros() -> dict[str, Macro]:
+    with open(REFERENCE_DIR / "hardware" / "buffer_model_spec.csv", newline="") as f:
+        return {
+            r["Model"]: Macro(r["Model"], float(r["Area(mm2)"]), float(r["Readc(uA/MHz)"]),
+                              float(r["Writec(uA/MHz)"]), float(r["Leakage(uA)"]), float(r["Voltage(V)"]))
+            for r in csv.DictReader(f)
+        }
+
+
+@dataclass(frozen=True)
+class Buffer:
+    name: str
+    bytes: int
+    groups: tuple[tuple[str, int, int], ...]  # (macro, number, copies) at this size
+
+    @property
+    def area_mm2(self) -> float:
+        return sum(macros()[m].area_mm2 * n * c for m, n, c in self.groups)
+
+    @property
+    def peak_mw(self) -> float:
+        return sum(macros()[m].peak_mw * n * c for m, n, c in self.groups)
+
+    @property
+    def leakage_mw(self) -> float:
+        return sum(macros()[m].leakage_mw * n * c for m, n, c in self.groups)
+
+    def _per_byte(self, attr: str) -> float:
+        """Energy per byte accessed (pJ/B), averaged over the groups by capacity."""
+        weighted = total = 0.0
+        for m, n, c in self.groups:
+            macro = macros()[m]
+            weighted += getattr(macro, attr) / macro.word_bytes * macro.bytes * n * c
+            total += macro.bytes * n * c
+        return weighted / total
+
+    @property
+    def read_pj_per_byte(self) -> float:
+        return self._per_byte("read_pj")
+
+    @property
+    def write_pj_per_byte(self) -> float:
+        return self._per_byte("write_pj")
+
+
+def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | None = None) -> Buffer:
+    """The buffer at the default size, or retiled from the same macros for new_bytes."""
+    for m, _, _ in groups:
+        if m not in macros():
+            raise UserError(f"buffer '{name}': unknown SRAM macro '{m}'; known: {', '.join(macros())}")
+    if new_bytes is None or new_bytes == default_bytes:
+        return Buffer(name, default_bytes, tuple((m, int(n), int(c)) for m, n, c in groups))
+    if new_bytes <= 0:
+        raise UserError(f"buffer '{name}' size must be positive, got {new_bytes} bytes")
+    scale = new_bytes / default_bytes
+    return Buffer(name, new_bytes, tuple((m, max(1, ceil(int(n) * scale)), int(c)) for m, n, c in groups))

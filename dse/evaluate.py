@@ -1,0 +1,490 @@
+"""One design point on one workload: cycles, energy, area. The function the search optimises.
+
+Data flow: DesignPoint -> accelerator (data) + SparsityProfile -> per-GEMM cycles and traffic
+(dse/sim) -> energy (dse/cost) -> Evaluation. Layers with identical token counts are
+evaluated once. Conventions: "focus-paper" reproduces the Focus paper's simulator;
+"faithful" fixes its weaknesses (see README: dense SA without Focus's buffers, detection
+cycles, attention scatter on kept keys, exact tiles, causal attention per tile, per-unit busy
+time and per-access SRAM energy, codec cycles for CMC, no K padding for AdapTiV).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field, fields
+from functools import cache
+from math import ceil
+from typing import Any
+
+from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
+from dse.cost.energy import DRAM_PJ_PER_BYTE, energy_breakdown
+from dse.data_files import REFERENCE_DIR
+from dse.errors import UserError
+from dse.profile import MLP_GEMMS, SparsityProfile
+from dse.published import published_profile
+from dse.sim import focus_unit as fu
+from dse.sim.backends import Backend, gemm_cycles, get_backend, paper_tile_cycles
+from dse.sim.hardware import ArrayConfig
+from dse.sim.plan import check_convention
+from dse.sim.tiling import exact_tiles
+from dse.sim.traffic import WORD_BYTES, kernel_bytes
+from dse.workloads.catalog import Workload
+from dse.workloads.gemms import linear_gemms
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """Every knob of a design; the defaults are the Focus paper's design."""
+
+    accelerator: str = "focus"  # dense | focus | adaptiv | cmc | path to a JSON spec
+    rows: int = 32
+    cols: int = 32
+    dataflow: str = "ws"
+    frequency_mhz: float = 500.0
+    m_tile: int = 1024
+    n_tile: int = 96
+    vector_size: int = 32
+    block: tuple[int, int, int] = (2, 2, 2)
+    threshold: float | None = None  # None: the workload's published threshold (0.9; 0.95 for MiniCPM-V)
+    sec_scale: float = 1.0
+    n_scatter: int = 2
+    buffer_kb: dict[str, float] = field(default_factory=dict)  # per buffer; {} = what the tiles need
+    dram_bandwidth_gbps: float | None = None  # None = unlimited
+    dram_pj_per_byte: float = DRAM_PJ_PER_BYTE
+    convention: str = "faithful"
+
+    def __post_init__(self) -> None:
+        check_convention(self.convention)
+        for name in ("rows", "cols", "m_tile", "n_tile", "vector_size", "n_scatter"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise UserError(f"design: {name} must be a positive integer, got {value!r}")
+        if self.frequency_mhz <= 0:
+            raise UserError(f"design: frequency_mhz must be positive, got {self.frequency_mhz}")
+        if len(self.block) != 3 or any(int(b) <= 0 for b in self.block):
+            raise UserError(f"design: block must be three positive sizes, got {self.block}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise UserError(f"design: threshold must be in [0, 1], got {self.threshold}")
+        if self.sec_scale <= 0:
+            raise UserError(f"design: sec_scale must be positive, got {self.sec_scale}")
+        if any(v <= 0 for v in self.buffer_kb.values()):
+            raise UserError(f"design: buffer sizes must be positive, got {self.buffer_kb}")
+        if self.dram_bandwidth_gbps is not None and self.dram_bandwidth_gbps <= 0:
+            raise UserError(f"design: dram_bandwidth_gbps must be positive, got {self.dram_bandwidth_gbps}")
+        load_spec(self.accelerator)
+        ArrayConfig(self.rows, self.cols, self.dataflow)
+
+    @property
+    def knobs(self) -> dict[str, int]:
+        return {"rows": self.rows, "cols": self.cols, "m_tile": self.m_tile, "n_tile": self.n_tile,
+                "n_scatter": self.n_scatter}
+
+    @property
+    def block_volume(self) -> int:
+        t, h, w = self.block
+        return t * h * w
+
+    @staticmethod
+    def buffer_names(accelerator: str) -> list[str]:
+        return [b["name"] for b in load_spec(accelerator)["buffers"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["block"] = "x".join(str(b) for b in self.block)
+        return d
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "design") -> DesignPoint:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        d = dict(raw)
+        if isinstance(d.get("block"), str):
+            try:
+                d["block"] = tuple(int(x) for x in d["block"].lower().split("x"))
+            except ValueError:
+                raise UserError(f"{where}: block must look like 2x2x2, got {raw['block']!r}") from None
+        elif "block" in d:
+            d["block"] = tuple(d["block"])
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise UserError(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    workload: str
+    accelerator: str
+    convention: str
+    profile_source: str
+    total_cycles: float
+    compute_cycles: float
+    stall_cycles: float  # concentration-unit stalls + memory stalls
+    memory_stall_cycles: float
+    execution_time_s: float
+    energy_j: float
+    area_mm2: float
+    onchip_power_mw: float
+    buffer_kb: float
+    dram_bytes: float
+    compute_fraction: float  # MACs computed / dense MACs
+    breakdown: dict[str, Any]
+    per_layer: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["total_cycles"] = round(self.total_cycles)
+        d["dram_bandwidth_bytes_per_cycle"] = self.dram_bytes / self.compute_cycles if self.compute_cycles else 0.0
+        if not self.per_layer:
+            d.pop("per_layer")
+        return d
+
+
+@dataclass
+class _Tally:
+    compute: float = 0.0
+    stall: float = 0.0
+    mem_stall: float = 0.0
+    dram: float = 0.0
+    macs: float = 0.0
+    busy: dict[str, float] = field(default_factory=dict)
+    sram: dict[str, float] = field(default_factory=dict)  # bytes accessed per buffer
+    gemms: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bytes_per_cycle: float | None,
+            busy: dict[str, float], sram: dict[str, float]) -> None:
+        time = cycles.total
+        mem = max(0.0, dram / bytes_per_cycle - time) if bytes_per_cycle else 0.0
+        self.compute += cycles.compute
+        self.stall += cycles.stall
+        self.mem_stall += mem
+        self.dram += dram
+        self.macs += macs
+        self.gemms[name] = self.gemms.get(name, 0.0) + time + mem
+        for k, v in busy.items():
+            self.busy[k] = self.busy.get(k, 0.0) + v
+        for k, v in sram.items():
+            self.sram[k] = self.sram.get(k, 0.0) + v
+
+    def scaled(self, n: int) -> _Tally:
+        return _Tally(self.compute * n, self.stall * n, self.mem_stall * n, self.dram * n, self.macs * n,
+                      {k: v * n for k, v in self.busy.items()}, {k: v * n for k, v in self.sram.items()},
+                      {k: v * n for k, v in self.gemms.items()})
+
+    def merge(self, other: _Tally) -> None:
+        self.compute += other.compute
+        self.stall += other.stall
+        self.mem_stall += other.mem_stall
+        self.dram += other.dram
+        self.macs += other.macs
+        for mine, theirs in ((self.busy, other.busy), (self.sram, other.sram), (self.gemms, other.gemms)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0.0) + v
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.stall + self.mem_stall
+
+
+@cache
+def _baseline_sparsity(kind: str) -> dict[str, dict[str, float]]:
+    name = "adaptiv_sparsity.csv" if kind == "adaptiv" else "cmc_sparsity.csv"
+    with open(REFERENCE_DIR / "accuracy" / name, newline="") as f:
+        return {f"{r['Model']}/{r['Dataset']}": {k: float(v) for k, v in r.items() if k not in ("Model", "Dataset")}
+                for r in csv.DictReader(f)}
+
+
+def baseline_sparsity(kind: str, workload: str) -> dict[str, float]:
+    table = _baseline_sparsity(kind)
+    if workload not in table:
+        raise UserError(f"no published {kind} sparsity for '{workload}': {kind} runs on {', '.join(sorted(table))}")
+    return table[workload]
+
+
+class _Evaluator:
+    def __init__(self, design: DesignPoint, workload: Workload, backend: Backend):
+        self.d = design
+        self.w = workload
+        self.spec = workload.spec.llm
+        self.backend = backend
+        self.paper = design.convention == "focus-paper"
+        self.array = ArrayConfig(design.rows, design.cols, design.dataflow)
+        self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
+                    if design.dram_bandwidth_gbps else None)
+
+    # -- array cycles -----------------------------------------------------------------
+    def tiles_paper(self, rows_per_tile: int, tiles: int, K: int, N: int) -> float:
+        if rows_per_tile <= 0 or tiles <= 0:
+            return 0.0
+        return paper_tile_cycles(rows_per_tile, K, N, self.array, self.backend) * tiles
+
+    def tiles_exact(self, tokens: float, unique: float, K: int, N: int) -> float:
+        share = unique / tokens if tokens else 0.0
+        total = 0.0
+        for rows, n in exact_tiles(int(tokens), self.d.m_tile).items():
+            m = min(rows, ceil(rows * share))
+            if m > 0:
+                total += n * gemm_cycles(m, K, N, self.array, self.backend)
+        return total
+
+    def dense_linear(self, T: int, K: int, N: int) -> float:
+        if self.paper:
+            P = ceil(T / self.d.m_tile)
+            return self.tiles_paper(ceil(T / P), P, K, N)
+        return self.tiles_exact(T, T, K, N)
+
+    def attention_exact(self, T: int, unique_q: float) -> float:
+        """Causal attention on exact tiles: tile [a, b) of (unique) queries sees b keys."""
+        share = unique_q / T if T else 0.0
+        hd, heads, total = self.spec.head_dim, self.spec.heads, 0.0
+        for start in range(0, T, self.d.m_tile):
+            end = min(T, start + self.d.m_tile)
+            mq = min(end - start, ceil((end - start) * share))
+            if mq > 0:
+                total += gemm_cycles(mq, hd, end, self.array, self.backend)
+            total += gemm_cycles(end - start, end, hd, self.array, self.backend)
+        return heads * total
+
+    # -- SRAM traffic, as the array's demand (words -> bytes) ----------------------------
+    @staticmethod
+    def sram_of(M: float, K: int, N: int, dram_in: float, dram_w: float, dram_out: float) -> dict[str, float]:
+        b = WORD_BYTES
+        return {"input": b * M * K + dram_in, "wgt": b * K * N + dram_w, "output": b * M * N + dram_out}
+
+    # -- one layer ----------------------------------------------------------------------
+    def layer(self, T_attn: int, T_mlp: int, rows_for) -> _Tally:
+        tally = _Tally()
+        kind = self.kind
+        hd, heads = self.spec.head_dim, self.spec.heads
+        mt, nt = self.d.m_tile, self.d.n_tile
+        for g in linear_gemms(self.spec, 1):
+            T = T_mlp if g.name in MLP_GEMMS else T_attn
+            if T <= 0:
+                continue
+            K, N = g.K, g.N
+            dense_macs = T * K * N
+            if kind == "focus":
+                U = rows_for(g.name)
+                tally.add(g.name, *self.focus_linear(g.name, T, U, K, N))
+            elif kind == "dense":
+                c = self.dense_linear(T, K, N)
+                dram = kernel_bytes(T, K, N, mt, nt)
+                tally.add(g.name, fu.UnitCycles(c), dram, dense_macs, self.bpc, {"array": c},
+                          self.sram_of(T, K, N, 2 * T * K * ceil(N / nt), 2 * K * N * ceil(T / mt), 2 * T * N))
+            elif kind == "adaptiv":
+                tally.add(g.name, *self.adaptiv_gemm(T, K, N, g.name))
+            else:
+                tally.add(g.name, *self.cmc_gemm(T, K, N, g.name, self.cmc["linear_sparsity"]))
+        T = T_attn
+        if T > 0:
+            if kind == "focus":
+                tally.add("attention", *self.focus_attention(T, rows_for("qk")))
+            elif kind == "dense":
+                if self.paper:
+                    P = ceil(T / mt)
+                    c = self.tiles_paper(ceil(T / P), P, hd, T) * heads  # (QK + SV) / 2, SV charged as QK
+                else:
+                    c = self.attention_exact(T, T)
+                dram = 0.5 * heads * (kernel_bytes(T, hd, T, mt, nt) + kernel_bytes(T, T, hd, mt, nt))
+                macs = T * T * hd * heads  # causal halves of QK and SV
+                tally.add("attention", fu.UnitCycles(c), dram, macs, self.bpc,
+                          {"array": c, "softmax": T * T * heads / 2 / 192},
+                          {"input": 2 * macs / 32, "output": 2 * T * T * heads})
+            elif kind == "adaptiv":
+                tally.add("attention", *self.adaptiv_attention(T))
+            else:
+                tally.add("attention", *self.cmc_attention(T))
+        if kind == "focus" and T_mlp < T_attn:
+            # SEC top-k on 32 max units over this layer's importance vector
+            tally.busy["sec"] = tally.busy.get("sec", 0.0) + ceil(T_attn / 32)
+        return tally
+
+    # -- Focus ---------------------------------------------------------------------------
+    def focus_linear(self, name: str, T: int, U: float, K: int, N: int):
+        d = self.d
+        R, C = d.rows, d.cols
+        P = ceil(T / d.m_tile)
+        if self.paper:
+            compute = self.tiles_paper(int(U // P), P, K, N)
+            block = d.block_volume
+            detect = 0.0
+        else:
+            compute = self.tiles_exact(T, U, K, N)
+            block = d.block_volume
+            # detection runs once per distinct GEMM input: q/k/v share one, gate/up another
+            detect = 0.0 if name in ("k_proj", "v_proj", "up_proj") else \
+                fu.detect_cycles(T, K, d.vector_size, d.block_volume - 1)
+        scatter = fu.scatter_cycles(T, K, N, R, C, d.n_scatter)
+        tile = fu.gather_tile(block, d.m_tile, d.n_tile, C)
+        gather = fu.gather_cycles(T, N, block, d.m_tile, d.n_tile, C)
+        cycles = fu.linear_unit(compute, scatter, gather, detect, tile)
+        U_c = ceil(U)
+        dram_in = 2 * U_c * K * ceil(N / d.n_tile)
+        dram_w = 2 * K * N * ceil(T / d.m_tile)
+        dram_out = 2 * U_c * N
+        sram = self.sram_of(U, K, N, dram_in, dram_w, dram_out)
+        # concentrated rows in, scattered partial sums out; detection reads 7 neighbours
+        sram["concentrate_out"] = 2 * WORD_BYTES * T * ceil(K / R) * N
+        if detect:
+            a = WORD_BYTES * (T * N + T * ceil(N / 32))
+            sram["layouter"] = 8 * a
+            sram["similarity_map"] = WORD_BYTES * T * ceil(N / 32)
+            sram["similarity_table"] = WORD_BYTES * (3 * T * N)
+        busy = {"array": compute, "scatter": scatter, "detect": detect}
+        return cycles, dram_in + dram_w + dram_out, U * K * N, self.bpc, busy, sram
+
+    def focus_attention(self, T: int, U_q: float):
+        d = self.d
+        hd, heads, R, C = self.spec.head_dim, self.spec.heads, d.rows, d.cols
+        if self.paper:
+            Pq = ceil(U_q / d.m_tile)
+            Pk = ceil(T / d.m_tile)
+            qk = self.tiles_paper(int(U_q // Pq), Pq, hd, T) if Pq else 0.0
+            sv = self.tiles_paper(T // Pk, Pk, hd, T)
+            compute = (qk + sv) / 2 * heads
+            keys = self.w.tokens  # the paper's simulator scatters over all S keys
+            scatter = fu.scatter_cycles(T, hd * heads, keys, R, C, d.n_scatter)
+            detect = 0.0
+            dram = (WORD_BYTES * U_q * hd * ceil(T / d.n_tile)
+                    + 0.5 * heads * kernel_bytes(T, T, hd, d.m_tile, d.n_tile) + 2 * ceil(U_q) * self.w.tokens)
+        else:
+            compute = self.attention_exact(T, U_q)
+            scatter = fu.scatter_cycles(T, hd * heads, T, R, C, d.n_scatter) / 2  # causal: kept keys
+            detect = fu.detect_cycles(T, hd * heads, d.vector_size, d.block_volume - 1)
+            dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, d.m_tile, d.n_tile)
+                                  + kernel_bytes(T, T, hd, d.m_tile, d.n_tile))
+        stall = max(0.0, max(scatter, detect) - compute)
+        macs = (U_q * T * hd + T * T * hd) * heads / 2
+        busy = {"array": compute, "scatter": scatter, "detect": detect, "softmax": T * T * heads / 2 / 192}
+        sram = {"input": 2 * macs / 32, "output": 2 * T * T * heads, "concentrate_out": 2 * T * T * heads}
+        return fu.UnitCycles(compute, scatter, 0.0, detect, stall), dram, macs, self.bpc, busy, sram
+
+    # -- AdapTiV: output-stationary MAC lines, 64 wide x 16 lines, K in steps of 256 --------
+    def adaptiv_gemm(self, S: int, K: int, N: int, name: str, merged: float | None = None):
+        s = self.adaptiv["Sparsity"]
+        M = S * (1 - s)
+        k_steps = ceil(K / 256) if self.paper else K / 256  # the paper pads K=128 to 256
+        array = 256 * ceil(N / 16) * ceil(M / 64) * k_steps
+        merge = ceil(S * K / 64)
+        dram = 2 * S * K + 2 * M * K * ceil(N / 256) + 2 * K * N * ceil(M / 256) + 2 * M * N
+        sram = self.sram_of(M, K, N, 2 * S * K + 2 * M * K * ceil(N / 256), 2 * K * N * ceil(M / 256), 2 * M * N)
+        return fu.UnitCycles(array + merge), dram, M * K * N, self.bpc, {"array": array, "merge": merge}, sram
+
+    def adaptiv_attention(self, S: int):
+        hd, heads = self.spec.head_dim, self.spec.heads
+        qk, dram_qk, macs, _, busy, sram = self.adaptiv_gemm(S, hd, S, "qk")
+        _, dram_sv, _, _, _, _ = self.adaptiv_gemm(S, S, hd, "sv")
+        c = qk.compute * heads  # QK + SV (charged as QK) halved for causality
+        busy = {k: v * heads for k, v in busy.items()}
+        busy["softmax"] = S * S * heads / 2 / 192
+        return (fu.UnitCycles(c), 0.5 * heads * (dram_qk + dram_sv), macs * heads, self.bpc, busy,
+                {k: v * heads for k, v in sram.items()})
+
+    # -- CMC: 32x32 WS + codec, rows skipped per partition of 8 frames -----------------------
+    def cmc_gemm(self, S: int, K: int, N: int, name: str, sparsity: float):
+        F = self.w.frames
+        P = ceil(F / 8)
+        rows = int(int(S * (1 - sparsity) + P - 1) // P)
+        M = S * (1 - sparsity)
+        array = self.tiles_paper(rows, P, K, N) if rows > 0 else 0.0
+        codec = 0.0 if self.paper else ceil((F - P) * (self.w.patches or S // max(F, 1)) * K / (256 * 4))
+        reference = 0 if name in ("k_proj", "v_proj") else 2 * S * K
+        dram = reference + 2 * M * K * ceil(N / 64) + 2 * K * N * ceil(M / 768) + 2 * M * N
+        sram = self.sram_of(M, K, N, reference + 2 * M * K * ceil(N / 64), 2 * K * N * ceil(M / 768), 2 * M * N)
+        return fu.UnitCycles(array + codec), dram, M * K * N, self.bpc, {"array": array, "codec": codec}, sram
+
+    def cmc_attention(self, S: int):
+        hd, heads = self.spec.head_dim, self.spec.heads
+        qk = self.cmc_gemm(S, hd, S, "qk", self.cmc["query_sparsity"])
+        sv = self.cmc_gemm(S, S, hd, "sv", self.cmc["attn_score_sparsity"])
+        c = int((qk[0].total + sv[0].total) * heads // 2)
+        busy = {k: (qk[4][k] + sv[4][k]) * heads / 2 for k in qk[4]}
+        busy["softmax"] = S * S * heads / 2 / 192
+        sram = {k: (qk[5][k] + sv[5][k]) * heads / 2 for k in qk[5]}
+        return (fu.UnitCycles(c), 0.5 * heads * (qk[1] + sv[1]), (qk[2] + sv[2]) * heads / 2, self.bpc, busy, sram)
+
+    # -- whole model -------------------------------------------------------------------------
+    def run(self, profile: SparsityProfile | None, per_layer: bool) -> tuple[_Tally, list[dict]]:
+        self.kind = load_spec(self.d.accelerator)["model"]
+        if self.kind == "adaptiv":
+            self.adaptiv = baseline_sparsity("adaptiv", self.w.name)
+        if self.kind == "cmc":
+            self.cmc = baseline_sparsity("cmc", self.w.name)
+        total, rows, cache = _Tally(), [], {}
+        for layer in range(self.spec.layers):
+            if profile is not None and self.kind == "focus":
+                lp = profile.layers[layer]
+                key = (lp.tokens_kept, lp.mlp_tokens_kept, tuple(sorted(lp.unique_rows.items())))
+                T_attn, T_mlp, rows_for = int(lp.tokens_kept), int(lp.tokens("down_proj")), lp.rows
+            else:
+                key, T_attn, T_mlp, rows_for = (), self.w.tokens, self.w.tokens, None
+            if key not in cache:
+                cache[key] = self.layer(T_attn, T_mlp, rows_for)
+            t = cache[key]
+            total.merge(t)
+            if per_layer:
+                rows.append({"layer": layer, "tokens": T_attn, "mlp_tokens": T_mlp, "cycles": round(t.total),
+                             "gemms": {k: round(v) for k, v in t.gemms.items()}})
+        return total, rows
+
+
+def profile_for(design: DesignPoint, workload: Workload, profile: SparsityProfile | str | None) -> SparsityProfile | None:
+    """The profile a design runs with: a given one, or the published one adjusted to the design's
+    threshold, block, vector size and SEC scale (see dse/redundancy.py)."""
+    if load_spec(design.accelerator)["model"] != "focus":
+        return None
+    if isinstance(profile, SparsityProfile):
+        return profile.for_workload(workload.name, workload.tokens, workload.spec.llm.layers)
+    from dse.redundancy import unique_scale
+
+    return published_profile(workload, design.sec_scale, unique_scale(design, workload))
+
+
+def evaluate(
+    design: DesignPoint,
+    workload: Workload,
+    profile: SparsityProfile | str | None = "published",
+    backend: Backend | str = "analytic",
+    per_layer: bool = False,
+) -> Evaluation:
+    backend = get_backend(backend) if isinstance(backend, str) else backend
+    prof = profile_for(design, workload, profile)
+    accel: Accelerator = build_accelerator(
+        design.accelerator, design.knobs,
+        {k: round(v * 1024) for k, v in design.buffer_kb.items()},
+        paper_buffers=design.convention == "focus-paper",
+    )
+    tally, rows = _Evaluator(design, workload, backend).run(prof, per_layer)
+    seconds = tally.total / (design.frequency_mhz * 1e6)
+    energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
+                              design.dram_pj_per_byte, per_access=design.convention == "faithful")
+    dense_macs = sum(g.macs for g in linear_gemms(workload.spec.llm, workload.tokens)) * workload.spec.llm.layers \
+        + workload.tokens ** 2 * workload.spec.llm.head_dim * workload.spec.llm.heads * workload.spec.llm.layers
+    return Evaluation(
+        workload=workload.name,
+        accelerator=accel.name,
+        convention=design.convention,
+        profile_source="none" if prof is None else prof.source,
+        total_cycles=tally.total,
+        compute_cycles=tally.compute,
+        stall_cycles=tally.stall + tally.mem_stall,
+        memory_stall_cycles=tally.mem_stall,
+        execution_time_s=seconds,
+        energy_j=sum(energy.values()),
+        area_mm2=accel.area_mm2,
+        onchip_power_mw=accel.onchip_power_mw,
+        buffer_kb=accel.buffer_kb,
+        dram_bytes=tally.dram,
+        compute_fraction=tally.macs / dense_macs,
+        breakdown={
+            "energy_j": energy,
+            "cycles": {k: round(v) for k, v in tally.gemms.items()},
+            "busy_cycles": {k: round(v) for k, v in tally.busy.items()},
+            "area_mm2": {c.module: c.area_mm2 * c.count for c in accel.components}
+            | {f"buffer:{b.name}": b.area_mm2 for b in accel.buffers},
+            "buffers_kb": {b.name: b.bytes / 1024 for b in accel.buffers},
+        },
+        per_layer=rows,
+    )

@@ -1,0 +1,119 @@
+"""The `published` SparsityProfile source: the Focus paper's concentration settings and the
+effective compute its simulator measured on real traces.
+
+- SEC: focus_configs.csv gives layers l_j and alpha_j; k_j = int(S * alpha_j) tokens survive
+  from layer l_j on. Pruning happens after layer l_j's attention, before its MLP, so the
+  MLP of l_j already sees k_j tokens.
+- SIC: published_profiles.csv gives each workload's effective MACs after concentration. We
+  spread the similarity reduction uniformly: every GEMM of every layer keeps the same
+  fraction x of its kept tokens as unique rows (and Q^T rows of Q K^T), with x solved so
+  the profile's MACs equal the published effective MACs. (The per-GEMM spread of the real
+  traces is not published; uniform spreading fixes compute cycles to ~0.2 % but removes
+  the scatter stalls of unevenly compressed GEMMs.)
+- Workloads without a published row use the default SEC schedule and the geometric mean x
+  of the nine video workloads.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from functools import cache
+from math import prod
+
+from dse.data_files import REFERENCE_DIR
+from dse.errors import UserError
+from dse.profile import ConcentrationSettings, LayerProfile, SparsityProfile
+from dse.workloads.catalog import VIDEO_WORKLOADS, Workload
+from dse.workloads.gemms import linear_gemms
+from dse.workloads.models import TransformerSpec
+
+
+@cache
+def _focus_configs() -> dict[str, dict]:
+    with open(REFERENCE_DIR / "workloads" / "focus_configs.csv", newline="") as f:
+        return {
+            (f"{r['model']}/{r['dataset']}" if r["dataset"] else r["model"]): {
+                "layers": tuple(ast.literal_eval(r["selected_layers"])),
+                "alpha": tuple(ast.literal_eval(r["alpha_list"])),
+                "threshold": float(r["similarity_threshold"]),
+            }
+            for r in csv.DictReader(f)
+        }
+
+
+@cache
+def _effective_ops() -> dict[str, int]:
+    with open(REFERENCE_DIR / "workloads" / "published_profiles.csv", newline="") as f:
+        return {f"{r['model']}/{r['dataset']}": int(r["effective_ops"]) for r in csv.DictReader(f)}
+
+
+def focus_config(workload_name: str) -> dict:
+    return _focus_configs().get(workload_name, _focus_configs()["default"])
+
+
+def token_schedule(tokens: int, num_layers: int, layers: tuple[int, ...], alphas: tuple[float, ...]) -> list[tuple[int, int]]:
+    """(attention tokens, MLP tokens) per layer under an SEC schedule."""
+    kept = {layer: int(tokens * alpha) for layer, alpha in zip(layers, alphas)}
+    out, current = [], tokens
+    for layer in range(num_layers):
+        attn = current
+        current = kept.get(layer, current)
+        out.append((attn, current))
+    return out
+
+
+def _attention_macs(spec: TransformerSpec, queries: float, keys: float) -> float:
+    return queries * keys * spec.head_dim * spec.heads / 2  # causal half
+
+
+def solve_unique_fraction(spec: TransformerSpec, schedule: list[tuple[int, int]], effective_macs: float) -> float:
+    """x such that the profile's MACs (linear and Q K^T on x*T rows, S V on all T) equal effective_macs."""
+    scalable = fixed = 0.0
+    for attn, mlp in schedule:
+        for g in linear_gemms(spec, 1):
+            scalable += (mlp if g.name in ("gate_proj", "up_proj", "down_proj", "fc1", "fc2") else attn) * g.K * g.N
+        scalable += _attention_macs(spec, attn, attn)
+        fixed += _attention_macs(spec, attn, attn)
+    return min(1.0, max(0.0, (effective_macs - fixed) / scalable))
+
+
+@cache
+def _video_mean_fraction() -> float:
+    from dse.workloads.catalog import resolve_workload
+
+    xs = [_published_fraction(resolve_workload(name)) for name in VIDEO_WORKLOADS]
+    return prod(xs) ** (1 / len(xs))
+
+
+def _published_fraction(workload: Workload) -> float:
+    spec = workload.spec.llm
+    cfg = focus_config(workload.name)
+    schedule = token_schedule(workload.tokens, spec.layers, cfg["layers"], cfg["alpha"])
+    return solve_unique_fraction(spec, schedule, _effective_ops()[workload.name])
+
+
+def published_profile(workload: Workload, sec_scale: float = 1.0, unique_scale: float = 1.0) -> SparsityProfile:
+    """The published concentration of a workload. sec_scale multiplies every alpha (<1 prunes
+    harder); unique_scale multiplies the unique-row fraction (how a different threshold, block
+    or vector size changes similarity, see dse/redundancy.py)."""
+    if sec_scale <= 0 or unique_scale <= 0:
+        raise UserError("SEC scale and unique-row scale must be positive")
+    spec = workload.spec.llm
+    cfg = focus_config(workload.name)
+    alphas = tuple(min(1.0, a * sec_scale) for a in cfg["alpha"])
+    layers = tuple(layer for layer in cfg["layers"] if layer < spec.layers)
+    alphas = alphas[: len(layers)]
+    schedule = token_schedule(workload.tokens, spec.layers, layers, alphas)
+    base = _published_fraction(workload) if workload.name in _effective_ops() else _video_mean_fraction()
+    x = min(1.0, base * unique_scale)
+    names = [g.name for g in linear_gemms(spec, 1)]
+    out = []
+    for layer, (attn, mlp) in enumerate(schedule):
+        unique = {n: float(round(x * (mlp if n in ("gate_proj", "up_proj", "down_proj", "fc1", "fc2") else attn)))
+                  for n in names}
+        unique["qk"] = float(round(x * attn))
+        out.append(LayerProfile(layer, float(attn), unique, float(mlp)))
+    settings = ConcentrationSettings(threshold=cfg["threshold"], sec_layers=layers, sec_alpha=alphas)
+    return SparsityProfile(tuple(out), workload.tokens, settings, "published", workload.name,
+                           {"unique_fraction": x})

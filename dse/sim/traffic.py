@@ -1,0 +1,16 @@
+"""DRAM bytes of a tiled GEMM, as the Focus paper's simulator counts them (FP16, 2 B/word).
+
+A weight-stationary kernel keeps an m_buf x K slice of inputs and a K x n_buf slice of
+weights on chip: inputs are re-read once per N tile, weights once per M tile, outputs
+written once.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+WORD_BYTES = 2
+
+
+def kernel_bytes(M: float, K: int, N: float, m_buf: int, n_buf: int) -> float:
+    return WORD_BYTES * (M * K * ceil(N / n_buf) + K * N * ceil(M / m_buf) + M * N)
