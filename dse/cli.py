@@ -16,11 +16,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dse.commands import gemm, simulate, topology
+    from dse.commands import gemm, reproduce, simulate, topology
 
     parser = OneLineParser(prog="focus-dse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (gemm, simulate, topology):
+    for module in (gemm, simulate, topology, reproduce):
         module.register(sub)
     return parser
 
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"focus-dse: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
     except KeyboardInterrupt:
         print("focus-dse: interrupted", file=sys.stderr)
         return 130

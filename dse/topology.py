@@ -34,12 +34,12 @@ def tiled_topology(
     rows = []
     for layer in range(spec.layers):
         if profile is None:
-            tokens, rows_for = workload.tokens, None
+            tokens, rows_for, tokens_for = workload.tokens, None, None
         else:
             lp = profile.layers[layer]
-            tokens, rows_for = int(lp.tokens_kept), lp.rows
+            tokens, rows_for, tokens_for = int(lp.tokens_kept), lp.rows, lp.tokens
         merged: Counter[tuple[str, int, int, int]] = Counter()
-        for t in plan_layer(spec, tokens, m_tile, convention, rows_for):
+        for t in plan_layer(spec, tokens, m_tile, convention, rows_for, tokens_for):
             merged[(t.name, t.M, t.N, t.K)] += t.repeat * t.weight
         for (name, M, N, K), repeat in merged.items():
             rows.append(TopologyRow(f"L{layer}_{name}_m{M}", M, N, K, repeat))

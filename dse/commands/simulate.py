@@ -3,62 +3,112 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-from dse.commands.common import add_array_args, add_backend_arg, add_workload_args, array_from_args, emit, \
-    workload_from_args
+from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
+from dse.errors import UserError
+from dse.evaluate import DesignPoint, evaluate
+from dse.profile import load_profile
 from dse.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
-from dse.sim.model import model_layers
-from dse.sim.plan import CONVENTIONS, check_convention
+from dse.sim.plan import CONVENTIONS
+
+CONVENTION_NOTES = {
+    "focus-paper": "counts as the Focus paper's simulator does (its simplifications included)",
+    "faithful": "focus-dse's own model: exact tiles, causal attention per tile, detection cycles, busy-time energy",
+}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="cycles (and later energy) of a whole VLM workload on an accelerator")
+    p = sub.add_parser("simulate", help="cycles, energy and area of a whole VLM workload on an accelerator")
     add_workload_args(p)
     p.add_argument("--topology", help="simulate a SCALE-Sim GEMM topology CSV (rows x repeat) instead of a workload")
-    p.add_argument("--accelerator", default="dense", help="dense (systolic array)")
-    p.add_argument("--convention", default="faithful", choices=CONVENTIONS,
+    p.add_argument("--design", help="a design-point JSON (as `study export` writes); flags given explicitly override it")
+    p.add_argument("--accelerator", help="dense, focus, adaptiv, cmc, or a JSON spec path (default dense)")
+    p.add_argument("--convention", choices=CONVENTIONS,
                    help="focus-paper: count as the Focus paper's simulator; faithful (default): our exact model")
-    add_array_args(p)
+    p.add_argument("--profile", default=None,
+                   help="'published' (default for focus) or a SparsityProfile JSON (e.g. from focus-dse concentrate)")
+    g = p.add_argument_group("design knobs (default: the Focus paper's design)")
+    g.add_argument("--rows", type=int)
+    g.add_argument("--cols", type=int)
+    g.add_argument("--dataflow", type=str.lower)
+    g.add_argument("--frequency-mhz", type=float)
+    g.add_argument("--m-tile", type=int, help="tokens per on-chip M tile (default 1024)")
+    g.add_argument("--n-tile", type=int, help="output columns per N tile (default 96)")
+    g.add_argument("--vector-size", type=int, help="sub-vector size for similarity (default 32)")
+    g.add_argument("--block", help="similarity block TxHxW (default 2x2x2)")
+    g.add_argument("--threshold", type=float, help="similarity threshold (default: the workload's published one)")
+    g.add_argument("--sec-scale", type=float, help="multiply every SEC alpha (<1 prunes harder; default 1)")
+    g.add_argument("--n-scatter", type=int, help="scatter accumulators (default 2)")
+    g.add_argument("--dram-bandwidth-gbps", type=float, help="DRAM bandwidth limit (default: unlimited)")
+    g.add_argument("--buffer-kb", action="append", default=[], metavar="NAME=KB",
+                   help="resize one buffer, e.g. --buffer-kb output=256 (repeatable)")
     add_backend_arg(p)
-    p.add_argument("--frequency-mhz", type=float, default=500.0, help="clock (default 500 MHz)")
-    p.add_argument("--m-tile", type=int, default=1024, help="tokens per on-chip M tile (default 1024)")
     p.add_argument("--per-layer", action="store_true", help="add a per-layer, per-GEMM breakdown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
+FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows": "rows", "cols": "cols",
+                 "dataflow": "dataflow", "frequency_mhz": "frequency_mhz", "m_tile": "m_tile", "n_tile": "n_tile",
+                 "vector_size": "vector_size", "block": "block", "threshold": "threshold", "sec_scale": "sec_scale",
+                 "n_scatter": "n_scatter", "dram_bandwidth_gbps": "dram_bandwidth_gbps"}
+
+
+def load_design_file(path: str) -> tuple[dict, str | None]:
+    """A design-point file: {"design": {...}, "workload": "..."} or the bare design dict."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"design file not found: {path}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read design file {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a design file is a JSON object")
+    if "design" in raw:
+        return dict(raw["design"]), raw.get("workload")
+    return raw, None
+
+
+def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | None]:
+    values: dict = {"accelerator": "dense"}
+    workload = None
+    if args.design:
+        values, workload = load_design_file(args.design)
+    for flag, name in FLAG_TO_FIELD.items():
+        if getattr(args, flag) is not None:
+            values[name] = getattr(args, flag)
+    buffers = dict(values.get("buffer_kb") or {})
+    for item in args.buffer_kb:
+        name, _, kb = item.partition("=")
+        try:
+            buffers[name] = float(kb)
+        except ValueError:
+            raise UserError(f"--buffer-kb wants NAME=KB, got {item!r}") from None
+    values["buffer_kb"] = buffers
+    return DesignPoint.from_dict(values, args.design or "command line"), workload
+
+
 def run(args: argparse.Namespace) -> int:
     if args.topology:
         return run_topology(args)
+    design, design_workload = design_from_args(args)
+    if args.workload is None and args.model is None and design_workload:
+        args.workload = design_workload
     workload = workload_from_args(args)
-    check_convention(args.convention)
-    if args.frequency_mhz <= 0:
-        from dse.errors import UserError
-
-        raise UserError(f"--frequency-mhz must be positive, got {args.frequency_mhz}")
-    array = array_from_args(args)
-    layers = model_layers(workload, array, args.convention, get_backend(args.backend), args.m_tile)
-    total = sum(layer.total for layer in layers)
+    profile = load_profile(args.profile) if args.profile not in (None, "published") else "published"
+    ev = evaluate(design, workload, profile, args.backend, per_layer=args.per_layer)
     result = {
         "workload": workload.name,
         "model": workload.model,
         "tokens": workload.tokens,
-        "accelerator": args.accelerator,
-        "convention": args.convention,
+        "convention_note": CONVENTION_NOTES[design.convention],
         "backend": args.backend,
-        "rows": array.rows, "cols": array.cols, "dataflow": array.dataflow,
-        "frequency_mhz": args.frequency_mhz,
-        "m_tile": args.m_tile,
-        "total_cycles": round(total),
-        "execution_time_s": total / (args.frequency_mhz * 1e6),
+        "design": design.to_dict(),
+        **ev.to_dict(),
     }
-    if args.per_layer:
-        result["per_layer"] = [
-            {"layer": layer.layer, "tokens": layer.tokens, "cycles": round(layer.total),
-             "gemms": {k: round(v) for k, v in layer.gemm_cycles.items()}}
-            for layer in layers
-        ]
     emit(result, args.json, render)
     return 0
 
@@ -66,13 +116,15 @@ def run(args: argparse.Namespace) -> int:
 def run_topology(args: argparse.Namespace) -> int:
     """Each row's GEMM, whole, times its repeat count (no tiling, no convention)."""
     rows = read_topology(args.topology)
+    args.rows, args.cols, args.dataflow = args.rows or 32, args.cols or 32, args.dataflow or "ws"
+    frequency = args.frequency_mhz or 500.0
     array = array_from_args(args)
     backend = get_backend(args.backend)
     cycles = {r.layer: r.repeat * gemm_cycles(r.M, r.K, r.N, array, backend) for r in rows}
     total = sum(cycles.values())
     result = {"topology": args.topology, "backend": args.backend, "rows": array.rows, "cols": array.cols,
-              "dataflow": array.dataflow, "frequency_mhz": args.frequency_mhz, "total_cycles": round(total),
-              "execution_time_s": total / (args.frequency_mhz * 1e6)}
+              "dataflow": array.dataflow, "frequency_mhz": frequency, "total_cycles": round(total),
+              "execution_time_s": total / (frequency * 1e6)}
     if args.per_layer:
         result["per_layer"] = [{"layer": k, "cycles": round(v)} for k, v in cycles.items()]
     emit(result, args.json, lambda r: "\n".join(f"{k:>18}: {v}" for k, v in r.items() if k != "per_layer"))
@@ -80,11 +132,21 @@ def run_topology(args: argparse.Namespace) -> int:
 
 
 def render(r: dict) -> str:
-    lines = [f"{r['workload']} ({r['tokens']} visual tokens, {r['model']}) on {r['accelerator']} "
-             f"{r['rows']}x{r['cols']} {r['dataflow'].upper()} @ {r['frequency_mhz']:g} MHz",
-             f"convention {r['convention']}, backend {r['backend']}",
-             f"total cycles     {r['total_cycles']:,}",
-             f"execution time   {r['execution_time_s']:.3f} s"]
+    d = r["design"]
+    lines = [
+        f"{r['workload']} ({r['tokens']} visual tokens, {r['model']}) on {r['accelerator']} "
+        f"{d['rows']}x{d['cols']} {d['dataflow'].upper()} @ {d['frequency_mhz']:g} MHz",
+        f"convention {r['convention']} ({r['convention_note']}); backend {r['backend']}; "
+        f"profile {r['profile_source']}",
+        f"total cycles     {r['total_cycles']:,}  (compute {round(r['compute_cycles']):,}, "
+        f"stall {round(r['stall_cycles']):,})",
+        f"execution time   {r['execution_time_s']:.3f} s",
+        f"energy           {r['energy_j']:.3f} J",
+        f"area             {r['area_mm2']:.4f} mm2, on-chip power {r['onchip_power_mw']:.1f} mW, "
+        f"buffers {r['buffer_kb']:.0f} KB",
+        f"DRAM             {r['dram_bytes'] / 1e9:.2f} GB ({r['dram_bandwidth_bytes_per_cycle']:.2f} B/cycle of compute)",
+        f"compute kept     {100 * r['compute_fraction']:.1f} % of dense MACs",
+    ]
     for layer in r.get("per_layer", []):
         lines.append(f"  layer {layer['layer']:>2}  {layer['tokens']:>6} tokens  {layer['cycles']:>16,} cycles")
     return "\n".join(lines)

@@ -57,21 +57,26 @@ def plan_layer(
     m_tile: int,
     convention: str,
     rows_for=None,
+    tokens_for=None,
 ) -> list[TileGemm]:
     """The tiles of one layer on `tokens` visual tokens. `rows_for(gemm_name)` gives the rows the
-    array really computes for a GEMM (unique rows after similarity); default: every token."""
+    array really computes for a GEMM (unique rows after similarity), `tokens_for(gemm_name)` the
+    tokens it sees (SEC prunes before a layer's MLP); defaults: every token."""
     if tokens <= 0:
         return []
     if m_tile <= 0:
         raise UserError(f"m_tile must be a positive integer, got {m_tile}")
     rows_for = rows_for or (lambda name: tokens)
+    tokens_for = tokens_for or (lambda name: tokens)
     out: list[TileGemm] = []
     if convention == "focus-paper":
         count, _ = paper_tiles(tokens, m_tile)
         for g in linear_gemms(spec, tokens):
-            m = _paper_rows(tokens, rows_for(g.name), count)
+            t = tokens_for(g.name)
+            n, _ = paper_tiles(t, m_tile)
+            m = _paper_rows(t, rows_for(g.name), n)
             if m > 0:
-                out.append(TileGemm(g.name, g.kind, m, g.K, g.N, repeat=count))
+                out.append(TileGemm(g.name, g.kind, m, g.K, g.N, repeat=n))
         m = _paper_rows(tokens, rows_for("qk"), count)
         if m > 0:
             qk = attention_gemms(spec, tokens, tokens)[0]
@@ -81,10 +86,12 @@ def plan_layer(
         return out
 
     check_convention(convention)
-    tiles = exact_tiles(tokens, m_tile)
     for g in linear_gemms(spec, tokens):
-        share = rows_for(g.name) / tokens
-        for rows, n in tiles.items():
+        t = int(tokens_for(g.name))
+        if t <= 0:
+            continue
+        share = rows_for(g.name) / t
+        for rows, n in exact_tiles(t, m_tile).items():
             m = min(rows, ceil(rows * share))
             if m > 0:
                 out.append(TileGemm(g.name, g.kind, m, g.K, g.N, repeat=n))

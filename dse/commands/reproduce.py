@@ -1,0 +1,87 @@
+"""focus-dse reproduce-paper: our figures beside the Focus paper's, and its sensitivity sweeps."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from dse.paper import (BASELINES, PAPER_HEADLINE, SWEEPS, compare_workloads, geomean, paper_comparison, sweep,
+                       table3)
+from dse.sim.plan import CONVENTIONS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reproduce-paper", help="Table 3, speedups and energy savings vs the paper; its four sweeps")
+    p.add_argument("--convention", default="focus-paper", choices=CONVENTIONS)
+    p.add_argument("--results-dir", default="results", help="sweeps go to <dir>/paper/ (default results/)")
+    p.set_defaults(func=run)
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:6.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"convention: {args.convention} (ours / paper = ratio)\n")
+    print("Table 3            area mm2                 on-chip power mW           buffer KB")
+    for r in table3(args.convention):
+        print(f"  {r['accelerator']:<9} {r['area_mm2']:7.3f} {r['paper_area_mm2']:7.3f} {ratio(r['area_mm2'], r['paper_area_mm2'])}"
+              f"   {r['onchip_power_mw']:8.1f} {r['paper_onchip_power_mw']:8.1f} "
+              f"{ratio(r['onchip_power_mw'], r['paper_onchip_power_mw'])}"
+              f"   {r['buffer_kb']:6.0f} {r['paper_buffer_kb']:6.0f} {ratio(r['buffer_kb'], r['paper_buffer_kb'])}")
+    ours = compare_workloads(args.convention)
+    theirs = [paper_comparison(c.workload) for c in ours]
+    print("\nFocus speedup / energy saving per workload (ours, paper, ratio)")
+    print(f"  {'workload':<26}" + "".join(f"{'vs ' + b + ' speedup':>27}{'vs ' + b + ' energy':>27}" for b in BASELINES))
+    for o, t in zip(ours, theirs):
+        cells = ""
+        for b in BASELINES:
+            cells += f"   {o.speedup(b):6.2f} {t.speedup(b):6.2f} {ratio(o.speedup(b), t.speedup(b))}"
+            cells += f"   {o.saving(b):6.2f} {t.saving(b):6.2f} {ratio(o.saving(b), t.saving(b))}"
+        print(f"  {o.workload:<26}{cells}")
+    cells = ""
+    for b in BASELINES:
+        s, e = geomean(c.speedup(b) for c in ours), geomean(c.saving(b) for c in ours)
+        ps, pe = PAPER_HEADLINE[b]
+        cells += f"   {s:6.2f} {ps:6.2f} {ratio(s, ps)}   {e:6.2f} {pe:6.2f} {ratio(e, pe)}"
+    print(f"  {'geomean (paper headline)':<26}{cells}")
+    first = ours[0]
+    print(f"\n{first.workload}: Focus {first.cycles['focus'] / 5e8:.2f} s (paper {theirs[0].cycles['focus'] / 5e8:.2f}), "
+          f"{first.energy_j['focus']:.2f} J (paper {theirs[0].energy_j['focus']:.2f}); "
+          f"dense {first.energy_j['dense']:.2f} J (paper {theirs[0].energy_j['dense']:.2f})")
+    out = Path(args.results_dir) / "paper"
+    out.mkdir(parents=True, exist_ok=True)
+    for knob in SWEEPS:
+        rows = sweep(knob, convention=args.convention)
+        path = out / f"sweep_{knob}.csv"
+        with open(path, "w", newline="") as f:  # overwritten, never appended: re-runs don't duplicate rows
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        plot_sweep(rows, knob, out / f"sweep_{knob}.png")
+        print(f"sweep {knob}: {path} and {path.with_suffix('.png')}")
+    return 0
+
+
+def plot_sweep(rows: list[dict], knob: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [str(r["value"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(labels, [r["compute_cycles"] / 5e8 for r in rows], label="compute")
+    ax.bar(labels, [r["stall_cycles"] / 5e8 for r in rows], bottom=[r["compute_cycles"] / 5e8 for r in rows],
+           label="stall")
+    ax.set_xlabel(knob)
+    ax.set_ylabel("latency at 500 MHz (s)")
+    twin = ax.twinx()
+    twin.plot(labels, [r["energy_j"] for r in rows], "k.-", label="energy")
+    twin.set_ylabel("energy (J)")
+    ax.legend(loc="upper left")
+    ax.set_title(f"Focus on llava_vid/videomme vs {knob} (modelled, focus-dse)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
