@@ -30,6 +30,14 @@ def main() -> None:
                              model_layers(workload, ArrayConfig(32, 32, "ws"), convention, AnalyticBackend())), 20)
         print(f"whole 28-layer model ({workload.name}, {convention}, analytic): {t * 1e3:.3f} ms")
 
+    from dse.evaluate import DesignPoint, evaluate
+
+    for convention in ("focus-paper", "faithful"):
+        for accelerator in ("focus", "dense"):
+            design = DesignPoint(accelerator=accelerator, convention=convention)
+            t = best_of(lambda: (_analytic_cycles.cache_clear(), evaluate(design, workload)), 20)
+            print(f"one design point with energy ({accelerator}, {convention}, whole model): {t * 1e3:.2f} ms")
+
     M = K = N = 256
     array = ArrayConfig(32, 32, "ws")
     t_analytic = best_of(lambda: analytic.gemm_counts(M, K, N, array), 1000)
