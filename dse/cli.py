@@ -16,11 +16,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dse.commands import gemm, reproduce, simulate, topology
+    from dse.commands import gemm, reproduce, simulate, sweep, topology
 
     parser = OneLineParser(prog="focus-dse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (gemm, simulate, topology, reproduce):
+    for module in (gemm, simulate, topology, reproduce, sweep):
         module.register(sub)
     return parser
 
