@@ -203,14 +203,33 @@ def baseline_sparsity(kind: str, workload: str) -> dict[str, float]:
     return table[workload]
 
 
+def buffer_tiles(design: DesignPoint, accel: Accelerator) -> tuple[int, int]:
+    """(M rows, N columns) of the tile the on-chip buffers really hold, for DRAM traffic.
+
+    Buffers are double-buffered (half active, as scalesim models them): input holds
+    m x R words, weights R x n, outputs m x n. A buffer smaller than the chosen tiles need
+    shrinks the tile (more DRAM re-reads) instead of being silently ignored."""
+    half_words = {b.name: b.bytes // (2 * WORD_BYTES) for b in accel.buffers}
+    m, n = design.m_tile, design.n_tile
+    if "input" in half_words:
+        m = max(1, min(m, half_words["input"] // design.rows))
+    if "wgt" in half_words:
+        n = max(1, min(n, half_words["wgt"] // design.rows))
+    if "output" in half_words:
+        n = max(1, min(n, half_words["output"] // m))
+    return m, n
+
+
 class _Evaluator:
-    def __init__(self, design: DesignPoint, workload: Workload, backend: Backend):
+    def __init__(self, design: DesignPoint, workload: Workload, backend: Backend, accel: Accelerator):
         self.d = design
         self.w = workload
         self.spec = workload.spec.llm
         self.backend = backend
         self.paper = design.convention == "focus-paper"
         self.array = ArrayConfig(design.rows, design.cols, design.dataflow)
+        # the paper's simulator ties traffic to m_tile/n_tile whatever the buffers hold
+        self.m_buf, self.n_buf = (design.m_tile, design.n_tile) if self.paper else buffer_tiles(design, accel)
         self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
                     if design.dram_bandwidth_gbps else None)
 
@@ -258,7 +277,7 @@ class _Evaluator:
         tally = _Tally()
         kind = self.kind
         hd, heads = self.spec.head_dim, self.spec.heads
-        mt, nt = self.d.m_tile, self.d.n_tile
+        mt, nt = self.m_buf, self.n_buf
         for g in linear_gemms(self.spec, 1):
             T = T_mlp if g.name in MLP_GEMMS else T_attn
             if T <= 0:
@@ -321,8 +340,8 @@ class _Evaluator:
         gather = fu.gather_cycles(T, N, block, d.m_tile, d.n_tile, C)
         cycles = fu.linear_unit(compute, scatter, gather, detect, tile)
         U_c = ceil(U)
-        dram_in = 2 * U_c * K * ceil(N / d.n_tile)
-        dram_w = 2 * K * N * ceil(T / d.m_tile)
+        dram_in = 2 * U_c * K * ceil(N / self.n_buf)
+        dram_w = 2 * K * N * ceil(T / self.m_buf)
         dram_out = 2 * U_c * N
         sram = self.sram_of(U, K, N, dram_in, dram_w, dram_out)
         # concentrated rows in, scattered partial sums out; detection reads 7 neighbours
@@ -348,13 +367,13 @@ class _Evaluator:
             scatter = fu.scatter_cycles(T, hd * heads, keys, R, C, d.n_scatter)
             detect = 0.0
             dram = (WORD_BYTES * U_q * hd * ceil(T / d.n_tile)
-                    + 0.5 * heads * kernel_bytes(T, T, hd, d.m_tile, d.n_tile) + 2 * ceil(U_q) * self.w.tokens)
+                    + 0.5 * heads * kernel_bytes(T, T, hd, self.m_buf, self.n_buf) + 2 * ceil(U_q) * self.w.tokens)
         else:
             compute = self.attention_exact(T, U_q)
             scatter = fu.scatter_cycles(T, hd * heads, T, R, C, d.n_scatter) / 2  # causal: kept keys
             detect = fu.detect_cycles(T, hd * heads, d.vector_size, d.block_volume - 1)
-            dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, d.m_tile, d.n_tile)
-                                  + kernel_bytes(T, T, hd, d.m_tile, d.n_tile))
+            dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, self.m_buf, self.n_buf)
+                                  + kernel_bytes(T, T, hd, self.m_buf, self.n_buf))
         stall = max(0.0, max(scatter, detect) - compute)
         macs = (U_q * T * hd + T * T * hd) * heads / 2
         busy = {"array": compute, "scatter": scatter, "detect": detect, "softmax": T * T * heads / 2 / 192}
@@ -456,7 +475,7 @@ def evaluate(
         {k: round(v * 1024) for k, v in design.buffer_kb.items()},
         paper_buffers=design.convention == "focus-paper",
     )
-    tally, rows = _Evaluator(design, workload, backend).run(prof, per_layer)
+    tally, rows = _Evaluator(design, workload, backend, accel).run(prof, per_layer)
     seconds = tally.total / (design.frequency_mhz * 1e6)
     energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
                               design.dram_pj_per_byte, per_access=design.convention == "faithful")
