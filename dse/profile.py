@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.errors import UserError
+from dse.jsonfile import read_json
 
 FORMAT = "focus-dse/sparsity-profile/1"
 
@@ -184,10 +185,4 @@ def profile_from_dict(raw: dict[str, Any], where: str = "profile") -> SparsityPr
 
 
 def load_profile(path: str | Path) -> SparsityProfile:
-    try:
-        raw = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"profile file not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read profile {path}: {exc}") from None
-    return profile_from_dict(raw, str(path))
+    return profile_from_dict(read_json(path, "profile"), str(path))

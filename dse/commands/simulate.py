@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, evaluate
+from dse.jsonfile import read_json
 from dse.profile import load_profile
 from dse.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
@@ -59,12 +58,7 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
 
 def load_design_file(path: str) -> tuple[dict, str | None]:
     """A design-point file: {"design": {...}, "workload": "..."} or the bare design dict."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"design file not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read design file {path}: {exc}") from None
+    raw = read_json(path, "design")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a design file is a JSON object")
     if "design" in raw:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import operator
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +18,7 @@ from pathlib import Path
 from dse.cost.sram import Buffer, sized_buffer
 from dse.data_files import DATA_DIR, REFERENCE_DIR
 from dse.errors import UserError
+from dse.jsonfile import read_named_spec
 
 ACCELERATOR_DIR = DATA_DIR / "accelerators"
 SPEC_KEYS = {"name", "description", "model", "rtl", "components", "buffers"}
@@ -103,23 +103,11 @@ def rtl_table(filename: str) -> dict[str, tuple[float, float]]:
         raise UserError(f"cannot read RTL table {filename}: {exc}") from None
 
 
-def list_accelerators() -> list[str]:
-    return sorted(p.stem for p in ACCELERATOR_DIR.glob("*.json"))
-
-
 @cache
 def load_spec(name_or_path: str) -> dict:
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        path = ACCELERATOR_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        raise UserError(
-            f"unknown accelerator '{name_or_path}': use one of {', '.join(list_accelerators())} or a JSON spec path"
-        )
-    try:
-        spec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read accelerator spec {path}: {exc}") from None
+    spec, path = read_named_spec(name_or_path, ACCELERATOR_DIR, "accelerator")
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: an accelerator spec is a JSON object")
     unknown = sorted(set(spec) - SPEC_KEYS)
     if unknown:
         raise UserError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(SPEC_KEYS)}")

@@ -6,13 +6,12 @@ new model is a new file.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from functools import cache
-from pathlib import Path
 
 from dse.data_files import MODELS_DIR
 from dse.errors import UserError
+from dse.jsonfile import read_named_spec
 
 
 @dataclass(frozen=True)
@@ -89,15 +88,5 @@ def list_models() -> list[str]:
 @cache
 def load_model(name_or_path: str) -> ModelSpec:
     """A shipped model by name (e.g. 'qwen2-7b') or a user's JSON spec by path."""
-    path = Path(name_or_path)
-    if not path.suffix == ".json":
-        path = MODELS_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        raise UserError(
-            f"unknown model '{name_or_path}': use one of {', '.join(list_models())} or a path to a JSON spec"
-        )
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read model spec {path}: {exc}") from None
+    raw, path = read_named_spec(name_or_path, MODELS_DIR, "model")
     return parse_model(raw, str(path))
