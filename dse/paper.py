@@ -7,7 +7,7 @@ printed beside ours and used as expected values in tests; every number of ours i
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from math import prod
 
@@ -85,15 +85,24 @@ def paper_comparison(name: str) -> WorkloadComparison:
                               {a: r[f"{a}_energy_mj"] / 1e3 for a in ("focus",) + BASELINES})
 
 
+@cache
+def paper_sweeps() -> dict[tuple[str, str], dict[str, float]]:
+    with open(DATA_DIR / "paper_sweeps.csv", newline="") as f:
+        return {(r["knob"], r["value"]): {"total_cycles": float(r["total_cycles"]), "energy_mj": float(r["energy_mj"])}
+                for r in csv.DictReader(f)}
+
+
 def sweep(knob: str, workload: str = "llava_vid/videomme", convention: str = "focus-paper") -> list[dict]:
     """Focus on one workload as one knob varies, the others at the paper's defaults."""
     w = resolve_workload(workload)
     rows = []
     for value in SWEEPS[knob]:
         design = DesignPoint.from_dict({"accelerator": "focus", "convention": convention, knob: value})
-        design = replace(design)  # validated copy
         ev = evaluate(design, w)
+        paper = paper_sweeps().get((knob, str(value)), {})
         rows.append({"knob": knob, "value": value, "total_cycles": round(ev.total_cycles),
+                     "paper_total_cycles": paper.get("total_cycles", ""),
+                     "paper_energy_j": paper["energy_mj"] / 1e3 if paper else "",
                      "compute_cycles": round(ev.compute_cycles), "stall_cycles": round(ev.stall_cycles),
                      "execution_time_s": ev.execution_time_s, "energy_j": ev.energy_j, "area_mm2": ev.area_mm2,
                      "buffer_kb": ev.buffer_kb, "dram_bytes": ev.dram_bytes, "compute_fraction": ev.compute_fraction})

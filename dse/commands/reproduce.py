@@ -60,7 +60,11 @@ def run(args: argparse.Namespace) -> int:
             writer.writeheader()
             writer.writerows(rows)
         plot_sweep(rows, knob, out / f"sweep_{knob}.png")
-        print(f"sweep {knob}: {path} and {path.with_suffix('.png')}")
+        print(f"\nsweep {knob} -> {path}, {path.with_suffix('.png')}")
+        for r in rows:
+            theirs = r["paper_total_cycles"]
+            versus = f"paper {theirs / 5e8:7.2f} s  ratio {r['total_cycles'] / theirs:5.2f}" if theirs else ""
+            print(f"  {knob}={r['value']!s:<6} {r['execution_time_s']:7.2f} s {r['energy_j']:7.2f} J   {versus}")
     return 0
 
 
