@@ -137,3 +137,14 @@ def test_compressed_topology_is_read_by_scalesim(tmp_path, capsys):
     dense = resolve_workload("llava_vid/mvbench").tokens
     assert topo.get_num_layers() > 28 and all(int(row[1]) <= 1024 for row in topo.topo_arrays)
     assert int(topo.topo_arrays[0][1]) < dense
+
+
+@pytest.mark.parametrize("knob,tolerance", [("n_scatter", 0.03), ("m_tile", 0.12)])
+def test_sensitivity_sweeps_follow_the_paper(knob, tolerance):
+    """n_scatter changes only the unit's cycles: within 3 %. m_tile also changes which tokens can be
+    matched (not modelled: the published profile is for 1024-token tiles): within 12 %."""
+    from dse.paper import sweep
+
+    for row in sweep(knob):
+        if row["paper_total_cycles"]:
+            assert row["total_cycles"] == pytest.approx(row["paper_total_cycles"], rel=tolerance), row["value"]
