@@ -49,3 +49,13 @@ def test_closed_forms_on_known_values():
     counts = gemm_counts(300, 200, 100, ArrayConfig(32, 32, "ws"))
     assert counts.compute_cycles == 7 * 4 * (300 + 64 + 32 - 2) - 1
     assert gemm_cycles(300, 200, 100, ArrayConfig(32, 32, "ws"), AnalyticBackend()) == counts.compute_cycles
+
+
+def test_scalesim_failures_are_clear_errors(tmp_path):
+    from dse.sim.scalesim_backend import ScaleSimError, run_scalesim_files
+
+    missing = tmp_path / "nope.cfg"
+    with pytest.raises(ScaleSimError, match="scalesim exited"):
+        run_scalesim_files(missing, missing, missing, tmp_path / "out")
+    with pytest.raises(ScaleSimError, match="ZeroDivisionError"):
+        ScaleSimBackend().gemm(1, 1, 1, ArrayConfig(1, 1, "os"))

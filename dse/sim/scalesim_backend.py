@@ -47,6 +47,8 @@ def run_scalesim_files(config: Path, topology: Path, layout: Path, out_dir: Path
     except SystemExit:
         last = printed.getvalue().strip().splitlines()
         raise ScaleSimError(f"scalesim exited: {' / '.join(last[-2:]) or 'no message'}") from None
+    except Exception as exc:  # e.g. ZeroDivisionError on a 1x1x1 OS GEMM on a 1x1 array
+        raise ScaleSimError(f"scalesim failed: {type(exc).__name__}: {exc}") from None
     run_dir = out_dir / sim.config.get_run_name()
     compute = _read_report(run_dir / "COMPUTE_REPORT.csv")
     access = _read_report(run_dir / "DETAILED_ACCESS_REPORT.csv")
