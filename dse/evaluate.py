@@ -456,9 +456,9 @@ def profile_for(design: DesignPoint, workload: Workload, profile: SparsityProfil
         return None
     if isinstance(profile, SparsityProfile):
         return profile.for_workload(workload.name, workload.tokens, workload.spec.llm.layers)
-    from dse.redundancy import unique_scale
+    from dse.redundancy import removed_scale
 
-    return published_profile(workload, design.sec_scale, unique_scale(design, workload))
+    return published_profile(workload, design.sec_scale, removed_scale(design, workload))
 
 
 def evaluate(

@@ -93,12 +93,12 @@ def _published_fraction(workload: Workload) -> float:
     return solve_unique_fraction(spec, schedule, _effective_ops()[workload.name])
 
 
-def published_profile(workload: Workload, sec_scale: float = 1.0, unique_scale: float = 1.0) -> SparsityProfile:
+def published_profile(workload: Workload, sec_scale: float = 1.0, removed_scale: float = 1.0) -> SparsityProfile:
     """The published concentration of a workload. sec_scale multiplies every alpha (<1 prunes
-    harder); unique_scale multiplies the unique-row fraction (how a different threshold, block
-    or vector size changes similarity, see dse/redundancy.py)."""
-    if sec_scale <= 0 or unique_scale <= 0:
-        raise UserError("SEC scale and unique-row scale must be positive")
+    harder); removed_scale multiplies the share of rows similarity removes, 1 - x (how a
+    different threshold, block or vector size changes similarity, see dse/redundancy.py)."""
+    if sec_scale <= 0 or removed_scale < 0:
+        raise UserError("SEC scale must be positive and the removed-row scale non-negative")
     spec = workload.spec.llm
     cfg = focus_config(workload.name)
     alphas = tuple(min(1.0, a * sec_scale) for a in cfg["alpha"])
@@ -106,7 +106,7 @@ def published_profile(workload: Workload, sec_scale: float = 1.0, unique_scale: 
     alphas = alphas[: len(layers)]
     schedule = token_schedule(workload.tokens, spec.layers, layers, alphas)
     base = _published_fraction(workload) if workload.name in _effective_ops() else _video_mean_fraction()
-    x = min(1.0, base * unique_scale)
+    x = max(0.0, 1.0 - (1.0 - base) * removed_scale)
     names = [g.name for g in linear_gemms(spec, 1)]
     out = []
     for layer, (attn, mlp) in enumerate(schedule):

@@ -3,10 +3,18 @@
 The published profiles fix unique rows at the paper's settings (threshold 0.9 or 0.95,
 block 2x2x2, vector 32). A design with other settings scales that fraction by measured
 redundancy curves, dse/data/redundancy.csv: unique fraction vs one knob with the others at
-their defaults, measured on real video through a real ViT (see its `source` column; the
-`focus-dse concentrate --sweep` command regenerates such curves). Between measured points
-the fraction is interpolated linearly; knobs with no curve leave the fraction unchanged.
-Knob effects multiply (treated as independent).
+their defaults, measured on real video through a real ViT (see its `source` column;
+`focus-dse concentrate --sweep KNOB=...` regenerates them). Between measured thresholds and
+vector sizes the fraction is interpolated linearly (clamped beyond the ends); a block that
+was not measured takes the nearest measured one in (frames, rows x cols).
+
+The ViT on a static-camera clip is more redundant than the paper's LLM layers (it keeps
+23 % of rows at the defaults where the paper's traces keep ~59 %), so ratios of kept
+fractions would exaggerate every change. We scale the *removed* share instead: a knob moving
+the measured removed share from 1 - f0 to 1 - f scales the LLM's removed share 1 - x by
+(1 - f) / (1 - f0). This is bounded (x stays in [0, 1]), gives "no similarity" exactly
+where the measurement does (block 1x1x1, threshold 1), and multiplies across knobs
+(treated as independent).
 """
 
 from __future__ import annotations
@@ -18,16 +26,34 @@ from functools import cache
 from dse.data_files import DATA_DIR
 from dse.workloads.catalog import Workload
 
-DEFAULTS = {"threshold": 0.9, "vector_size": 32.0, "block_volume": 8.0}
+DEFAULT_VECTOR = 32.0
+DEFAULT_BLOCK = (2, 2, 2)
+
+
+@cache
+def _rows() -> dict[str, list[tuple[str, float]]]:
+    out: dict[str, list[tuple[str, float]]] = {}
+    with open(DATA_DIR / "redundancy.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            out.setdefault(r["knob"], []).append((r["value"], float(r["unique_fraction"])))
+    return out
 
 
 @cache
 def curves() -> dict[str, list[tuple[float, float]]]:
-    out: dict[str, list[tuple[float, float]]] = {}
-    with open(DATA_DIR / "redundancy.csv", newline="") as f:
-        for r in csv.DictReader(f):
-            out.setdefault(r["knob"], []).append((float(r["value"]), float(r["unique_fraction"])))
-    return {k: sorted(v) for k, v in out.items()}
+    """Numeric knobs (threshold, vector_size): sorted (value, unique fraction)."""
+    return {k: sorted((float(v), f) for v, f in rows) for k, rows in _rows().items() if k != "block"}
+
+
+def block_fraction(block: tuple[int, int, int]) -> float | None:
+    measured = {tuple(int(x) for x in v.split("x")): f for v, f in _rows().get("block", [])}
+    if not measured:
+        return None
+    if tuple(block) in measured:
+        return measured[tuple(block)]
+    t, h, w = block
+    nearest = min(measured, key=lambda b: (b[0] - t) ** 2 + ((b[1] * b[2] - h * w) / 4) ** 2)
+    return measured[nearest]
 
 
 def interpolate(points: list[tuple[float, float]], x: float) -> float:
@@ -41,19 +67,27 @@ def interpolate(points: list[tuple[float, float]], x: float) -> float:
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
+def removed_ratio(fraction: float, reference: float) -> float:
+    return (1.0 - fraction) / (1.0 - reference)
+
+
 def knob_scale(knob: str, value: float, reference: float) -> float:
     points = curves().get(knob)
     if not points or value == reference:
         return 1.0
-    return interpolate(points, value) / interpolate(points, reference)
+    return removed_ratio(interpolate(points, value), interpolate(points, reference))
 
 
-def unique_scale(design, workload: Workload) -> float:
-    """Multiplier on the published unique-row fraction for this design's similarity knobs."""
+def removed_scale(design, workload: Workload) -> float:
+    """Multiplier on the share of rows the published profile's similarity removes, for this
+    design's threshold, vector size and block."""
     from dse.published import focus_config
 
     published = focus_config(workload.name)["threshold"]
     threshold = published if design.threshold is None else design.threshold
-    return (knob_scale("threshold", threshold, published)
-            * knob_scale("vector_size", design.vector_size, DEFAULTS["vector_size"])
-            * knob_scale("block_volume", design.block_volume, DEFAULTS["block_volume"]))
+    scale = knob_scale("threshold", threshold, published) * knob_scale("vector_size", design.vector_size,
+                                                                        DEFAULT_VECTOR)
+    block, default = block_fraction(tuple(design.block)), block_fraction(DEFAULT_BLOCK)
+    if block is not None and default is not None:
+        scale *= removed_ratio(block, default)
+    return scale
