@@ -16,12 +16,16 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dse.commands import gemm, reproduce, simulate, sweep, topology
+    from dse.commands import gemm, reproduce, simulate, study, sweep, topology
+    from dse.concentration.cli import add_concentrate_arguments, run_concentrate
 
     parser = OneLineParser(prog="focus-dse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (gemm, simulate, topology, reproduce, sweep):
+    for module in (gemm, simulate, topology, reproduce, sweep, study):
         module.register(sub)
+    p = sub.add_parser("concentrate", help="measure token concentration on real video in a real ViT -> SparsityProfile")
+    add_concentrate_arguments(p)
+    p.set_defaults(func=run_concentrate)
     return parser
 
 

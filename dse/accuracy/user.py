@@ -1,0 +1,137 @@
+"""`user` accuracy: your own evaluation (e.g. an lmms-eval run on GPUs) plugged into the study.
+
+Study file:
+    accuracy: {provider: user, function: "mypkg.evals:accuracy"}       # a Python callable, or
+    accuracy: {provider: user, command: "python run_eval.py", timeout: 3600}
+
+Calling convention (both forms get the same request):
+    request = {"design": DesignPoint.to_dict(), "workload": "<name>", "tokens": S, "frames": F,
+               "model": "<model spec>"}
+- function: `module:function` (importable from the current directory or PYTHONPATH) is called
+  as function(request) and returns a number (the accuracy) or a dict with "accuracy" and
+  optionally "dense_accuracy";
+- command: run by the shell with the request as JSON on stdin and in the file named by the
+  environment variable FOCUS_DSE_REQUEST; its last line of stdout is a number or such a JSON
+  object. A non-zero exit, a timeout or an unreadable answer fails that trial (kept, marked
+  FAIL with the message).
+Drops are taken against `dense_accuracy` (option: a number, or {workload: number}), else the
+answer's "dense_accuracy", else the Focus paper's dense score; without any, the drop is NaN.
+Answers are cached per (design, workload) within a process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+from dse.accuracy.base import AccuracyResult, dense_accuracy
+from dse.errors import UserError
+
+OPTIONS = {"function", "command", "timeout", "dense_accuracy"}
+
+
+def _resolve(spec: str):
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise UserError(f"accuracy.function: 'module:function', got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"accuracy.function: cannot load {spec}: {exc}") from None
+    if not callable(fn):
+        raise UserError(f"accuracy.function: {spec} is not callable")
+    return fn
+
+
+def _parse_answer(answer: Any, where: str) -> tuple[float, float | None]:
+    dense = None
+    if isinstance(answer, dict):
+        if "accuracy" not in answer:
+            raise UserError(f"{where}: answer has no 'accuracy': {answer!r}")
+        dense = answer.get("dense_accuracy")
+        answer = answer["accuracy"]
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: answer is not a number: {answer!r}") from None
+    if not math.isfinite(value):
+        raise UserError(f"{where}: answer is not finite: {answer!r}")
+    return value, (float(dense) if dense is not None else None)
+
+
+class UserProvider:
+    name = "user"
+
+    def __init__(self, options: dict[str, Any] | None = None):
+        options = dict(options or {})
+        self.function = options.get("function")
+        self.command = options.get("command")
+        if bool(self.function) == bool(self.command):
+            raise UserError("accuracy: provider 'user' needs exactly one of 'function' (module:function) or 'command'")
+        self.timeout = options.get("timeout")
+        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
+            raise UserError(f"accuracy.timeout: seconds > 0, got {self.timeout!r}")
+        self.dense = options.get("dense_accuracy")
+        self._fn = None
+        self._cache: dict[str, tuple[float, float | None]] = {}
+
+    @property
+    def label(self) -> str:
+        return f"user ({self.function or self.command})"
+
+    def _call(self, request: dict[str, Any]) -> tuple[float, float | None]:
+        if self.function:
+            if self._fn is None:
+                self._fn = _resolve(self.function)
+            return _parse_answer(self._fn(request), f"accuracy function {self.function}")
+        text = json.dumps(request)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(text)
+        try:
+            proc = subprocess.run(self.command, shell=True, input=text, capture_output=True, text=True,
+                                  timeout=self.timeout, env={**os.environ, "FOCUS_DSE_REQUEST": f.name})
+        except subprocess.TimeoutExpired:
+            raise UserError(f"accuracy command timed out after {self.timeout} s: {self.command}") from None
+        finally:
+            os.unlink(f.name)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise UserError(f"accuracy command exited {proc.returncode}: {last}")
+        lines = proc.stdout.strip().splitlines()
+        if not lines:
+            raise UserError(f"accuracy command printed nothing: {self.command}")
+        try:
+            answer = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            answer = lines[-1]
+        return _parse_answer(answer, f"accuracy command {self.command}")
+
+    def _dense_for(self, workload_name: str, answered: float | None) -> float | None:
+        if isinstance(self.dense, (int, float)):
+            return float(self.dense)
+        if isinstance(self.dense, dict) and workload_name in self.dense:
+            return float(self.dense[workload_name])
+        return answered if answered is not None else dense_accuracy(workload_name)
+
+    def predict(self, design, workload) -> AccuracyResult:
+        request = {"design": design.to_dict(), "workload": workload.name, "tokens": workload.tokens,
+                   "frames": workload.frames, "model": workload.model}
+        key = json.dumps(request, sort_keys=True)
+        if key not in self._cache:
+            self._cache[key] = self._call(request)
+        acc, answered_dense = self._cache[key]
+        dense = self._dense_for(workload.name, answered_dense)
+        drop = dense - acc if dense is not None else float("nan")
+        return AccuracyResult(acc, drop, dense if dense is not None else float("nan"), self.label, {})
+
+    def summary(self) -> str:
+        return (f"accuracy provider: {self.label} (request JSON: design, workload, tokens, frames, model; "
+                "answer: a number or {accuracy, dense_accuracy})")

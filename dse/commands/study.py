@@ -1,0 +1,255 @@
+"""focus-dse study {run,resume,status,plot,export}: Optuna design-space exploration studies.
+
+STUDY is a study file (.yaml/.yml/.toml) or a built-in name (`quickstart`); status, plot and
+export also take the name of a study already in the storage. Storage: --storage URL
+(sqlite:///x.db, postgresql://user@host/db, or a path ending in .log for a journal file),
+else the study file's `storage`, else <results-dir>/<study>/study.db (journal.log with
+--workers > 1). See dse/search/ for the study file, dse/accuracy/ for accuracy providers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from dse.errors import UserError
+
+DEFAULT_RESULTS = "results"
+DEFAULT_EXPORT = "accel_configs"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", metavar="STUDY", help="study file (.yaml/.toml) or built-in name, e.g. quickstart")
+    p.add_argument("--storage", help="SQLAlchemy URL (sqlite:///..., postgresql://...) or a journal file path *.log "
+                                     "(overrides the study file)")
+    p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="where <study>/ reports go (default results/)")
+
+
+def _running(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trials", type=int, help="the study's target number of finished trials (default: the file's)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes on this study (default 1)")
+    p.add_argument("--timeout", type=float, help="stop this run after so many seconds")
+    p.add_argument("--seed", type=int, help="sampler seed (overrides the file's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-reports", action="store_true", help="skip plots/tables/export after the run")
+    p.add_argument("--export-best", type=int, default=5, metavar="K",
+                   help="after the run, export the K best designs to --out (default 5; 0: none)")
+    p.add_argument("--out", default=DEFAULT_EXPORT, help="export root (default accel_configs/)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("study", help="Optuna design-space exploration: run, resume, status, plot, export",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ss = p.add_subparsers(dest="study_command", required=True, parser_class=type(p))
+    run = ss.add_parser("run", help="run a study (creates it, or joins it if it exists with the same definition)")
+    _common(run)
+    _running(run)
+    run.set_defaults(func=cmd_run)
+    resume = ss.add_parser("resume", help="continue a stored study up to its target number of trials")
+    _common(resume)
+    _running(resume)
+    resume.set_defaults(func=cmd_resume)
+    status = ss.add_parser("status", help="trials by state, feasible, Pareto front, best values")
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(func=cmd_status)
+    plot = ss.add_parser("plot", help="write trials.csv/.parquet, pareto.png/.svg/.html, importances")
+    _common(plot)
+    plot.set_defaults(func=cmd_plot)
+    export = ss.add_parser("export", help="write the K best designs as SCALE-Sim configs, topologies and design files")
+    _common(export)
+    export.add_argument("--best", type=int, default=5, metavar="K", help="how many designs (default 5)")
+    export.add_argument("--out", default=DEFAULT_EXPORT, help="export root; designs go to OUT/<study>/<rank>/")
+    export.set_defaults(func=cmd_export)
+
+
+# -- resolving STUDY and its storage ------------------------------------------------------------------
+def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool = False):
+    """(spec, storage ref). From the study file when STUDY is one; else the spec stored with the study."""
+    from dse.search.runner import load_stored_spec
+    from dse.search.storage import resolve_storage
+    from dse.search.studyfile import load_study, locate
+
+    path = locate(args.study)
+    if path is not None:
+        spec = load_study(args.study)
+        ref = resolve_storage(spec.name, args.results_dir, args.storage, spec.storage, workers)
+        if stored:
+            spec_stored = load_stored_spec(spec.name, ref)
+            if spec_stored.fingerprint() != spec.fingerprint():
+                raise UserError(f"study '{spec.name}' in {ref.display} was created from a different definition "
+                                f"than {path}: rename the study or use another storage")
+        return spec, ref
+    if not args.study or "/" in args.study or "\\" in args.study:
+        raise UserError(f"no study file {args.study}")
+    ref = resolve_storage(args.study, args.results_dir, args.storage, None, workers)
+    if ref.path is not None and not ref.path.exists():
+        from dse.search.studyfile import builtin_studies
+
+        raise UserError(f"no study '{args.study}': not a study file, not a built-in ({', '.join(builtin_studies())}), "
+                        f"and no storage at {ref.path}")
+    return load_stored_spec(args.study, ref), ref
+
+
+def _check_running_args(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.trials is not None and args.trials < 1:
+        raise UserError(f"--trials must be >= 1, got {args.trials}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError(f"--timeout must be positive, got {args.timeout}")
+    if args.export_best < 0:
+        raise UserError(f"--export-best must be >= 0, got {args.export_best}")
+
+
+def _run(args: argparse.Namespace, create: bool) -> int:
+    from dataclasses import replace
+
+    from dse.search.runner import open_study, run_study
+
+    _check_running_args(args)
+    spec, ref = _spec_and_storage(args, args.workers)
+    if args.seed is not None:
+        spec = replace(spec, seed=args.seed)
+    target = args.trials or spec.trials
+    timeout = args.timeout if args.timeout is not None else spec.timeout
+    if not create:
+        open_study(spec, ref, create=False)  # resume: it must exist
+    from dse.accuracy import get_provider
+
+    print(f"study {spec.name}: {spec.accelerator} on {', '.join(map(str, spec.workloads))}; objectives "
+          f"{', '.join(spec.objectives)}; sampler {spec.sampler.name}; storage {ref.display}; "
+          f"{args.workers} worker(s); target {target} trials")
+    print(get_provider(spec.accuracy.provider, spec.accuracy.options).summary())
+    sys.stdout.flush()
+    summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
+                        create=create)
+    print(f"{summary.written} trials in {summary.seconds:.1f} s ({summary.trials_per_second:.1f} trials/s); "
+          f"study has {summary.after} finished trials ({', '.join(sorted(set(summary.reasons)))})")
+    if summary.interrupted:
+        print(f"interrupted: {summary.after} finished trials are stored in {ref.display}; "
+              f"`focus-dse study resume {args.study}` continues, `focus-dse study plot {args.study}` writes reports",
+              file=sys.stderr)
+        return 130
+    if not args.no_reports:
+        _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out)
+    return 0
+
+
+def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT) -> None:
+    from dse.report import default_comparison, write_reports
+    from dse.report.export import export_best
+    from dse.search.evaluation import DesignEvaluator
+    from dse.search.runner import open_study
+
+    study = open_study(spec, ref, create=False)
+    out_dir = Path(results_dir) / spec.name
+    df, written = write_reports(study, spec, out_dir)
+    print(f"reports in {out_dir}/: {', '.join(sorted({p.name for p in written if '_vs_' not in p.name}))}")
+    if len(df) and (df["state"] == "COMPLETE").any():
+        print(default_comparison(df, spec, DesignEvaluator(spec).reference_points()))
+    if export_k and len(df) and df["feasible"].any():
+        folders = export_best(study, df, spec, export_k, Path(export_root))
+        print(f"exported {len(folders)} best designs to {Path(export_root) / spec.name}/")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run(args, create=True)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _run(args, create=False)
+
+
+def status_dict(spec, ref, study) -> dict:
+    from dse.report import trials_dataframe
+    from dse.search.objectives import OBJECTIVES
+
+    df = trials_dataframe(study, spec)
+    states = df["state"].value_counts().to_dict() if len(df) else {}
+    best = {}
+    feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    for o in spec.objectives:
+        obj = OBJECTIVES[o]
+        if len(feasible):
+            row = feasible.loc[feasible[obj.metric].idxmax() if obj.direction == "maximize"
+                               else feasible[obj.metric].idxmin()]
+            best[o] = {"value": float(row[obj.metric]), "trial": int(row["number"])}
+    provider = next((p for p in df.get("accuracy_provider", []) if p), spec.accuracy.provider)
+    return {
+        "study": spec.name, "storage": ref.display, "accelerator": spec.accelerator,
+        "workloads": [str(w) for w in spec.workloads], "objectives": {o: OBJECTIVES[o].direction for o in spec.objectives},
+        "constraints": spec.constraints.names(), "sampler": spec.sampler.name, "accuracy_provider": provider,
+        "target_trials": int(study.user_attrs.get("focus_dse_target", spec.trials)), "trials": int(len(df)), "states": {k: int(v) for k, v in states.items()},
+        "feasible": int(len(feasible)), "pareto": int(df["pareto"].sum()) if len(df) else 0, "best": best,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dse.search.runner import open_study
+
+    spec, ref = _spec_and_storage(args, stored=True)
+    study = open_study(spec, ref, create=False)
+    s = status_dict(spec, ref, study)
+    if args.json:
+        json.dump(s, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(s["states"].items())) or "none"
+    lines = [f"study {s['study']} in {s['storage']}",
+             f"  {s['accelerator']} on {', '.join(s['workloads'])}; sampler {s['sampler']}",
+             f"  objectives: {', '.join(f'{k} ({v})' for k, v in s['objectives'].items())}; constraints: "
+             f"{', '.join(s['constraints']) or 'none'}",
+             f"  accuracy: {s['accuracy_provider']}",
+             f"  trials: {s['trials']} of target {s['target_trials']} ({states}); feasible {s['feasible']}; "
+             f"Pareto front {s['pareto']}"]
+    for o, b in s["best"].items():
+        lines.append(f"  best {o}: {b['value']:.6g} (trial {b['trial']})")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    spec, ref = _spec_and_storage(args, stored=True)
+    _reports(spec, ref, args.results_dir)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dse.report import trials_dataframe
+    from dse.report.export import export_best
+    from dse.search.runner import open_study
+
+    if args.best < 1:
+        raise UserError(f"--best must be >= 1, got {args.best}")
+    spec, ref = _spec_and_storage(args, stored=True)
+    study = open_study(spec, ref, create=False)
+    df = trials_dataframe(study, spec)
+    folders = export_best(study, df, spec, args.best, Path(args.out))
+    for f in folders:
+        print(f)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dse.commands.study ...`: the same sub-commands outside dse.cli (for tests/harnesses)."""
+    from dse.cli import OneLineParser
+
+    parser = OneLineParser(prog="focus-dse")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    register(sub)
+    try:
+        args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"focus-dse: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("focus-dse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""All trials as one table (CSV and Parquet), Pareto membership, and the ranking used by export.
+
+One row per trial in the storage, with its `state` (COMPLETE / FAIL), `feasible`, `pareto`
+(on the feasible non-dominated front), every metric, every design field (fixed ones too),
+the constraint values (<= 0 satisfied), the accuracy provider's label and any error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dse.search.evaluation import METRIC_KEYS
+from dse.search.objectives import OBJECTIVES
+from dse.search.studyfile import StudySpec
+
+LEADING = ["number", "state", "feasible", "pareto", "default_design"]
+
+
+def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:
+    """Mask of the rows of `values` (n x k) no other row dominates."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    v = np.where(np.array(maximize), -values, values)  # minimise everything
+    mask = np.ones(len(v), dtype=bool)
+    for i in range(len(v)):
+        if not mask[i]:
+            continue
+        dominated_by = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
+        if dominated_by.any():
+            mask[i] = False
+        else:  # i dominates these
+            mask &= ~(np.all(v[i] <= v, axis=1) & np.any(v[i] < v, axis=1))
+            mask[i] = True
+    return mask
+
+
+def objective_columns(spec: StudySpec) -> list[str]:
+    return [OBJECTIVES[o].metric for o in spec.objectives]
+
+
+def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    constraint_names = spec.constraints.names()
+    for t in study.get_trials(deepcopy=False):
+        ua = t.user_attrs
+        row: dict[str, Any] = {"number": t.number, "state": t.state.name,
+                               "feasible": bool(ua.get("feasible", False)) if t.state.name == "COMPLETE" else False,
+                               "default_design": bool(ua.get("default_design", False))}
+        metrics = ua.get("metrics") or {}
+        for key in METRIC_KEYS:
+            row[key] = metrics.get(key, np.nan)
+        for name, value in zip(constraint_names, ua.get("constraint_values") or []):
+            row[f"constraint:{name}"] = value
+        design = ua.get("design") or {}
+        for key, value in design.items():
+            if key == "buffer_kb":
+                for buf, kb in (value or {}).items():
+                    row[f"buffer_kb.{buf}"] = kb
+            else:
+                row[key] = value
+        row["accuracy_provider"] = ua.get("accuracy_provider", "")
+        row["error"] = ua.get("error", "")
+        for wname, wm in (ua.get("per_workload") or {}).items():
+            for key in ("energy_j", "latency_s", "accuracy"):
+                row[f"{wname}:{key}"] = wm.get(key)
+        start, end = t.datetime_start, t.datetime_complete
+        row["datetime_complete"] = end.isoformat() if end else ""
+        row["duration_s"] = (end - start).total_seconds() if start and end else np.nan
+        row["worker"] = str(ua.get("worker_trial", "")).rsplit(":", 1)[0]
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=LEADING)
+    df["pareto"] = False
+    ok = (df["state"] == "COMPLETE") & df["feasible"]
+    if ok.any():
+        cols = objective_columns(spec)
+        maximize = [OBJECTIVES[o].direction == "maximize" for o in spec.objectives]
+        df.loc[ok, "pareto"] = nondominated(df.loc[ok, cols].to_numpy(float), maximize)
+    ordered = LEADING + [c for c in df.columns if c not in LEADING]
+    return df[ordered].sort_values("number").reset_index(drop=True)
+
+
+def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
+    """Trial numbers, best first: successive non-dominated fronts of the feasible trials; within a
+    front, by distance to the ideal point in min-max normalised objective space."""
+    cols = objective_columns(spec)
+    maximize = np.array([OBJECTIVES[o].direction == "maximize" for o in spec.objectives])
+    ok = df[(df["state"] == "COMPLETE") & df["feasible"]]
+    if ok.empty:
+        return []
+    values = ok[cols].to_numpy(float)
+    v = np.where(maximize, -values, values)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    norm = (v - lo) / np.where(hi > lo, hi - lo, 1.0)
+    numbers = ok["number"].to_numpy()
+    remaining = np.arange(len(v))
+    out: list[int] = []
+    while len(remaining):
+        front = remaining[nondominated(values[remaining], list(maximize))]
+        dist = np.linalg.norm(norm[front], axis=1)
+        out.extend(int(numbers[i]) for i in front[np.lexsort((numbers[front], dist))])
+        remaining = np.setdiff1d(remaining, front)
+    return out
+
+
+def write_tables(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = out_dir / "trials.csv", out_dir / "trials.parquet"
+    df.to_csv(csv_path, index=False)
+    table = df.copy()
+    for col in table.columns:  # mixed object columns (e.g. threshold None/float) -> one Parquet type
+        if table[col].dtype == object:
+            table[col] = table[col].map(lambda x: "" if x is None else x)
+            if not all(isinstance(x, str) for x in table[col]):
+                table[col] = table[col].astype(str)
+    table.to_parquet(parquet_path, index=False)
+    return [csv_path, parquet_path]

@@ -1,0 +1,61 @@
+"""Objectives: which metric of a trial, and which way is better.
+
+Metrics of a design over the study's workloads (dse/search/evaluation.py): energy and latency
+are summed over the workloads (the cost of running the whole set once), accuracy and its drop
+are averaged, area and power are properties of the design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dse.errors import UserError
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    metric: str  # key in a trial's metrics
+    direction: str  # "maximize" | "minimize"
+    label: str  # axis label (unit included)
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.direction == "maximize" else "↓"
+
+
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
+    Objective("accuracy", "accuracy", "maximize", "accuracy (benchmark score)"),
+    Objective("accuracy_drop", "accuracy_drop", "minimize", "accuracy drop vs dense (points)"),
+    Objective("energy", "energy_j", "minimize", "energy (J)"),
+    Objective("latency", "latency_s", "minimize", "latency (s)"),
+    Objective("area", "area_mm2", "minimize", "area (mm²)"),
+    Objective("power", "power_mw", "minimize", "on-chip power (mW)"),
+    Objective("edp", "edp_js", "minimize", "energy-delay product (J·s)"),
+)}
+
+
+def parse_objectives(raw: Any, where: str = "objectives") -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise UserError(f"{where}: a non-empty list of {', '.join(OBJECTIVES)}")
+    out = []
+    for item in raw:
+        if not isinstance(item, str) or item not in OBJECTIVES:
+            raise UserError(f"{where}: unknown objective {item!r}; use {', '.join(OBJECTIVES)}")
+        if item in out:
+            raise UserError(f"{where}: '{item}' listed twice")
+        out.append(item)
+    if "accuracy" in out and "accuracy_drop" in out:
+        raise UserError(f"{where}: accuracy and accuracy_drop are the same objective; keep one")
+    return tuple(out)
+
+
+def objective_values(names: tuple[str, ...], metrics: dict[str, float]) -> list[float]:
+    return [float(metrics[OBJECTIVES[n].metric]) for n in names]
+
+
+def directions(names: tuple[str, ...]) -> list[str]:
+    return [OBJECTIVES[n].direction for n in names]

@@ -1,0 +1,331 @@
+"""Running a study: each worker asks its sampler locally and writes every finished trial whole.
+
+A worker keeps an in-memory mirror of the study (every finished trial in the storage, synced
+at most every SYNC_SECONDS and before it stops), asks the mirror's sampler for a design,
+evaluates it, and writes the finished trial — params, objective values, constraints,
+metrics, design — to the storage in one `add_trial` transaction. So:
+- a process killed at any moment leaves only finished trials behind (nothing RUNNING, no
+  trial half-written): resume simply continues, and no completed trial is lost;
+- workers on one storage (local processes, or other machines on the same PostgreSQL URL)
+  never share or duplicate a trial: the storage numbers trials as they arrive;
+- one storage transaction per trial instead of one per parameter and attribute is what makes
+  SQLite fast enough (benchmarks/bench_study.py).
+Samplers see the others' trials through the sync; in-flight trials of other workers are not
+visible (NSGA-II works by generations, so this costs nothing measurable).
+
+`--trials N` is the study's target number of finished (complete or failed) trials: a run
+does N minus those already stored, split exactly across its local workers (so one command
+ends at exactly N); each worker also stops when, at a sync, the storage holds N (other
+machines contributing), so machines started separately overshoot N by at most what the
+others write within one sync interval.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from dse.errors import UserError
+from dse.search.objectives import directions, objective_values
+from dse.search.storage import StorageRef, open_storage
+from dse.search.studyfile import SamplerConfig, StudySpec
+
+META_ATTR = "focus_dse"
+UID_ATTR = "worker_trial"  # "<host>:<pid>:<start>:<seq>", unique per written trial
+DEFAULT_ATTR = "default_design"
+TARGET_ATTR = "focus_dse_target"
+SYNC_SECONDS = 1.0
+FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _constraints_from_attrs(trial: FrozenTrial) -> list[float]:
+    return list(trial.user_attrs.get("constraint_values") or [])
+
+
+# Optuna >= 5 records named constraints on the trial (Trial.set_constraint) and every sampler
+# reads them; older versions take a constraints_func per sampler.
+NAMED_CONSTRAINTS = hasattr(optuna.Trial, "set_constraint")
+
+
+def make_sampler(cfg: SamplerConfig, spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
+    opts = dict(cfg.options)
+    constrained = bool(spec.constraints.names()) and not NAMED_CONSTRAINTS
+    cf = {"constraints_func": _constraints_from_attrs} if constrained else {}
+    if cfg.name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, **opts, **cf)
+    if cfg.name == "nsga3":
+        return optuna.samplers.NSGAIIISampler(seed=seed, **opts, **cf)
+    if cfg.name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, **opts, **cf)
+    if cfg.name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if cfg.name == "grid":
+        return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
+    raise UserError(f"unknown sampler {cfg.name}")
+
+
+def grid_size(spec: StudySpec) -> int | None:
+    if spec.sampler.name != "grid":
+        return None
+    n = 1
+    for values in spec.space.grid().values():
+        n *= len(values)
+    return n
+
+
+# -- the study in its storage ----------------------------------------------------------------------
+def open_study(spec: StudySpec, ref: StorageRef, create: bool) -> optuna.Study:
+    """The study named spec.name in the storage; created (with the spec stored) when `create`.
+    A stored study made from a different search space / objectives / constraints is an error."""
+    storage = open_storage(ref, create_dirs=create)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:
+        if not create:
+            raise UserError(f"no study '{spec.name}' in {ref.display}: run `focus-dse study run` first") from None
+        study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions(spec.objectives),
+                                    load_if_exists=True)
+        if META_ATTR not in study.user_attrs:
+            study.set_user_attr(META_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
+                                            "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    meta = study.user_attrs.get(META_ATTR)
+    if not meta:
+        raise UserError(f"study '{spec.name}' in {ref.display} was not made by focus-dse (no '{META_ATTR}' attribute)")
+    if meta.get("fingerprint") != spec.fingerprint():
+        raise UserError(f"study '{spec.name}' in {ref.display} was created with a different space, objectives, "
+                        "constraints, workloads or accuracy provider: rename the study or use another storage")
+    return study
+
+
+def load_stored_spec(name: str, ref: StorageRef) -> StudySpec:
+    """The spec a stored study was created with (status/plot/export need no study file)."""
+    from dse.search.studyfile import parse_study
+
+    storage = open_storage(ref, create_dirs=False)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise UserError(f"no study '{name}' in {ref.display} (studies there: {', '.join(names) or 'none'})") from None
+    meta = study.user_attrs.get(META_ATTR)
+    if not meta:
+        raise UserError(f"study '{name}' in {ref.display} was not made by focus-dse")
+    raw = {k: v for k, v in meta["spec"].items() if v is not None or k in ("seed", "timeout", "storage")}
+    return parse_study(raw, f"study '{name}' stored in {ref.display}")
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+# -- one worker --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerJob:
+    spec: StudySpec
+    storage: StorageRef
+    quota: int  # trials this worker writes at most
+    target: int  # stop when the storage holds this many finished trials
+    seed: int | None
+    index: int = 0
+    timeout: float | None = None
+    include_default: bool = True
+
+
+@dataclass
+class WorkerResult:
+    written: int = 0
+    complete: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    reason: str = ""
+    uids: list[str] = field(default_factory=list)
+
+
+def _effective_seed(seed: int | None, index: int, already: int) -> int | None:
+    """Distinct per worker and per resume (a resumed random sampler must not replay its first run)."""
+    if seed is None:
+        return None
+    return (seed * 1_000_003 + already * 7_919 + index * 104_729) % (2 ** 31)
+
+
+class _Mirror:
+    """The study's finished trials, in memory, with the local sampler."""
+
+    def __init__(self, study: optuna.Study, spec: StudySpec, sampler: optuna.samplers.BaseSampler, me: str):
+        self.study = study
+        self.me = me
+        self.local = optuna.create_study(directions=directions(spec.objectives), sampler=sampler)
+        self.seen: set[int] = set()
+        self.finished = 0
+        self.has_default = False
+        self.last_sync = 0.0
+
+    def sync(self) -> int:
+        trials = self.study.get_trials(deepcopy=False, states=FINISHED)
+        self.finished = len(trials)
+        for t in trials:
+            if t.number in self.seen:
+                continue
+            self.seen.add(t.number)
+            if t.user_attrs.get(DEFAULT_ATTR):
+                self.has_default = True
+            if str(t.user_attrs.get(UID_ATTR, "")).startswith(self.me + ":"):
+                continue
+            # what samplers read (params, values, generation and constraints), not the reports' attrs
+            self.local.add_trial(optuna.trial.create_trial(state=t.state, values=t.values, params=t.params,
+                                                           distributions=t.distributions,
+                                                           system_attrs=t.system_attrs))
+        self.last_sync = time.monotonic()
+        return self.finished
+
+
+def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = None,
+               stop: Callable[[], bool] | None = None) -> WorkerResult:
+    """Write up to job.quota trials. Stops early on the target, the timeout, `stop()` turning true
+    (checked between trials) or KeyboardInterrupt; a trial is stored whole or not at all."""
+    from dse.search.evaluation import DesignEvaluator
+
+    spec = job.spec
+    study = open_study(spec, job.storage, create=False)
+    evaluator = DesignEvaluator(spec)
+    me = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}:{job.index}"
+    result = WorkerResult()
+    deadline = time.monotonic() + job.timeout if job.timeout else None
+    already = finished_count(study)
+    mirror = _Mirror(study, spec, make_sampler(spec.sampler, spec, _effective_seed(job.seed, job.index, already)), me)
+    mirror.sync()
+    if job.include_default and job.index == 0 and not mirror.has_default:
+        params = spec.space.contains(evaluator.default_design())
+        if params is not None:
+            mirror.local.enqueue_trial(params, user_attrs={DEFAULT_ATTR: True})
+    space = spec.space
+    try:
+        while result.written < job.quota:
+            if stop is not None and stop():
+                result.interrupted = True
+                result.reason = "interrupted"
+                break
+            if deadline and time.monotonic() >= deadline:
+                result.reason = "timeout"
+                break
+            if time.monotonic() - mirror.last_sync >= SYNC_SECONDS:
+                if mirror.sync() >= job.target:
+                    result.reason = "target reached"
+                    break
+            trial = mirror.local.ask()
+            params = space.suggest(trial)
+            design = space.design_dict(params, spec.accelerator, spec.convention)
+            try:
+                outcome = evaluator.run(design)
+            except UserError as exc:
+                trial.set_user_attr("design", design)
+                trial.set_user_attr("error", str(exc))
+                trial.set_user_attr(UID_ATTR, f"{me}:{result.written}")
+                frozen = mirror.local.tell(trial, state=TrialState.FAIL)
+            else:
+                trial.set_user_attr("design", outcome.design)
+                trial.set_user_attr("metrics", outcome.metrics)
+                if len(outcome.per_workload) > 1:
+                    trial.set_user_attr("per_workload", outcome.per_workload)
+                trial.set_user_attr("constraint_values", outcome.constraints)
+                trial.set_user_attr("feasible", outcome.feasible)
+                trial.set_user_attr("accuracy_provider", outcome.accuracy_provider)
+                trial.set_user_attr(UID_ATTR, f"{me}:{result.written}")
+                if NAMED_CONSTRAINTS:
+                    for name, value in zip(spec.constraints.names(), outcome.constraints):
+                        trial.set_constraint(name, value)
+                frozen = mirror.local.tell(trial, objective_values(spec.objectives, outcome.metrics))
+            study.add_trial(frozen)  # the one write: the whole finished trial
+            result.written += 1
+            result.uids.append(frozen.user_attrs[UID_ATTR])
+            if frozen.state == TrialState.COMPLETE:
+                result.complete += 1
+            else:
+                result.failed += 1
+            if on_trial:
+                on_trial(frozen)
+        else:
+            result.reason = "quota done"
+    except KeyboardInterrupt:
+        result.interrupted = True
+        result.reason = "interrupted"
+    return result
+
+
+# -- a whole run ---------------------------------------------------------------------------------------
+@dataclass
+class RunSummary:
+    before: int
+    after: int
+    written: int
+    workers: int
+    seconds: float
+    interrupted: bool
+    reasons: list[str]
+    storage: str
+
+    @property
+    def trials_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_quotas(remaining: int, workers: int) -> list[int]:
+    base, extra = divmod(max(0, remaining), workers)
+    return [base + (1 if i < extra else 0) for i in range(workers)]
+
+
+def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, seed: int | None = None,
+              timeout: float | None = None, progress: bool = True, create: bool = True) -> RunSummary:
+    """Run (or resume) the study until the storage holds `target` finished trials."""
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
+    if workers > 1 and ref.kind == "sqlite":
+        import sys
+
+        print(f"note: {workers} workers on SQLite ({ref.display}) serialise their writes; a journal file "
+              "(--storage PATH.log) or PostgreSQL scales better", file=sys.stderr)
+    study = open_study(spec, ref, create=create)
+    study.set_user_attr(TARGET_ATTR, target)  # what `study status` reports as the target
+    before = finished_count(study)
+    size = grid_size(spec)
+    if size is not None:
+        target = min(target, before + max(0, size - before))
+    quotas = plan_quotas(target - before, workers)
+    start = time.monotonic()
+    if sum(quotas) == 0:
+        results = [WorkerResult(reason="target already reached")]
+    elif workers == 1:
+        bar = _progress_bar(spec.name, target, before, progress)
+        try:
+            job = WorkerJob(spec, ref, quotas[0], target, seed, 0, timeout, spec.include_default)
+            results = [run_worker(job, on_trial=lambda t: bar.update(1) if bar else None)]
+        finally:
+            if bar:
+                bar.close()
+    else:
+        from dse.search.workers import run_processes
+
+        jobs = [WorkerJob(spec, ref, q, target, seed, i, timeout, spec.include_default)
+                for i, q in enumerate(quotas) if q > 0]
+        # the bar (and its monitor thread) is made after the workers are forked
+        results = run_processes(jobs, study, lambda: _progress_bar(spec.name, target, before, progress))
+    seconds = time.monotonic() - start
+    after = finished_count(study)
+    return RunSummary(before, after, sum(r.written for r in results), len(quotas), seconds,
+                      any(r.interrupted for r in results), [r.reason for r in results], ref.display)
+
+
+def _progress_bar(name: str, total: int, done: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"study {name}", unit="trial", dynamic_ncols=True, leave=True)

@@ -1,0 +1,317 @@
+"""The search space: one Knob per DesignPoint field (and one per buffer), fixed or searched.
+
+A knob is written in a study file as
+- a scalar (`rows: 32`, `dataflow: ws`, `dram_bandwidth_gbps: null`): fixed;
+- a list (`dataflow: [ws, os]`, `block: [2x2x2, 1x2x2]`): a categorical choice;
+- a mapping: `{low: 8, high: 256, step: 8}`, `{low: 0.5, high: 2.0, log: true}`,
+  `{choices: [...]}` or `{value: ...}` (fixed).
+Knobs not written take the Focus paper's design (DesignPoint defaults). Buffer sizes are
+knobs named `buffer_kb.<buffer>`, written under `buffer_kb:` in the study file; a buffer not
+searched is sized to what the tiles need (the accelerator spec's expression).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from dse.errors import UserError
+
+BUFFER_PREFIX = "buffer_kb."
+
+
+@dataclass(frozen=True)
+class KnobType:
+    kind: str  # "int", "float", "cat"
+    low: float | None = None  # smallest allowed value
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None  # allowed values of a categorical knob
+    nullable: bool = False
+    help: str = ""
+
+
+KNOB_TYPES: dict[str, KnobType] = {
+    "rows": KnobType("int", 1, 4096, help="systolic array rows R"),
+    "cols": KnobType("int", 1, 4096, help="systolic array columns C"),
+    "dataflow": KnobType("cat", choices=("ws", "os", "is"), help="dataflow"),
+    "frequency_mhz": KnobType("float", 1, 10000, help="clock in MHz"),
+    "m_tile": KnobType("int", 1, 1 << 20, help="tokens per on-chip M tile"),
+    "n_tile": KnobType("int", 1, 1 << 20, help="output columns per N tile"),
+    "vector_size": KnobType("int", 1, 1 << 16, help="sub-vector size for similarity"),
+    "block": KnobType("cat", help="similarity block TxHxW, e.g. 2x2x2"),
+    "threshold": KnobType("float", 0.0, 1.0, nullable=True, help="similarity threshold (null: the published one)"),
+    "sec_scale": KnobType("float", 1e-6, 1e6, help="SEC strength: every alpha times this (<1 prunes harder)"),
+    "n_scatter": KnobType("int", 1, 1024, help="scatter accumulators"),
+    "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True, help="DRAM bandwidth (null: unlimited)"),
+}
+BUFFER_TYPE = KnobType("int", 1, 1 << 30, help="buffer size in kB")
+
+
+def knob_type(name: str) -> KnobType:
+    if name.startswith(BUFFER_PREFIX):
+        return BUFFER_TYPE
+    return KNOB_TYPES[name]
+
+
+def parse_block(value: Any, where: str) -> str:
+    """'2x2x2' (or [2, 2, 2]) -> canonical '2x2x2'."""
+    parts = value if isinstance(value, (list, tuple)) else str(value).lower().split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: a block is TxHxW with positive integers, e.g. 2x2x2; got {value!r}") from None
+    if len(sizes) != 3 or min(sizes) <= 0:
+        raise UserError(f"{where}: a block is TxHxW with positive integers, e.g. 2x2x2; got {value!r}")
+    return "x".join(str(s) for s in sizes)
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    kind: str  # "fixed", "int", "float", "cat"
+    value: Any = None  # fixed value
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def searched(self) -> bool:
+        return self.kind != "fixed"
+
+    def distribution(self) -> BaseDistribution:
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        if self.kind == "float":
+            return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+        if self.kind == "cat":
+            return CategoricalDistribution(self.choices)
+        raise ValueError(f"fixed knob {self.name} has no distribution")
+
+    def grid(self) -> list[Any]:
+        """The values a grid search visits."""
+        if self.kind == "cat":
+            return list(self.choices)
+        if self.step is None:
+            if self.kind == "int" and not self.log and self.high - self.low <= 64:
+                return list(range(int(self.low), int(self.high) + 1))
+            raise UserError(f"grid sampler: knob '{self.name}' needs 'choices' or a 'step' (a range is not a grid)")
+        n = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        values = [self.low + i * self.step for i in range(n)]
+        return [int(v) for v in values] if self.kind == "int" else [round(v, 12) for v in values]
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "fixed":
+            return {"value": self.value}
+        if self.kind == "cat":
+            return {"choices": list(self.choices)}
+        d: dict[str, Any] = {"low": self.low, "high": self.high}
+        if self.step is not None:
+            d["step"] = self.step
+        if self.log:
+            d["log"] = True
+        return d
+
+
+RANGE_KEYS = {"low", "high", "step", "log", "choices", "value"}
+
+
+def _check_value(name: str, value: Any, where: str) -> Any:
+    """One value of a knob, validated and normalised (block -> '2x2x2', ints stay ints)."""
+    t = knob_type(name)
+    if value is None:
+        if t.nullable:
+            return None
+        raise UserError(f"{where}: knob '{name}' cannot be null")
+    if name == "block":
+        return parse_block(value, where)
+    if t.kind == "cat":
+        v = str(value).lower()
+        if t.choices and v not in t.choices:
+            raise UserError(f"{where}: '{value}' is not a {name}; use one of {', '.join(t.choices)}")
+        return v
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{where}: knob '{name}' wants a number, got {value!r}")
+    if t.kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise UserError(f"{where}: knob '{name}' is an integer, got {value!r}")
+        value = int(value)
+    else:
+        value = float(value)
+    if (t.low is not None and value < t.low) or (t.high is not None and value > t.high):
+        raise UserError(f"{where}: {name} = {value} is outside [{t.low:g}, {t.high:g}]")
+    return value
+
+
+def parse_knob(name: str, raw: Any, where: str) -> Knob:
+    """A knob from its study-file form (see the module docstring)."""
+    t = knob_type(name)
+    if isinstance(raw, list):
+        raw = {"choices": raw}
+    if not isinstance(raw, dict):
+        if raw == "auto" and name.startswith(BUFFER_PREFIX):
+            return Knob(name, "fixed", None)
+        return Knob(name, "fixed", _check_value(name, raw, where))
+    unknown = sorted(set(raw) - RANGE_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {unknown}; a knob is a value, a list of choices, "
+                        "or {low, high, step, log} / {choices} / {value}")
+    if "value" in raw:
+        if len(raw) > 1:
+            raise UserError(f"{where}: 'value' fixes the knob; do not combine it with {sorted(set(raw) - {'value'})}")
+        return parse_knob(name, raw["value"], where)
+    if "choices" in raw:
+        if set(raw) != {"choices"}:
+            raise UserError(f"{where}: 'choices' cannot be combined with low/high/step/log")
+        choices = raw["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise UserError(f"{where}: 'choices' must be a non-empty list")
+        values = tuple(dict.fromkeys(_check_value(name, c, f"{where}.choices") for c in choices))
+        if len(values) == 1:
+            return Knob(name, "fixed", values[0])
+        if any(v is None for v in values):
+            raise UserError(f"{where}: null cannot be one of several choices; fix the knob to null instead")
+        return Knob(name, "cat", choices=values)
+    if t.kind == "cat":
+        raise UserError(f"{where}: knob '{name}' is categorical: give a value or a list of choices")
+    missing = sorted({"low", "high"} - set(raw))
+    if missing:
+        raise UserError(f"{where}: a range needs {' and '.join(missing)}")
+    low = _check_value(name, raw["low"], f"{where}.low")
+    high = _check_value(name, raw["high"], f"{where}.high")
+    if low is None or high is None or low >= high:
+        raise UserError(f"{where}: need low < high, got low={raw['low']!r}, high={raw['high']!r}")
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise UserError(f"{where}.log: true or false, got {log!r}")
+    step = raw.get("step")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
+            raise UserError(f"{where}.step: a positive number, got {step!r}")
+        if t.kind == "int" and not float(step).is_integer():
+            raise UserError(f"{where}.step: knob '{name}' is an integer, so its step must be one, got {step!r}")
+        if log and not (t.kind == "int" and step == 1):
+            raise UserError(f"{where}: 'log' and 'step' cannot be combined (Optuna samples a log range continuously)")
+        step = int(step) if t.kind == "int" else float(step)
+    if log and low <= 0:
+        raise UserError(f"{where}: a log range needs low > 0")
+    if t.kind == "int" and step and (high - low) % step:
+        raise UserError(f"{where}: high - low ({high - low}) is not a multiple of step {step}")
+    return Knob(name, t.kind, low=low, high=high, step=step, log=log)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    knobs: dict[str, Knob]
+
+    @property
+    def searched(self) -> list[Knob]:
+        return [k for k in self.knobs.values() if k.searched]
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        return {k.name: k.distribution() for k in self.searched}
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Every searched knob's value for this trial (fixed knobs are not Optuna params)."""
+        out: dict[str, Any] = {}
+        for k in self.searched:
+            if k.kind == "int":
+                out[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), step=int(k.step or 1), log=k.log)
+            elif k.kind == "float":
+                out[k.name] = trial.suggest_float(k.name, k.low, k.high, step=k.step, log=k.log)
+            else:
+                out[k.name] = trial.suggest_categorical(k.name, k.choices)
+        return out
+
+    def design_dict(self, params: dict[str, Any], accelerator: str, convention: str) -> dict[str, Any]:
+        """A DesignPoint dict from the trial's params and the fixed knobs."""
+        d: dict[str, Any] = {"accelerator": accelerator, "convention": convention}
+        buffers: dict[str, float] = {}
+        for k in self.knobs.values():
+            value = params[k.name] if k.searched else k.value
+            if k.name.startswith(BUFFER_PREFIX):
+                if value is not None:
+                    buffers[k.name[len(BUFFER_PREFIX):]] = value
+            else:
+                d[k.name] = value
+        d["buffer_kb"] = buffers
+        return d
+
+    def grid(self) -> dict[str, list[Any]]:
+        return {k.name: k.grid() for k in self.searched}
+
+    def contains(self, design: dict[str, Any]) -> dict[str, Any] | None:
+        """The params that reproduce `design` (a DesignPoint dict), or None when it lies outside the space."""
+        params: dict[str, Any] = {}
+        for k in self.knobs.values():
+            if k.name.startswith(BUFFER_PREFIX):
+                value = (design.get("buffer_kb") or {}).get(k.name[len(BUFFER_PREFIX):])
+            else:
+                value = design.get(k.name)
+            if k.name == "block" and value is not None:
+                value = parse_block(value, "design")
+            if k.kind == "fixed":
+                if value != k.value:
+                    return None
+                continue
+            if value is None:
+                return None
+            if k.kind == "cat":
+                if value not in k.choices:
+                    return None
+            else:
+                if not k.low <= value <= k.high:
+                    return None
+                if k.step and abs((value - k.low) / k.step - round((value - k.low) / k.step)) > 1e-9:
+                    return None
+                if k.kind == "int":
+                    if float(value) != int(value):
+                        return None
+                    value = int(value)
+            params[k.name] = value
+        return params
+
+    def to_dict(self) -> dict[str, Any]:
+        """The study-file form (parse_space reads it back)."""
+        out: dict[str, Any] = {}
+        buffers: dict[str, Any] = {}
+        for name, k in sorted(self.knobs.items()):
+            if name.startswith(BUFFER_PREFIX):
+                auto = k.kind == "fixed" and k.value is None
+                buffers[name[len(BUFFER_PREFIX):]] = "auto" if auto else k.to_dict()
+            else:
+                out[name] = k.to_dict()
+        if buffers:
+            out["buffer_kb"] = buffers
+        return out
+
+
+def parse_space(raw: Any, buffer_names: list[str], where: str = "space") -> SearchSpace:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: a mapping of knob -> value / choices / range")
+    knobs: dict[str, Knob] = {}
+    for name, spec in raw.items():
+        if name == "buffer_kb":
+            if not isinstance(spec, dict):
+                raise UserError(f"{where}.buffer_kb: a mapping of buffer name -> size in kB / choices / range")
+            for buf, bspec in spec.items():
+                if buf not in buffer_names:
+                    raise UserError(f"{where}.buffer_kb.{buf}: no such buffer; this accelerator has "
+                                    f"{', '.join(buffer_names)}")
+                knobs[BUFFER_PREFIX + buf] = parse_knob(BUFFER_PREFIX + buf, bspec, f"{where}.buffer_kb.{buf}")
+            continue
+        if name not in KNOB_TYPES:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(KNOB_TYPES) + ["buffer_kb"], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserError(f"{where}.{name}: unknown knob{hint}; knobs: {', '.join(list(KNOB_TYPES) + ['buffer_kb'])}")
+        knobs[name] = parse_knob(name, spec, f"{where}.{name}")
+    return SearchSpace(knobs)

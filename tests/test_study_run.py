@@ -1,0 +1,193 @@
+"""A small study end to end through the CLI: run, reports, status, export, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dse.errors import UserError
+from study_helpers import study_main, write_study
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One run of a 30-trial study with reports and an export of the 3 best designs."""
+    tmp = tmp_path_factory.mktemp("study")
+    path = write_study(tmp, constraints={"area_mm2_max": 4.0, "accuracy_drop_max": 3.0, "buffers_fit": True})
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = study_main(["run", str(path), "--results-dir", str(tmp / "results"), "--out", str(tmp / "accel"),
+                           "--export-best", "3", "--no-progress"])
+    assert code == 0
+    return tmp, path, out.getvalue()
+
+
+def test_run_prints_accuracy_fit_and_default_comparison(finished):
+    _, _, out = finished
+    assert "cross-validated" in out and "LOO" in out
+    assert "Focus default:" in out and ("DOMINATES" in out or "CONTAINS" in out or "neither" in out)
+
+
+def test_reports_written(finished):
+    tmp, _, _ = finished
+    folder = tmp / "results" / "small"
+    for name in ("study.db", "trials.csv", "trials.parquet", "pareto.png", "pareto.svg",
+                 "importances.csv", "accuracy_model.txt", "reference_points.csv",
+                 "pareto_accuracy_vs_energy.png", "pareto_energy_vs_latency.svg"):
+        assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
+    assert (folder / "pareto.svg").read_text().lstrip().startswith("<?xml")
+    try:
+        import plotly  # noqa: F401  (optuna.visualization needs it)
+    except ImportError:
+        pytest.skip("plotly not installed: no pareto.html (pip install plotly)")
+    html = (folder / "pareto.html").read_text()
+    assert "plotly" in html.lower() and "calibrated" in html
+    refs = pd.read_csv(folder / "reference_points.csv", index_col=0)
+    assert {"dense", "Focus default", "AdapTiV", "CMC"} <= set(refs.index)
+
+
+def test_trials_table_one_row_per_trial_with_state(finished):
+    tmp, _, _ = finished
+    df = pd.read_csv(tmp / "results" / "small" / "trials.csv")
+    pq = pd.read_parquet(tmp / "results" / "small" / "trials.parquet")
+    assert len(df) == len(pq) == 30
+    assert sorted(df["number"]) == list(range(30))
+    assert set(df["state"]) <= {"COMPLETE", "FAIL"}
+    for col in ("feasible", "pareto", "accuracy", "energy_j", "latency_s", "area_mm2", "rows", "cols",
+                "threshold", "accuracy_provider", "constraint:area_mm2_max", "constraint:buffers_fit"):
+        assert col in df.columns, col
+    assert df["accuracy_provider"].str.startswith("calibrated").all()
+    # infeasible trials are kept and marked, never on the front
+    assert (~df["feasible"]).any() and not (df["pareto"] & ~df["feasible"]).any()
+    infeasible = df[~df["feasible"]]
+    cons = infeasible[[c for c in df.columns if c.startswith("constraint:")]]
+    assert (cons.max(axis=1) > 0).all()
+    # trial 0 is the Focus default design (inside this space)
+    first = df.iloc[0]
+    assert first["default_design"] and first["rows"] == 32 and first["m_tile"] == 1024
+
+
+def test_status_json(finished, capsys):
+    tmp, path, _ = finished
+    assert study_main(["status", str(path), "--results-dir", str(tmp / "results"), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["trials"] == 30 and s["states"].get("COMPLETE", 0) + s["states"].get("FAIL", 0) == 30
+    assert s["pareto"] >= 1 and set(s["best"]) == {"accuracy", "energy", "latency"}
+    # by name alone (the spec stored with the study)
+    assert study_main(["status", "small", "--results-dir", str(tmp / "results")]) == 0
+    assert "Pareto front" in capsys.readouterr().out
+
+
+def test_export_scalesim_loads_and_design_resimulates(finished):
+    from scalesim.scale_config import scale_config
+
+    from dse.evaluate import DesignPoint, evaluate
+    from dse.workloads import resolve_workload
+
+    tmp, _, _ = finished
+    root = tmp / "accel" / "small"
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    assert [p.name for p in folders] == ["1", "2", "3"]
+    index = pd.read_csv(root / "index.csv")
+    assert list(index["rank"]) == [1, 2, 3]
+    for folder in folders:
+        cfg = scale_config()
+        cfg.read_conf_file(str(folder / "scalesim.cfg"))
+        record = json.loads((folder / "design.json").read_text())
+        d = record["design"]
+        assert cfg.get_array_dims() == (d["rows"], d["cols"]) or list(cfg.get_array_dims()) == [d["rows"], d["cols"]]
+        assert cfg.get_dataflow() == d["dataflow"]
+        assert (folder / "topology.csv").read_text().startswith("Layer, M, N, K")
+        assert (folder / "layout.csv").is_file()
+        ev = evaluate(DesignPoint.from_dict(d), resolve_workload(record["workload"])).to_dict()
+        for key, metric in (("energy_j", "energy_j"), ("execution_time_s", "latency_s"), ("area_mm2", "area_mm2")):
+            assert ev[key] == record["metrics"][metric], key
+
+
+def test_export_resimulates_through_simulate_cli(finished, capsys):
+    from dse.cli import main
+
+    tmp, _, _ = finished
+    design = tmp / "accel" / "small" / "1" / "design.json"
+    record = json.loads(design.read_text())
+    assert main(["simulate", "--design", str(design), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["energy_j"] == record["metrics"]["energy_j"]
+    assert out["execution_time_s"] == record["metrics"]["latency_s"]
+    assert out["total_cycles"] == round(record["metrics"]["total_cycles"])
+
+
+def test_export_command_and_resume(finished, capsys):
+    tmp, path, _ = finished
+    out = tmp / "exp2"
+    assert study_main(["export", str(path), "--results-dir", str(tmp / "results"), "--best", "2",
+                       "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "small").iterdir() if p.is_dir()) == ["1", "2"]
+    # resume to a higher target adds exactly the difference; numbers stay unique
+    assert study_main(["resume", str(path), "--results-dir", str(tmp / "results"), "--trials", "40",
+                       "--no-progress", "--no-reports"]) == 0
+    capsys.readouterr()
+    assert study_main(["status", str(path), "--results-dir", str(tmp / "results"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["trials"] == 40
+
+
+def test_resume_of_absent_study_is_an_error(tmp_path, capsys):
+    path = write_study(tmp_path, name="never")
+    assert study_main(["resume", str(path), "--results-dir", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "never" in err
+
+
+def test_infeasible_designs_fail_or_are_marked_not_dropped(tmp_path):
+    """A design the model rejects is stored as FAIL with its message."""
+    from dse.search import load_study, resolve_storage, run_study
+    from dse.search.runner import open_study
+
+    path = write_study(tmp_path, name="fails", trials=6, accuracy={"provider": "user", "command": "exit 3"},
+                       sampler="random")
+    spec = load_study(str(path))
+    ref = resolve_storage(spec.name, tmp_path, None, None)
+    run_study(spec, ref, 6, progress=False)
+    trials = open_study(spec, ref, create=False).trials
+    assert len(trials) == 6 and all(t.state.name == "FAIL" for t in trials)
+    assert all("exited 3" in t.user_attrs["error"] for t in trials)
+
+
+def test_buffers_fit_constraint(tmp_path):
+    from dse.search import load_study
+    from dse.search.evaluation import DesignEvaluator
+
+    path = write_study(tmp_path, space={"buffer_kb": {"output": {"low": 64, "high": 1024, "log": True}}})
+    evaluator = DesignEvaluator(load_study(str(path)))
+    design = evaluator.default_design()
+    ok = evaluator.run(design)
+    assert ok.feasible and ok.buffer_shortfall == 0.0  # the default output buffer is exactly what tiles need
+    small = evaluator.run({**design, "buffer_kb": {"output": 96}})
+    assert not small.feasible and small.buffer_shortfall == pytest.approx(0.75)  # 96 of 384 kB
+
+
+def test_grid_sampler_stops_at_grid_size(tmp_path):
+    from dse.search import load_study, resolve_storage, run_study
+
+    path = write_study(tmp_path, name="grid", sampler="grid", trials=100,
+                       space={"rows": [16, 32], "dataflow": ["ws", "os"], "threshold": {"low": 0.8, "high": 0.9,
+                                                                                         "step": 0.05}})
+    spec = load_study(str(path))
+    summary = run_study(spec, resolve_storage(spec.name, tmp_path, None, None), 100, progress=False)
+    assert summary.after == 12
+
+
+def test_bad_cli_values(tmp_path, capsys):
+    path = write_study(tmp_path)
+    for args in (["--workers", "0"], ["--trials", "-3"], ["--timeout", "0"]):
+        assert study_main(["run", str(path), "--results-dir", str(tmp_path), *args]) == 2
+        assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(UserError):
+        from dse.search.storage import parse_storage
+
+        parse_storage("not-a-url")

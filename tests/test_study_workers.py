@@ -1,0 +1,108 @@
+"""Several workers on one study (journal file), SIGKILL + resume, Ctrl-C: no trial lost or duplicated."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dse.search import load_study, resolve_storage
+from dse.search.runner import UID_ATTR, open_study
+from study_helpers import study_command, write_study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    return subprocess.Popen(study_command() + args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def stored(path: Path, results: Path, storage: str | None = None):
+    spec = load_study(str(path))
+    ref = resolve_storage(spec.name, results, storage, None)
+    return open_study(spec, ref, create=False).get_trials(deepcopy=False)
+
+
+def check_intact(trials, expected: int | None = None) -> None:
+    numbers = [t.number for t in trials]
+    assert numbers == list(range(len(trials))), "trial numbers must be 0..n-1, each once"
+    uids = [t.user_attrs[UID_ATTR] for t in trials]
+    assert len(set(uids)) == len(uids), "a trial was written twice"
+    assert all(t.state.name in ("COMPLETE", "FAIL") for t in trials), "no trial may be left RUNNING"
+    if expected is not None:
+        assert len(trials) == expected
+
+
+def wait_for(path, results, n, proc, storage=None, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if len(stored(path, results, storage)) >= n:
+                return
+        except Exception:  # storage not created yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {n} trials after {timeout} s")
+
+
+def test_two_workers_on_a_journal_lose_and_duplicate_nothing(tmp_path):
+    path = write_study(tmp_path, name="par", trials=160)
+    proc = start(["run", str(path), "--workers", "2", "--results-dir", str(tmp_path), "--no-progress",
+                  "--no-reports"], tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "par" / "journal.log").is_file()  # --workers > 1 defaults to the journal
+    trials = stored(path, tmp_path)
+    check_intact(trials, expected=160)
+    workers = {t.user_attrs[UID_ATTR].rsplit(":", 1)[0] for t in trials}
+    assert len(workers) == 2, "both workers wrote trials"
+    assert "160 trials in" in out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_then_resume_keeps_every_completed_trial(tmp_path, workers):
+    path = write_study(tmp_path, name="killed", trials=100000)
+    storage = str(tmp_path / "killed.log") if workers > 1 else None
+    args = ["run", str(path), "--workers", str(workers), "--results-dir", str(tmp_path), "--no-progress",
+            "--no-reports"] + (["--storage", storage] if storage else [])
+    proc = start(args, tmp_path)
+    wait_for(path, tmp_path, 40, proc, storage)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: parent and workers, mid-trial
+    proc.wait(timeout=10)
+    before = {t.number: (t.params, t.values, t.user_attrs[UID_ATTR]) for t in stored(path, tmp_path, storage)}
+    assert len(before) >= 40
+    check_intact(stored(path, tmp_path, storage))
+    target = len(before) + 15
+    resume = start(["resume", str(path), "--trials", str(target), "--results-dir", str(tmp_path), "--no-progress",
+                    "--no-reports", "--workers", str(workers)] + (["--storage", storage] if storage else []), tmp_path)
+    out, err = resume.communicate(timeout=120)
+    assert resume.returncode == 0, err
+    after = stored(path, tmp_path, storage)
+    check_intact(after, expected=target)
+    for t in after:
+        if t.number in before:
+            assert (t.params, t.values, t.user_attrs[UID_ATTR]) == before[t.number]
+
+
+def test_ctrl_c_stops_cleanly(tmp_path):
+    path = write_study(tmp_path, name="intr", trials=100000)
+    proc = start(["run", str(path), "--workers", "2", "--results-dir", str(tmp_path), "--no-progress"], tmp_path)
+    wait_for(path, tmp_path, 30, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "resume" in err
+    trials = stored(path, tmp_path)
+    check_intact(trials)
+    n = len(trials)
+    assert re.search(rf"study has {n} finished trials", out)
