@@ -139,10 +139,12 @@ def test_compressed_topology_is_read_by_scalesim(tmp_path, capsys):
     assert int(topo.topo_arrays[0][1]) < dense
 
 
-@pytest.mark.parametrize("knob,tolerance", [("n_scatter", 0.03), ("m_tile", 0.12)])
+@pytest.mark.parametrize("knob,tolerance", [("n_scatter", 0.03), ("m_tile", 0.12), ("block", 0.08)])
 def test_sensitivity_sweeps_follow_the_paper(knob, tolerance):
     """n_scatter changes only the unit's cycles: within 3 %. m_tile also changes which tokens can be
-    matched (not modelled: the published profile is for 1024-token tiles): within 12 %."""
+    matched (not modelled: the published profile is for 1024-token tiles): within 12 %. block moves
+    unique rows by the redundancy measured on the shipped clip (an independent prediction of the
+    paper's trace-based sweep): within 8 %."""
     from dse.paper import sweep
 
     for row in sweep(knob):
