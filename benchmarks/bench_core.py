@@ -1,14 +1,14 @@
-"""Evaluation-core speed: one whole-model evaluation (analytic backend), and the
-analytic/scalesim speed ratio on a GEMM both can run. Prints figures measured in this run."""
+"""Evaluation speed: one whole-model design point (cycles, Focus unit, energy; analytic backend),
+and the analytic/scalesim speed ratio on a GEMM both can run. Prints figures measured in this run."""
 
 from __future__ import annotations
 
 import time
 
 from dse.sim import analytic
-from dse.sim.backends import AnalyticBackend, _analytic_cycles
+from dse.evaluate import DesignPoint, evaluate
+from dse.sim.backends import _analytic_cycles
 from dse.sim.hardware import ArrayConfig
-from dse.sim.model import model_layers
 from dse.sim.scalesim_backend import ScaleSimBackend, _run_one
 from dse.workloads import resolve_workload
 
@@ -24,14 +24,7 @@ def best_of(fn, repeat: int) -> float:
 
 def main() -> None:
     workload = resolve_workload("llava_vid/videomme")
-    for convention in ("focus-paper", "faithful"):
-        # clear the per-shape cache so every repeat computes from scratch
-        t = best_of(lambda: (_analytic_cycles.cache_clear(),
-                             model_layers(workload, ArrayConfig(32, 32, "ws"), convention, AnalyticBackend())), 20)
-        print(f"whole 28-layer model ({workload.name}, {convention}, analytic): {t * 1e3:.3f} ms")
-
-    from dse.evaluate import DesignPoint, evaluate
-
+    # the per-shape cache is cleared so every repeat computes from scratch
     for convention in ("focus-paper", "faithful"):
         for accelerator in ("focus", "dense"):
             design = DesignPoint(accelerator=accelerator, convention=convention)

@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # output piped into head & co.
         return 0
+    except OSError as exc:  # an output path that cannot be written, a full disk, ...
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"focus-dse: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("focus-dse: interrupted", file=sys.stderr)
         return 130

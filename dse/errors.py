@@ -4,12 +4,3 @@
 class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
 
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise UserError(message)
-
-
-def positive_int(value: int, name: str) -> int:
-    require(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
-    return value

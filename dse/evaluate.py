@@ -11,6 +11,7 @@ time and per-access SRAM energy, codec cycles for CMC, no K padding for AdapTiV)
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from math import ceil
@@ -20,16 +21,23 @@ from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
 from dse.cost.energy import DRAM_PJ_PER_BYTE, energy_breakdown
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
-from dse.profile import MLP_GEMMS, SparsityProfile
+from dse.profile import MLP_GEMMS, SparsityProfile, parse_block
 from dse.published import published_profile
 from dse.sim import focus_unit as fu
 from dse.sim.backends import Backend, gemm_cycles, get_backend, paper_tile_cycles
 from dse.sim.hardware import ArrayConfig
-from dse.sim.plan import check_convention
+from dse.sim.plan import check_convention, tile_rows
 from dse.sim.tiling import exact_tiles
 from dse.sim.traffic import WORD_BYTES, kernel_bytes
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import linear_gemms
+
+
+def _positive_number(name: str, value: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        raise UserError(f"design: {name} must be a finite {bound} number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -57,20 +65,24 @@ class DesignPoint:
         check_convention(self.convention)
         for name in ("rows", "cols", "m_tile", "n_tile", "vector_size", "n_scatter"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise UserError(f"design: {name} must be a positive integer, got {value!r}")
-        if self.frequency_mhz <= 0:
-            raise UserError(f"design: frequency_mhz must be positive, got {self.frequency_mhz}")
-        if len(self.block) != 3 or any(int(b) <= 0 for b in self.block):
-            raise UserError(f"design: block must be three positive sizes, got {self.block}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise UserError(f"design: threshold must be in [0, 1], got {self.threshold}")
-        if self.sec_scale <= 0:
-            raise UserError(f"design: sec_scale must be positive, got {self.sec_scale}")
-        if any(v <= 0 for v in self.buffer_kb.values()):
-            raise UserError(f"design: buffer sizes must be positive, got {self.buffer_kb}")
-        if self.dram_bandwidth_gbps is not None and self.dram_bandwidth_gbps <= 0:
-            raise UserError(f"design: dram_bandwidth_gbps must be positive, got {self.dram_bandwidth_gbps}")
+        _positive_number("frequency_mhz", self.frequency_mhz)
+        _positive_number("sec_scale", self.sec_scale)
+        if self.dram_bandwidth_gbps is not None:
+            _positive_number("dram_bandwidth_gbps", self.dram_bandwidth_gbps)
+        _positive_number("dram_pj_per_byte", self.dram_pj_per_byte, allow_zero=True)
+        if self.threshold is not None:
+            _positive_number("threshold", self.threshold, allow_zero=True)
+            if self.threshold > 1:
+                raise UserError(f"design: threshold must be in [0, 1], got {self.threshold}")
+        if not isinstance(self.block, tuple) or len(self.block) != 3 or any(
+                isinstance(b, bool) or not isinstance(b, int) or b <= 0 for b in self.block):
+            raise UserError(f"design: block must be three positive integers TxHxW, got {self.block!r}")
+        if not isinstance(self.buffer_kb, dict):
+            raise UserError(f"design: buffer_kb must map buffer names to kB, got {self.buffer_kb!r}")
+        for name, kb in self.buffer_kb.items():
+            _positive_number(f"buffer_kb[{name}]", kb)
         load_spec(self.accelerator)
         ArrayConfig(self.rows, self.cols, self.dataflow)
 
@@ -101,11 +113,8 @@ class DesignPoint:
             raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
         d = dict(raw)
         if isinstance(d.get("block"), str):
-            try:
-                d["block"] = tuple(int(x) for x in d["block"].lower().split("x"))
-            except ValueError:
-                raise UserError(f"{where}: block must look like 2x2x2, got {raw['block']!r}") from None
-        elif "block" in d:
+            d["block"] = parse_block(d["block"])
+        elif isinstance(d.get("block"), list):
             d["block"] = tuple(d["block"])
         try:
             return cls(**d)
@@ -136,7 +145,10 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["total_cycles"] = round(self.total_cycles)
+        # bytes per compute cycle: what the array needs to stay compute-bound (the paper's figure)
         d["dram_bandwidth_bytes_per_cycle"] = self.dram_bytes / self.compute_cycles if self.compute_cycles else 0.0
+        d["achieved_dram_bytes_per_cycle"] = self.dram_bytes / self.total_cycles if self.total_cycles else 0.0
+        d["achieved_dram_gbps"] = self.dram_bytes / self.execution_time_s / 1e9 if self.execution_time_s else 0.0
         if not self.per_layer:
             d.pop("per_layer")
         return d
@@ -167,11 +179,6 @@ class _Tally:
             self.busy[k] = self.busy.get(k, 0.0) + v
         for k, v in sram.items():
             self.sram[k] = self.sram.get(k, 0.0) + v
-
-    def scaled(self, n: int) -> _Tally:
-        return _Tally(self.compute * n, self.stall * n, self.mem_stall * n, self.dram * n, self.macs * n,
-                      {k: v * n for k, v in self.busy.items()}, {k: v * n for k, v in self.sram.items()},
-                      {k: v * n for k, v in self.gemms.items()})
 
     def merge(self, other: _Tally) -> None:
         self.compute += other.compute
@@ -243,7 +250,7 @@ class _Evaluator:
         share = unique / tokens if tokens else 0.0
         total = 0.0
         for rows, n in exact_tiles(int(tokens), self.d.m_tile).items():
-            m = min(rows, ceil(rows * share))
+            m = tile_rows(rows, share)
             if m > 0:
                 total += n * gemm_cycles(m, K, N, self.array, self.backend)
         return total
@@ -260,7 +267,7 @@ class _Evaluator:
         hd, heads, total = self.spec.head_dim, self.spec.heads, 0.0
         for start in range(0, T, self.d.m_tile):
             end = min(T, start + self.d.m_tile)
-            mq = min(end - start, ceil((end - start) * share))
+            mq = tile_rows(end - start, share)
             if mq > 0:
                 total += gemm_cycles(mq, hd, end, self.array, self.backend)
             total += gemm_cycles(end - start, end, hd, self.array, self.backend)
@@ -293,7 +300,7 @@ class _Evaluator:
                 tally.add(g.name, fu.UnitCycles(c), dram, dense_macs, self.bpc, {"array": c},
                           self.sram_of(T, K, N, 2 * T * K * ceil(N / nt), 2 * K * N * ceil(T / mt), 2 * T * N))
             elif kind == "adaptiv":
-                tally.add(g.name, *self.adaptiv_gemm(T, K, N, g.name))
+                tally.add(g.name, *self.adaptiv_gemm(T, K, N))
             else:
                 tally.add(g.name, *self.cmc_gemm(T, K, N, g.name, self.cmc["linear_sparsity"]))
         T = T_attn
@@ -325,13 +332,12 @@ class _Evaluator:
         d = self.d
         R, C = d.rows, d.cols
         P = ceil(T / d.m_tile)
+        block = d.block_volume
         if self.paper:
             compute = self.tiles_paper(int(U // P), P, K, N)
-            block = d.block_volume
             detect = 0.0
         else:
             compute = self.tiles_exact(T, U, K, N)
-            block = d.block_volume
             # detection runs once per distinct GEMM input: q/k/v share one, gate/up another
             detect = 0.0 if name in ("k_proj", "v_proj", "up_proj") else \
                 fu.detect_cycles(T, K, d.vector_size, d.block_volume - 1)
@@ -381,7 +387,7 @@ class _Evaluator:
         return fu.UnitCycles(compute, scatter, 0.0, detect, stall), dram, macs, self.bpc, busy, sram
 
     # -- AdapTiV: output-stationary MAC lines, 64 wide x 16 lines, K in steps of 256 --------
-    def adaptiv_gemm(self, S: int, K: int, N: int, name: str, merged: float | None = None):
+    def adaptiv_gemm(self, S: int, K: int, N: int):
         s = self.adaptiv["Sparsity"]
         M = S * (1 - s)
         k_steps = ceil(K / 256) if self.paper else K / 256  # the paper pads K=128 to 256
@@ -393,8 +399,8 @@ class _Evaluator:
 
     def adaptiv_attention(self, S: int):
         hd, heads = self.spec.head_dim, self.spec.heads
-        qk, dram_qk, macs, _, busy, sram = self.adaptiv_gemm(S, hd, S, "qk")
-        _, dram_sv, _, _, _, _ = self.adaptiv_gemm(S, S, hd, "sv")
+        qk, dram_qk, macs, _, busy, sram = self.adaptiv_gemm(S, hd, S)
+        _, dram_sv, _, _, _, _ = self.adaptiv_gemm(S, S, hd)
         c = qk.compute * heads  # QK + SV (charged as QK) halved for causality
         busy = {k: v * heads for k, v in busy.items()}
         busy["softmax"] = S * S * heads / 2 / 192
@@ -474,6 +480,7 @@ def evaluate(
         design.accelerator, design.knobs,
         {k: round(v * 1024) for k, v in design.buffer_kb.items()},
         paper_buffers=design.convention == "focus-paper",
+        frequency_mhz=design.frequency_mhz,
     )
     tally, rows = _Evaluator(design, workload, backend, accel).run(prof, per_layer)
     seconds = tally.total / (design.frequency_mhz * 1e6)

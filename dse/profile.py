@@ -55,6 +55,17 @@ class ConcentrationSettings:
 MLP_GEMMS = ("gate_proj", "up_proj", "down_proj", "fc1", "fc2")
 
 
+def parse_block(text: str) -> tuple[int, int, int]:
+    """'2x2x2' (frames x rows x cols) -> (2, 2, 2)."""
+    try:
+        block = tuple(int(x) for x in str(text).lower().split("x"))
+    except ValueError:
+        block = ()
+    if len(block) != 3 or min(block) <= 0:
+        raise UserError(f"block must look like TxHxW with positive sizes, e.g. 2x2x2; got {text!r}")
+    return block  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class LayerProfile:
     layer: int
@@ -87,6 +98,8 @@ class SparsityProfile:
             raise UserError("a sparsity profile needs at least one layer")
         if self.tokens <= 0:
             raise UserError(f"profile 'tokens' must be positive, got {self.tokens}")
+        if [lp.layer for lp in self.layers] != list(range(len(self.layers))):
+            raise UserError("profile layers must be numbered 0, 1, 2, ... in order, one entry each")
         for lp in self.layers:
             if not 0 <= lp.tokens_kept <= self.tokens or not 0 <= (lp.mlp_tokens_kept or 0) <= self.tokens:
                 raise UserError(f"profile layer {lp.layer}: tokens_kept {lp.tokens_kept} outside [0, {self.tokens}]")

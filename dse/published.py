@@ -23,7 +23,7 @@ from math import prod
 
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
-from dse.profile import ConcentrationSettings, LayerProfile, SparsityProfile
+from dse.profile import MLP_GEMMS, ConcentrationSettings, LayerProfile, SparsityProfile
 from dse.workloads.catalog import VIDEO_WORKLOADS, Workload
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import TransformerSpec
@@ -54,7 +54,8 @@ def focus_config(workload_name: str) -> dict:
 
 def token_schedule(tokens: int, num_layers: int, layers: tuple[int, ...], alphas: tuple[float, ...]) -> list[tuple[int, int]]:
     """(attention tokens, MLP tokens) per layer under an SEC schedule."""
-    kept = {layer: int(tokens * alpha) for layer, alpha in zip(layers, alphas)}
+    # int(S * alpha) of the original tokens, as the paper's simulator (at least one token)
+    kept = {layer: max(1, int(tokens * alpha)) for layer, alpha in zip(layers, alphas)}
     out, current = [], tokens
     for layer in range(num_layers):
         attn = current
@@ -72,7 +73,7 @@ def solve_unique_fraction(spec: TransformerSpec, schedule: list[tuple[int, int]]
     scalable = fixed = 0.0
     for attn, mlp in schedule:
         for g in linear_gemms(spec, 1):
-            scalable += (mlp if g.name in ("gate_proj", "up_proj", "down_proj", "fc1", "fc2") else attn) * g.K * g.N
+            scalable += (mlp if g.name in MLP_GEMMS else attn) * g.K * g.N
         scalable += _attention_macs(spec, attn, attn)
         fixed += _attention_macs(spec, attn, attn)
     return min(1.0, max(0.0, (effective_macs - fixed) / scalable))
@@ -110,7 +111,7 @@ def published_profile(workload: Workload, sec_scale: float = 1.0, removed_scale:
     names = [g.name for g in linear_gemms(spec, 1)]
     out = []
     for layer, (attn, mlp) in enumerate(schedule):
-        unique = {n: float(round(x * (mlp if n in ("gate_proj", "up_proj", "down_proj", "fc1", "fc2") else attn)))
+        unique = {n: float(round(x * (mlp if n in MLP_GEMMS else attn)))
                   for n in names}
         unique["qk"] = float(round(x * attn))
         out.append(LayerProfile(layer, float(attn), unique, float(mlp)))

@@ -24,6 +24,7 @@ from bisect import bisect_left
 from functools import cache
 
 from dse.data_files import DATA_DIR
+from dse.profile import parse_block
 from dse.workloads.catalog import Workload
 
 DEFAULT_VECTOR = 32.0
@@ -46,7 +47,7 @@ def curves() -> dict[str, list[tuple[float, float]]]:
 
 
 def block_fraction(block: tuple[int, int, int]) -> float | None:
-    measured = {tuple(int(x) for x in v.split("x")): f for v, f in _rows().get("block", [])}
+    measured = {parse_block(v): f for v, f in _rows().get("block", [])}
     if not measured:
         return None
     if tuple(block) in measured:

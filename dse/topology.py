@@ -24,9 +24,7 @@ def dense_topology(workload: Workload) -> list[TopologyRow]:
     return rows
 
 
-def tiled_topology(
-    workload: Workload, profile: SparsityProfile | None, m_tile: int = 1024, convention: str = "faithful"
-) -> list[TopologyRow]:
+def tiled_topology(workload: Workload, profile: SparsityProfile | None, m_tile: int = 1024) -> list[TopologyRow]:
     """Per layer and M tile, the GEMMs the array runs (attention: causal tile shapes)."""
     spec = workload.spec.llm
     if profile is not None:
@@ -39,8 +37,8 @@ def tiled_topology(
             lp = profile.layers[layer]
             tokens, rows_for, tokens_for = int(lp.tokens_kept), lp.rows, lp.tokens
         merged: Counter[tuple[str, int, int, int]] = Counter()
-        for t in plan_layer(spec, tokens, m_tile, convention, rows_for, tokens_for):
-            merged[(t.name, t.M, t.N, t.K)] += t.repeat * t.weight
+        for t in plan_layer(spec, tokens, m_tile, rows_for, tokens_for):
+            merged[(t.name, t.M, t.N, t.K)] += t.repeat
         for (name, M, N, K), repeat in merged.items():
             rows.append(TopologyRow(f"L{layer}_{name}_m{M}", M, N, K, repeat))
     return rows

@@ -78,3 +78,53 @@ def test_simulate_topology_file(capsys, tmp_path):
     (tmp_path / "bad.csv").write_text("Layer, M, N, K,\nq, x, 1, 2,\n")
     code, _, err = run_cli(capsys, "simulate", "--topology", str(tmp_path / "bad.csv"))
     assert code == 2 and "bad.csv:2" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sweep", "--workload", "llava_vid/videomme", "--array", "0..16"],
+        ["sweep", "--workload", "llava_vid/videomme", "--array", "64..16"],
+        ["sweep", "--workload", "llava_vid/videomme", "--accelerator", "adaptiv"],
+        ["simulate", "--workload", "llava_vid/videomme", "--frequency-mhz", "nan"],
+        ["simulate", "--workload", "llava_vid/videomme", "--sec-scale", "inf"],
+        ["simulate", "--workload", "llava_vid/videomme", "--block", "2x2xa"],
+        ["simulate-gemm", "--M", "8", "--K", "8", "--N", "8", "--sram-kb", "1,1,1"],
+        ["topology", "--workload", "llava_vid/mvbench", "-o", "/"],
+        ["reproduce-paper", "--results-dir", "/proc/no/such"],
+    ],
+)
+def test_more_bad_input_is_one_line_and_exit_2(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert out == ""  # nothing half-printed before the error
+
+
+@pytest.mark.parametrize("design", [
+    {"block": ["a", 2, 2]}, {"block": 5}, {"buffer_kb": [1, 2]}, {"rows": True}, {"dram_pj_per_byte": -5},
+])
+def test_bad_design_files(tmp_path, capsys, design):
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps({"accelerator": "focus", **design}))
+    assert main(["simulate", "--workload", "llava_vid/videomme", "--design", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("change", [
+    lambda s: s["components"][0].pop("count"),
+    lambda s: s["buffers"][0].pop("macros"),
+    lambda s: s.__setitem__("components", "all of them"),
+    lambda s: s["components"][0].__setitem__("colour", "red"),
+    lambda s: s["components"][0].__setitem__("count", -3),
+    lambda s: s["buffers"][0].__setitem__("bytes", "rows // 0"),
+])
+def test_bad_accelerator_specs(tmp_path, capsys, change):
+    from dse.cost.accelerator import ACCELERATOR_DIR
+
+    spec = json.loads((ACCELERATOR_DIR / "focus.json").read_text())
+    change(spec)
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(spec))
+    assert main(["simulate", "--workload", "llava_vid/videomme", "--accelerator", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -150,3 +150,18 @@ def test_sensitivity_sweeps_follow_the_paper(knob, tolerance):
     for row in sweep(knob):
         if row["paper_total_cycles"]:
             assert row["total_cycles"] == pytest.approx(row["paper_total_cycles"], rel=tolerance), row["value"]
+
+
+def test_compressed_topology_is_what_simulate_counts(tmp_path):
+    """The GEMMs `topology --profile` writes, each run whole as scalesim counts it, add up to the
+    compute cycles `simulate` reports (faithful convention)."""
+    from dse.scalesim_io import read_topology, write_topology
+    from dse.sim.backends import AnalyticBackend, gemm_cycles
+    from dse.sim.hardware import ArrayConfig
+    from dse.topology import tiled_topology
+
+    w = resolve_workload("llava_vid/mvbench")
+    rows = read_topology(write_topology(tmp_path / "t.csv", tiled_topology(w, published_profile(w))))
+    total = sum(r.repeat * gemm_cycles(r.M, r.K, r.N, ArrayConfig(), AnalyticBackend()) for r in rows)
+    ev = evaluate(DesignPoint(accelerator="focus", convention="faithful"), w)
+    assert total == ev.compute_cycles

@@ -17,6 +17,7 @@ from dse.sim.dram import dram_gemm
 from dse.sim.hardware import check_gemm_shape
 
 SCALESIM_WORD_BYTES = 1  # scalesim fixes its word size at one byte
+MAX_REPLAYED_CYCLES = 50_000_000  # ~10 s of the line-by-line replay
 
 
 def register(sub) -> None:
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         "rows": array.rows, "cols": array.cols, "dataflow": array.dataflow,
         **asdict(counts),
     }
+    if args.sram_kb is not None and args.bandwidth is None:
+        raise UserError("--sram-kb only changes the numbers in bandwidth mode: add --bandwidth WORDS_PER_CYCLE")
     if args.bandwidth is not None:
         if args.bandwidth <= 0:
             raise UserError(f"--bandwidth must be a positive number of words/cycle, got {args.bandwidth}")
@@ -68,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
                           ofmap_dram_writes=int(float(row["DRAM OFMAP Writes"])))
             result["compute_cycles"] = result["total_cycles"] - result["stall_cycles"]
         else:
+            if counts.compute_cycles > MAX_REPLAYED_CYCLES:
+                raise UserError(f"GEMM {args.M}x{args.K}x{args.N} is {counts.compute_cycles:,} cycles: the bandwidth "
+                                f"model replays scalesim's buffers line by line (limit {MAX_REPLAYED_CYCLES:,}); "
+                                "for whole models use focus-dse simulate --dram-bandwidth-gbps")
             d = dram_gemm(args.M, args.K, args.N, array.rows, array.cols, array.dataflow, sram, args.bandwidth,
                           SCALESIM_WORD_BYTES)
             result.update({k: d[k] for k in ("stall_cycles", "total_cycles", "ifmap_dram_reads", "filter_dram_reads",

@@ -23,6 +23,8 @@ def ratio(ours: float, theirs: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.results_dir) / "paper"
+    out.mkdir(parents=True, exist_ok=True)  # fail on a bad folder before the work, not after
     print(f"convention: {args.convention} (ours / paper = ratio)\n")
     print("Table 3            area mm2                 on-chip power mW           buffer KB")
     for r in table3(args.convention):
@@ -50,8 +52,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{first.workload}: Focus {first.cycles['focus'] / 5e8:.2f} s (paper {theirs[0].cycles['focus'] / 5e8:.2f}), "
           f"{first.energy_j['focus']:.2f} J (paper {theirs[0].energy_j['focus']:.2f}); "
           f"dense {first.energy_j['dense']:.2f} J (paper {theirs[0].energy_j['dense']:.2f})")
-    out = Path(args.results_dir) / "paper"
-    out.mkdir(parents=True, exist_ok=True)
     for knob in SWEEPS:
         rows = sweep(knob, convention=args.convention)
         path = out / f"sweep_{knob}.csv"

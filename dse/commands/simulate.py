@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
+from dse.cost.accelerator import load_spec
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, evaluate
 from dse.jsonfile import read_json
@@ -74,7 +75,10 @@ def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | None]
     for flag, name in FLAG_TO_FIELD.items():
         if getattr(args, flag) is not None:
             values[name] = getattr(args, flag)
-    buffers = dict(values.get("buffer_kb") or {})
+    buffers = values.get("buffer_kb") or {}
+    if not isinstance(buffers, dict):
+        raise UserError(f"{args.design}: buffer_kb must map buffer names to kB, e.g. {{\"output\": 256}}")
+    buffers = dict(buffers)
     for item in args.buffer_kb:
         name, _, kb = item.partition("=")
         try:
@@ -93,6 +97,15 @@ def run(args: argparse.Namespace) -> int:
         args.workload = design_workload
     workload = workload_from_args(args)
     profile = load_profile(args.profile) if args.profile not in (None, "published") else "published"
+    if profile != "published":
+        if load_spec(design.accelerator)["model"] != "focus":
+            raise UserError(f"--profile applies to the Focus accelerator only; {design.accelerator} uses its "
+                            "published sparsity")
+        given = [f"--{f.replace('_', '-')}" for f in ("threshold", "block", "vector_size", "sec_scale")
+                 if getattr(args, f) is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} cannot change a profile file's measured rows; re-run "
+                            "`focus-dse concentrate` with those settings, or drop --profile")
     ev = evaluate(design, workload, profile, args.backend, per_layer=args.per_layer)
     result = {
         "workload": workload.name,

@@ -107,16 +107,19 @@ def _check_running_args(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace, create: bool) -> int:
     from dataclasses import replace
 
-    from dse.search.runner import open_study, run_study
+    from dse.search.runner import TARGET_ATTR, open_study, run_study
 
     _check_running_args(args)
     spec, ref = _spec_and_storage(args, args.workers)
     if args.seed is not None:
         spec = replace(spec, seed=args.seed)
-    target = args.trials or spec.trials
     timeout = args.timeout if args.timeout is not None else spec.timeout
-    if not create:
-        open_study(spec, ref, create=False)  # resume: it must exist
+    # the storage first: an unreachable one fails (one line) before anything is printed
+    study = open_study(spec, ref, create=create)
+    target = args.trials
+    if target is None:  # resume continues to the stored target; run uses the file's
+        stored_target = study.user_attrs.get(TARGET_ATTR) if not create else None
+        target = int(stored_target) if isinstance(stored_target, int) and stored_target > 0 else spec.trials
     from dse.accuracy import get_provider
 
     print(f"study {spec.name}: {spec.accelerator} on {', '.join(map(str, spec.workloads))}; objectives "
@@ -129,13 +132,26 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     print(f"{summary.written} trials in {summary.seconds:.1f} s ({summary.trials_per_second:.1f} trials/s); "
           f"study has {summary.after} finished trials ({', '.join(sorted(set(summary.reasons)))})")
     if summary.interrupted:
+        where = _where_args(args, ref)
         print(f"interrupted: {summary.after} finished trials are stored in {ref.display}; "
-              f"`focus-dse study resume {args.study}` continues, `focus-dse study plot {args.study}` writes reports",
-              file=sys.stderr)
+              f"`focus-dse study resume {args.study}{where}` continues, "
+              f"`focus-dse study plot {args.study}{where}` writes reports", file=sys.stderr)
         return 130
     if not args.no_reports:
         _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out)
     return 0
+
+
+def _where_args(args: argparse.Namespace, ref) -> str:
+    """The --results-dir / --storage options a follow-up command needs to find this study again."""
+    import shlex
+
+    out = ""
+    if args.results_dir != DEFAULT_RESULTS:
+        out += f" --results-dir {shlex.quote(str(args.results_dir))}"
+    if args.storage:
+        out += f" --storage {shlex.quote(ref.display)}"
+    return out
 
 
 def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT) -> None:
@@ -231,25 +247,3 @@ def cmd_export(args: argparse.Namespace) -> int:
     for f in folders:
         print(f)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m dse.commands.study ...`: the same sub-commands outside dse.cli (for tests/harnesses)."""
-    from dse.cli import OneLineParser
-
-    parser = OneLineParser(prog="focus-dse")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    register(sub)
-    try:
-        args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"focus-dse: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("focus-dse: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from dse.commands.common import add_workload_args, workload_from_args
+from dse.cost.accelerator import load_spec
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, evaluate
 from dse.sim.plan import CONVENTIONS
@@ -33,16 +34,16 @@ def parse_sizes(text: str) -> list[int]:
     try:
         if ".." in text:
             lo, hi = (int(x) for x in text.split(".."))
-            sizes, n = [], lo
-            while n <= hi:
-                sizes.append(n)
-                n *= 2
+            if not 0 < lo <= hi:
+                raise ValueError
+            sizes = [lo << i for i in range((hi // lo).bit_length())]
         else:
             sizes = [int(x) for x in text.split(",")]
     except ValueError:
         sizes = []
     if not sizes or min(sizes) <= 0:
-        raise UserError(f"--array wants LO..HI or a list of positive sizes, got {text!r}")
+        raise UserError(f"--array wants LO..HI (0 < LO <= HI, powers of two from LO) or a list of positive sizes, "
+                        f"got {text!r}")
     return sizes
 
 
@@ -59,6 +60,8 @@ def parse_bandwidths(text: str) -> list[float]:
 def run(args: argparse.Namespace) -> int:
     workload = workload_from_args(args)
     sizes, bandwidths = parse_sizes(args.array), parse_bandwidths(args.bandwidth)
+    if load_spec(args.accelerator)["model"] == "adaptiv":
+        raise UserError("the AdapTiV-like array has a fixed geometry (64-wide MAC lines); sweep dense, focus or cmc")
     rows = []
     for size in sizes:
         for bw in [None, *bandwidths]:

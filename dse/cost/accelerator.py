@@ -21,7 +21,10 @@ from dse.errors import UserError
 from dse.jsonfile import read_named_spec
 
 ACCELERATOR_DIR = DATA_DIR / "accelerators"
+RTL_MHZ = 500.0  # the Focus RTL tables' synthesis clock
 SPEC_KEYS = {"name", "description", "model", "rtl", "components", "buffers"}
+COMPONENT_KEYS = {"module", "count", "busy"}
+BUFFER_KEYS = {"name", "bytes", "macros", "paper_only"}
 BUSY_KINDS = {"array", "detect", "scatter", "sec", "softmax", "merge", "codec", "always"}
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
 
@@ -41,9 +44,14 @@ def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
         raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
 
     try:
-        return ev(ast.parse(str(expr), mode="eval"))
+        value = ev(ast.parse(str(expr), mode="eval"))
     except SyntaxError:
         raise UserError(f"{where}: bad size expression '{expr}'") from None
+    except ZeroDivisionError:
+        raise UserError(f"{where}: '{expr}' divides by zero") from None
+    if value <= 0:
+        raise UserError(f"{where}: '{expr}' gives {value}, not a positive size")
+    return value
 
 
 @dataclass(frozen=True)
@@ -87,9 +95,6 @@ class Accelerator:
     def buffer_kb(self) -> float:
         return self.buffer_bytes / 1024
 
-    def buffer(self, name: str) -> Buffer | None:
-        return next((b for b in self.buffers if b.name == name), None)
-
 
 @cache
 def rtl_table(filename: str) -> dict[str, tuple[float, float]]:
@@ -116,7 +121,32 @@ def load_spec(name_or_path: str) -> dict:
         raise UserError(f"{path}: missing key(s) {missing}")
     if spec["model"] not in ("dense", "focus", "adaptiv", "cmc"):
         raise UserError(f"{path}: 'model' must be dense, focus, adaptiv or cmc, got {spec['model']!r}")
+    _check_entries(spec["components"], COMPONENT_KEYS, {"module", "count"}, f"{path} components")
+    _check_entries(spec["buffers"], BUFFER_KEYS, {"name", "bytes", "macros"}, f"{path} buffers")
+    for c in spec["components"]:
+        count = c["count"]
+        if isinstance(count, bool) or not isinstance(count, (int, str)) or (isinstance(count, int) and count <= 0):
+            raise UserError(f"{path}: component '{c['module']}' count must be a positive integer or a knob "
+                            f"expression, got {count!r}")
+    for b in spec["buffers"]:
+        groups = b["macros"]
+        if not isinstance(groups, list) or not groups or any(
+                not isinstance(g, list) or len(g) != 3 or not isinstance(g[0], str) or
+                any(isinstance(x, bool) or not isinstance(x, int) or x <= 0 for x in g[1:]) for g in groups):
+            raise UserError(f"{path}: buffer '{b['name']}' macros must be a list of [macro, number, copies], "
+                            f"e.g. [[\"1024x128\", 4, 2]]")
     return spec
+
+
+def _check_entries(entries, allowed: set[str], required: set[str], where: str) -> None:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"{where}: must be a list of objects")
+    for i, entry in enumerate(entries):
+        unknown = sorted(set(entry) - allowed)
+        missing = sorted(required - set(entry))
+        if unknown or missing:
+            raise UserError(f"{where}[{i}]: " + (f"unknown key(s) {unknown}; " if unknown else "")
+                            + (f"missing key(s) {missing}; " if missing else "") + f"allowed: {sorted(allowed)}")
 
 
 def default_buffer_bytes(name_or_path: str, knobs: dict[str, int], paper_buffers: bool = True) -> dict[str, int]:
@@ -134,9 +164,13 @@ def build_accelerator(
     knobs: dict[str, int],
     buffer_bytes: dict[str, int] | None = None,
     paper_buffers: bool = True,
+    frequency_mhz: float = RTL_MHZ,
 ) -> Accelerator:
     """The accelerator for these knobs. buffer_bytes overrides sizes per buffer name.
-    paper_buffers=False drops buffers marked paper_only (the dense SA's borrowed Focus buffers)."""
+    paper_buffers=False drops buffers marked paper_only (the dense SA's borrowed Focus buffers).
+    Power is quoted at frequency_mhz: the RTL tables are synthesised at 500 MHz and their power
+    is taken as dynamic (energy per cycle constant), so it scales with the clock; so does the
+    active part of each SRAM's peak power."""
     spec = load_spec(name_or_path)
     table = rtl_table(spec["rtl"])
     components = []
@@ -150,8 +184,10 @@ def build_accelerator(
         components.append(Component(c["module"], count, c.get("busy", "always"), area, power))
     # The RTL array is 32x32; other sizes scale its area and power by the PE count.
     pe_scale = knobs["rows"] * knobs["cols"] / 1024
+    clock = frequency_mhz / RTL_MHZ
     components = [
-        Component(c.module, c.count, c.busy, c.area_mm2 * pe_scale, c.power_mw * pe_scale) if c.busy == "array" else c
+        Component(c.module, c.count, c.busy, c.area_mm2 * (pe_scale if c.busy == "array" else 1),
+                  c.power_mw * clock * (pe_scale if c.busy == "array" else 1))
         for c in components
     ]
     overrides = dict(buffer_bytes or {})
@@ -165,7 +201,7 @@ def build_accelerator(
         if b["name"] not in needed:
             continue
         size = overrides.get(b["name"], needed[b["name"]])
-        buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size))
+        buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size, frequency_mhz))
     return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""))
 
 

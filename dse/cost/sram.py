@@ -42,10 +42,9 @@ class Macro:
     def leakage_mw(self) -> float:
         return self.leakage_ua * self.voltage / 1000
 
-    @property
-    def peak_mw(self) -> float:
-        """Leakage plus a read-or-write every cycle at 500 MHz (the paper's compiler-mode power)."""
-        active = (self.read_ua_per_mhz + self.write_ua_per_mhz) / 2 * ACCESS_MHZ * self.voltage / 1000
+    def peak_mw(self, frequency_mhz: float = ACCESS_MHZ) -> float:
+        """Leakage plus a read-or-write every cycle (the paper's compiler-mode power, at 500 MHz)."""
+        active = (self.read_ua_per_mhz + self.write_ua_per_mhz) / 2 * frequency_mhz * self.voltage / 1000
         return self.leakage_mw + active
 
     @property
@@ -73,6 +72,7 @@ class Buffer:
     name: str
     bytes: int
     groups: tuple[tuple[str, int, int], ...]  # (macro, number, copies) at this size
+    frequency_mhz: float = ACCESS_MHZ  # the clock its peak power is quoted at
 
     @property
     def area_mm2(self) -> float:
@@ -80,7 +80,7 @@ class Buffer:
 
     @property
     def peak_mw(self) -> float:
-        return sum(macros()[m].peak_mw * n * c for m, n, c in self.groups)
+        return sum(macros()[m].peak_mw(self.frequency_mhz) * n * c for m, n, c in self.groups)
 
     @property
     def leakage_mw(self) -> float:
@@ -104,14 +104,16 @@ class Buffer:
         return self._per_byte("write_pj")
 
 
-def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | None = None) -> Buffer:
+def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | None = None,
+                 frequency_mhz: float = ACCESS_MHZ) -> Buffer:
     """The buffer at the default size, or retiled from the same macros for new_bytes."""
     for m, _, _ in groups:
         if m not in macros():
             raise UserError(f"buffer '{name}': unknown SRAM macro '{m}'; known: {', '.join(macros())}")
     if new_bytes is None or new_bytes == default_bytes:
-        return Buffer(name, default_bytes, tuple((m, int(n), int(c)) for m, n, c in groups))
+        return Buffer(name, default_bytes, tuple((m, int(n), int(c)) for m, n, c in groups), frequency_mhz)
     if new_bytes <= 0:
         raise UserError(f"buffer '{name}' size must be positive, got {new_bytes} bytes")
     scale = new_bytes / default_bytes
-    return Buffer(name, new_bytes, tuple((m, max(1, ceil(int(n) * scale)), int(c)) for m, n, c in groups))
+    return Buffer(name, new_bytes, tuple((m, max(1, ceil(int(n) * scale)), int(c)) for m, n, c in groups),
+                  frequency_mhz)

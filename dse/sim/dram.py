@@ -1,23 +1,13 @@
-"""DRAM traffic and bandwidth-limited cycles of one GEMM on an R x C systolic array.
+"""DRAM traffic and bandwidth-limited cycles of one GEMM, as SCALE-Sim 3.0.0's USER bandwidth
+mode (``InterfaceBandwidth = USER``) reports them, artefacts included.
 
-Pure Python (standard library only).  Two models:
-
-* ``model="scalesim"`` (default) reproduces SCALE-Sim 3.0.0's USER bandwidth mode
-  (``InterfaceBandwidth = USER``), including its artefacts: the read SRAM is a circular
-  window of ~100 "sets" over the operand's prefetch order, so any backward reference
-  costs a whole lap of the operand (re-fetch), prefetches run back-to-back on a DRAM
-  clock independent of consumption, stalls are counted twice and then partly
-  absorbed, writes drain in half-buffer chunks.  Verified exact (cycles, stalls and all
-  DRAM word counts) against scalesim on 64 grid cases + 9 odd-size runs, and on 120
-  random cases against clone.py (itself identical to scalesim on 92 cases).  Cost: loops over fold visits (diagonal-unrolled operands), operand
-  rows (row-major streamed operands) and ofmap-writing demand lines, i.e. roughly
-  O(compute cycles / 10) Python steps: ~1-100 ms for verification-size GEMMs (SCALE-Sim:
-  0.1-150 s), seconds for 1k-2k GEMMs, far too slow for whole-LLM sweeps.
-* ``model="ideal"``: closed form, O(1): each operand is read from DRAM once if it fits in
-  the active half of its SRAM, otherwise re-streamed once per pass of the loop nest;
-  bandwidth stall = max(0, DRAM time - compute time) per operand.  This is the model to
-  use in a design-space search; it equals ``scalesim`` whenever SCALE-Sim shows no
-  artefact (operands fit: exact; no laps: close).
+Pure Python (standard library only). Verified exact (cycles, stalls and all DRAM word counts)
+against scalesim on 64 grid cases and 9 odd-size runs during development, and on 33 cases in
+tests/test_dram_vs_scalesim.py. Cost: loops over fold visits (diagonal-unrolled operands),
+operand rows (row-major streamed operands) and ofmap-writing demand lines, roughly
+O(compute cycles / 10) Python steps: ~1-100 ms for verification-size GEMMs (scalesim:
+0.1-150 s), seconds for 1k-2k GEMMs, far too slow for whole-LLM sweeps (those use the
+physical tiling model in dse/sim/traffic.py).
 
 GEMM: A = M x K (ifmap), B = K x N (filter), O = M x N (ofmap).  Dataflows os/ws/is follow
 SCALE-Sim's mapping. What scalesim's USER mode really does (checked in its source):
@@ -184,7 +174,6 @@ def _diag_events(walk, dg, order, fold_lines, gap_lines, head):
     Each visit occupies fold_lines demand lines; its first element is demanded at line
     head (relative), its last at head + Q + W - 2.  Returns [(line, slides)]."""
     ev = []
-    Q, W = dg.Q, dg.W
     for v, f in enumerate(order):
         a, b = dg.fold_run(f)
         base = v * fold_lines
@@ -194,7 +183,6 @@ def _diag_events(walk, dg, order, fold_lines, gap_lines, head):
         if jb:
             # slides inside the run: spread them over the run's lines (the walk crosses a
             # window front every nP sets)
-            w = dg.wl if f == dg.RF - 1 else W
             _spread(ev, walk.g, dg, f, a, jb, off_a, base + head)
     return ev
 
@@ -248,7 +236,7 @@ def _ofmap_lines(M, K, N, R, C, df):
         return
     if df == "ws":
         RF, CF = ceil(K / R), ceil(N / C)
-        T, cols_total, rows_used = M, N, None
+        T, cols_total = M, N
     else:
         RF, CF = ceil(K / R), ceil(M / C)
         T, cols_total = N, M
@@ -436,85 +424,23 @@ def _scalesim(M, K, N, R, C, df, kb, bw, wb):
     return out
 
 
-def _ideal(M, K, N, R, C, df, kb, bw, wb):
-    """Closed form, O(1).  Physical reading of SCALE-Sim's loop nests (outer loop over
-    column folds fc, inner over row folds fr), no circular-window artefacts:
-      * an operand that fits in the active half of its SRAM is read once;
-      * otherwise an operand that the inner loop sweeps completely is re-read once per
-        outer iteration (OS/WS ifmap, IS filter: x CF), a fold reused by consecutive inner
-        iterations (OS filter) is re-read RF times if the fold does not fit, and streamed
-        operands (WS filter, IS ifmap) are read once;
-      * ofmap: OS writes M*N words, WS/IS write every partial sum (M*N*ceil(K/R)) as
-        SCALE-Sim does;
-      * DRAM runs concurrently with compute; the first active-half fill happens before
-        cycle 0 (as in SCALE-Sim); each further buffer-half costs ceil(P/bw)+1 cycles;
-        writes: everything but the last SRAM-full drains during compute at bw words/cycle;
-        stall = max(0, slowest operand's DRAM time - compute)."""
-    cc = compute_cycles(M, K, N, R, C, df)
-    if df == "os":
-        RF, CF = ceil(M / R), ceil(N / C)
-        VI, VF = M * K, K * N
-        unitI, unitF = VI, K * min(C, N)            # what must stay resident for reuse
-        passesI, passesF = CF, RF
-        E = M * N
-    elif df == "ws":
-        RF, CF = ceil(K / R), ceil(N / C)
-        VI, VF = M * K, K * N
-        unitI, unitF = VI, None
-        passesI, passesF = CF, 1
-        E = M * N * RF
-    else:
-        RF, CF = ceil(K / R), ceil(M / C)
-        VI, VF = M * K, K * N
-        unitI, unitF = None, VF
-        passesI, passesF = 1, CF
-        E = M * N * RF
-    out = dict(compute_cycles=cc)
-    t_dram = 0
-    for name, V, unit, passes, kbx, b in (("ifmap", VI, unitI, passesI, kb[0], bw[0]),
-                                         ("filter", VF, unitF, passesF, kb[1], bw[1])):
-        T = (kbx * 1024) // wb
-        A = ceil(T * 0.5)
-        P = T - A
-        if unit is None or unit <= A:
-            words = V
-        else:
-            words = V * passes
-        out[name + "_dram_reads"] = words
-        rest = max(0, words - A)                       # fetched after cycle 0
-        t = ceil(rest / P) * (ceil(P / b) + 1) if rest and P else 0
-        t_dram = max(t_dram, t)
-    To = (kb[2] * 1024) // wb
-    out["ofmap_dram_writes"] = E
-    # SCALE-Sim credits the free space of a drain when it is issued, so up to the whole
-    # ofmap SRAM can still be waiting to drain when compute ends (flushed after "Total")
-    t_wr = max(0, E - To) / bw[2]
-    stall = max(0, int(max(t_dram, t_wr) - cc))
-    out["stall_cycles"] = stall
-    out["total_cycles"] = cc + stall
-    return out
-
-
 def dram_gemm(M, K, N, rows, cols, dataflow, sram_kb=(256, 256, 128),
-              bandwidth_words_per_cycle=10, word_bytes=2, model="scalesim"):
+              bandwidth_words_per_cycle=10, word_bytes=2):
     """Predict DRAM traffic (words) and cycles of one GEMM (A: MxK, B: KxN).
 
     sram_kb: (ifmap, filter, ofmap) SRAM sizes in kB; bandwidth_words_per_cycle: a number
     or an (ifmap, filter, ofmap) triple; word_bytes: bytes per word (SCALE-Sim's own runs
     use 1).  Returns compute_cycles, stall_cycles, total_cycles, ifmap_dram_reads,
-    filter_dram_reads, ofmap_dram_writes (words) and dram_bytes; model="scalesim" also
-    returns overall_cycles (SCALE-Sim's "Total Cycles (incl. prefetch)") and slides
-    (window moves of the ifmap / filter read buffers)."""
+    filter_dram_reads, ofmap_dram_writes (words), dram_bytes, overall_cycles (SCALE-Sim's
+    "Total Cycles (incl. prefetch)") and slides (window moves of the ifmap / filter read
+    buffers)."""
     bw = bandwidth_words_per_cycle
     if isinstance(bw, (int, float)):
         bw = (int(bw),) * 3
     bw = tuple(int(x) for x in bw)
     kb = tuple(int(x) for x in sram_kb)
     df = dataflow.lower()
-    if model not in ("scalesim", "ideal"):
-        raise ValueError(model)
-    fn = _scalesim if model == "scalesim" else _ideal
-    out = fn(M, K, N, rows, cols, df, kb, bw, word_bytes)
+    out = _scalesim(M, K, N, rows, cols, df, kb, bw, word_bytes)
     out["dram_bytes"] = (out["ifmap_dram_reads"] + out["filter_dram_reads"]
                          + out["ofmap_dram_writes"]) * word_bytes
     return out
