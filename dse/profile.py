@@ -98,8 +98,11 @@ class SparsityProfile:
             raise UserError("a sparsity profile needs at least one layer")
         if self.tokens <= 0:
             raise UserError(f"profile 'tokens' must be positive, got {self.tokens}")
-        if [lp.layer for lp in self.layers] != list(range(len(self.layers))):
-            raise UserError("profile layers must be numbered 0, 1, 2, ... in order, one entry each")
+        numbers = [lp.layer for lp in self.layers]
+        if self.workload is not None and numbers != list(range(len(numbers))):
+            raise UserError("a profile bound to a workload lists its layers 0, 1, 2, ... in order, one entry each")
+        if numbers != sorted(set(numbers)):
+            raise UserError("profile layers must be in increasing order, one entry each")
         for lp in self.layers:
             if not 0 <= lp.tokens_kept <= self.tokens or not 0 <= (lp.mlp_tokens_kept or 0) <= self.tokens:
                 raise UserError(f"profile layer {lp.layer}: tokens_kept {lp.tokens_kept} outside [0, {self.tokens}]")

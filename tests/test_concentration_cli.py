@@ -7,9 +7,11 @@ import argparse
 import csv
 import importlib.util
 import json
+import re
 
 import pytest
 
+from dse.cli import main
 from dse.concentration.cli import add_concentrate_arguments, parse_sweep, run_concentrate
 from dse.errors import UserError
 from dse.profile import load_profile
@@ -28,16 +30,24 @@ def run(*argv: str) -> int:
     return run_concentrate(parser.parse_args(list(argv)))
 
 
-def one_frame_video(path):
+def write_video(path, levels=(0,)):
+    """A 64x64 mpeg4 video, one uniformly grey frame per level."""
     import numpy as np
 
     with av.open(str(path), "w") as out:
         stream = out.add_stream("mpeg4", rate=1)
         stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), dtype=np.uint8), format="rgb24")
-        for packet in [*stream.encode(frame), *stream.encode()]:
+        for level in levels:
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), level, dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def one_frame_video(path):
+    return write_video(path)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -103,3 +113,92 @@ def test_sweep_values():
     assert parse_sweep("threshold=0.5:0.99:8")[1][0] == 0.5 and len(parse_sweep("threshold=0.5:0.99:8")[1]) == 8
     assert parse_sweep("vector=8,16,32") == ("vector", [8, 16, 32])
     assert parse_sweep("block=1x2x2,2x2x2") == ("block", [(1, 2, 2), (2, 2, 2)])
+
+
+@pytest.fixture
+def cli(tmp_path, capsys):
+    """Run `focus-dse concentrate ...` through the real entry point: (exit code, stdout, stderr lines)."""
+    def call(*argv: str, results: bool = True):
+        code = main(["concentrate", *argv, *(["--results-dir", str(tmp_path / "results")] if results else [])])
+        out, err = capsys.readouterr()
+        return code, out, err.splitlines()
+    return call
+
+
+def test_main_prints_one_line_and_exits_2(cli, tmp_path):
+    for argv, message in [
+        (["--video", str(tmp_path / "missing.mp4")], "video not found"),
+        (["--threshold", "1.5"], r"threshold must be in \[0, 1\]"),
+        (["--vector", "7"], "vector size 7 does not divide"),
+        (["-o", str(tmp_path)], "is a directory: give a file path"),
+        (["--method", "random", "--sec", "3:0.5"], "--sec does not apply to --method random"),
+    ]:
+        code, out, err = cli(*argv)
+        assert code == 2 and out == "" and len(err) == 1, (argv, err)
+        assert err[0].startswith("focus-dse: error: ") and re.search(message, err[0]), (argv, err)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--video", "{tmp}"], "is a directory: give a video file"),
+    (["--layers", "5-2"], "range 5-2 is reversed: write 2-5"),
+    (["--sec", "6:0.3", "--layers", "0-3"], "--sec layer.s. 6 outside --layers 0-3"),
+    (["--sec", "3:0.5,3:0.3"], "schedules layer 3 twice"),
+    (["--method", "focus", "--sweep", "keep=0.3,0.6"], "--sweep keep does not apply to --method focus"),
+    (["--method", "random", "--sweep", "vector=8,16"], "--sweep vector does not apply to --method random"),
+    (["--method", "adaptiv", "--sweep", "vector=8,16"], "--sweep vector does not apply to --method adaptiv"),
+    (["--threshold", "0.8", "--budget", "0.5"], "--threshold has no effect: the budget tunes"),
+    (["--method", "random", "--sweep", "keep=0.3,0.6", "--budget", "0.5"], "--sweep keep has no effect"),
+    (["--compare", "--method", "cmc"], "--compare runs every method.*drop --method"),
+    (["--sweep", "threshold=0.5:0.9:3", "-o", "{tmp}/p.json"], "drop -o"),
+    (["--method", "framefusion", "--layers", "0-1"], "framefusion prunes at layer 2, outside --layers 0-1"),
+    (["-o", "/proc/no-such-dir/p.json"], "cannot write in /proc/no-such-dir"),
+    (["-o", "{tmp}/file.txt/p.json"], "file.txt is a file, not a folder"),
+])
+def test_options_that_would_not_act_or_write_fail_before_the_model(argv, message, cli, tmp_path, monkeypatch):
+    import dse.vision
+
+    (tmp_path / "file.txt").write_text("")
+    monkeypatch.setattr(dse.vision, "load_dinov2", lambda: pytest.fail("the model loaded before the error"))
+    code, _, err = cli(*[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2 and len(err) == 1 and re.search(message, err[0]), err
+
+
+def test_results_dir_that_is_a_file_fails_before_the_model(cli, tmp_path):
+    (tmp_path / "results").write_text("")
+    code, _, err = cli()
+    assert code == 2 and len(err) == 1 and "results is a file, not a folder" in err[0]
+    assert (tmp_path / "results").is_file()
+
+
+def test_only_the_sampled_frames_are_converted(tmp_path, monkeypatch):
+    from dse.vision import video
+
+    path = write_video(tmp_path / "ramp.mp4", levels=range(0, 240, 20))  # 12 frames, brighter and brighter
+    converted = []
+    convert = video._vit_input
+    monkeypatch.setattr(video, "_vit_input", lambda frame, size: converted.append(frame) or convert(frame, size))
+    clip = video.read_frames(path, 4, size=28)
+    assert clip.total_frames == 12 and clip.frame_indices == (0, 4, 7, 11) and len(converted) == 4
+    brightness = clip.pixels.mean(dim=(1, 2, 3))
+    assert clip.pixels.shape == (4, 3, 28, 28) and bool((brightness.diff() > 0).all())
+
+
+@needs_model
+def test_unreachable_budget_warns_and_is_recorded(cli, tmp_path):
+    out = tmp_path / "p.json"
+    # CMC never matches its reference frame: on 2 frames at least half of the rows are computed
+    code, _, err = cli("--method", "cmc", "--frames", "2", "--layers", "0", "--budget", "0.1", "-o", str(out))
+    assert code == 0 and len(err) == 1 and re.match(r"focus-dse: warning: cmc did not reach budget 0.1: .* computes 0\.5000", err[0])
+    provenance = json.loads(out.read_text())["provenance"]
+    assert provenance["budget"] == 0.1 and provenance["budget_met"] is False
+
+
+@needs_model
+def test_documented_command_line_runs_with_every_method(cli, tmp_path):
+    """`concentrate --threshold --block --vector [--method M]` is a contract: knobs a method does not
+    use are noted on stderr, not refused."""
+    out = tmp_path / "random.json"
+    code, _, err = cli("--frames", "2", "--layers", "0-1", "--threshold", "0.9", "--block", "2x2x2", "--vector", "32",
+                       "--method", "random", "-o", str(out))
+    assert code == 0 and json.loads(out.read_text())["source"] == "measured"
+    assert any("--block does not apply to --method random; ignored" in line for line in err)

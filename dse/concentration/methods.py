@@ -29,6 +29,11 @@ class Policy:
 
     needs_importance = False  # True: the hooks must record attention to rank tokens
 
+    @property
+    def acts_at(self) -> frozenset[int]:
+        """Layers where the policy must decide (SEC, pruning): running it without them would silently skip the step."""
+        return frozenset()
+
     def start(self) -> None:
         """A new forward pass begins: forget per-pass decisions."""
 
@@ -55,6 +60,10 @@ class FocusPolicy(Policy):
     @property
     def needs_importance(self) -> bool:  # type: ignore[override]
         return bool(self.sec)
+
+    @property
+    def acts_at(self) -> frozenset[int]:
+        return frozenset(self.sec)
 
     def decide(self, layer: int, grid: torch.Tensor, importance: torch.Tensor | None, active: torch.Tensor) -> LayerDecision:
         if layer in self.sec:
@@ -116,6 +125,10 @@ class FrameFusionPolicy(Policy):
     prune_layer: int = 2
     needs_importance = True
     _map: alg.Concentration | None = field(default=None, init=False, repr=False)
+
+    @property
+    def acts_at(self) -> frozenset[int]:
+        return frozenset({self.prune_layer})
 
     def start(self) -> None:
         self._map = None
