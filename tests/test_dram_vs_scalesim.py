@@ -61,6 +61,7 @@ def test_bandwidth_model_matches_scalesim_user_mode(case):
     assert model["stall_cycles"] == int(float(real["Stall Cycles"]))
     assert model["ifmap_dram_reads"] == int(float(real["DRAM IFMAP Reads"]))
     assert model["filter_dram_reads"] == int(float(real["DRAM Filter Reads"]))
+    assert model["ofmap_dram_writes"] == int(float(real["DRAM OFMAP Writes"]))
 
 
 def test_unlimited_bandwidth_is_the_evaluation_core():
