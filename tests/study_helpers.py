@@ -1,5 +1,4 @@
-"""Shared helpers of the study tests: CLI entry (registered in dse.cli or the module's own harness)
-and small study files."""
+"""Shared helpers of the study tests: the `focus-dse study` CLI entry and small study files."""
 
 from __future__ import annotations
 
@@ -9,30 +8,16 @@ from pathlib import Path
 import yaml
 
 
-def study_registered() -> bool:
-    from dse.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return "study" in sub.choices
-
-
 def study_main(argv: list[str]) -> int:
     """`focus-dse study ARGV` in-process."""
-    if study_registered():
-        from dse.cli import main
+    from dse.cli import main
 
-        return main(["study", *argv])
-    from dse.commands.study import main
-
-    return main(argv)
+    return main(["study", *argv])
 
 
 def study_command() -> list[str]:
     """argv prefix that runs `focus-dse study` in a subprocess."""
-    if study_registered():
-        return [sys.executable, "-m", "dse", "study"]
-    return [sys.executable, "-m", "dse.commands.study"]
+    return [sys.executable, "-m", "dse", "study"]
 
 
 SMALL_SPACE = {

@@ -96,3 +96,81 @@ def test_user_command_failure_is_a_user_error(tmp_path):
     p = get_provider("user", {"command": f"{sys.executable} -c \"import sys; sys.exit('boom')\""})
     with pytest.raises(UserError, match="exited 1: boom"):
         p.predict(DesignPoint(), W)
+
+
+def test_user_function_that_raises_fails_that_trial_only(tmp_path, monkeypatch):
+    (tmp_path / "flaky_eval.py").write_text(
+        "def accuracy(request):\n"
+        "    if request['design']['threshold'] < 0.85:\n"
+        "        raise RuntimeError('GPU out of memory\\nmore detail')\n"
+        "    return 60.0\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = get_provider("user", {"function": "flaky_eval:accuracy", "dense_accuracy": 64.0})
+    with pytest.raises(UserError, match="raised RuntimeError: GPU out of memory$"):
+        p.predict(DesignPoint(threshold=0.8), W)
+    assert p.predict(DesignPoint(threshold=0.9), W).accuracy == 60.0
+
+    from dse.search import load_study, resolve_storage, run_study
+    from dse.search.runner import open_study
+    from study_helpers import write_study
+
+    path = write_study(tmp_path, name="flaky", trials=12, accuracy={"provider": "user", "function": "flaky_eval:accuracy",
+                                                                   "dense_accuracy": 64.0})
+    spec = load_study(str(path))
+    ref = resolve_storage(spec.name, tmp_path, None, None)
+    assert run_study(spec, ref, 12, progress=False).after == 12
+    trials = open_study(spec, ref, create=False).get_trials()
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and all("RuntimeError: GPU out of memory" in t.user_attrs["error"] for t in failed)
+    assert any(t.state.name == "COMPLETE" for t in trials)
+
+
+def test_user_answers_are_cached_on_the_concentration_knobs(tmp_path, monkeypatch):
+    (tmp_path / "count_eval.py").write_text(
+        "CALLS = []\n"
+        "def accuracy(request):\n"
+        "    CALLS.append(request)\n"
+        "    return 60.0\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = get_provider("user", {"function": "count_eval:accuracy"})
+    for rows in (16, 32, 64):  # the array does not change what the model sees
+        p.predict(DesignPoint(rows=rows, threshold=0.9), W)
+    p.predict(DesignPoint(threshold=0.8), W)
+    import count_eval
+
+    assert len(count_eval.CALLS) == 2
+
+
+def test_user_command_timeout_kills_the_whole_process_group(tmp_path):
+    import os
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    # the shell starts a grandchild that would outlive a kill of the shell alone
+    p = get_provider("user", {"command": f"sleep 30 & echo $! > {pidfile}; wait", "timeout": 0.5})
+    start = time.monotonic()
+    with pytest.raises(UserError, match="timed out"):
+        p.predict(DesignPoint(), W)
+    assert time.monotonic() - start < 10
+    child = int(pidfile.read_text())
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the command's child survived the timeout")
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"function": "m:f", "dense_accuracy": "x"}, "dense_accuracy"),
+    ({"function": "m:f", "dense_accuracy": {"llava_vid/videomme": "x"}}, "dense_accuracy"),
+    ({"command": "true", "timeout": True}, "accuracy.timeout"),
+    ({"command": "true", "timeout": -1}, "accuracy.timeout"),
+])
+def test_user_bad_options(options, words):
+    with pytest.raises(UserError, match=words):
+        get_provider("user", options)

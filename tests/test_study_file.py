@@ -26,6 +26,7 @@ def test_builtin_quickstart_loads():
     assert spec.name == "quickstart" and spec.objectives == ("accuracy", "energy", "latency")
     assert {"rows", "cols", "dataflow", "frequency_mhz", "m_tile", "n_tile", "threshold", "sec_scale",
             "n_scatter"} <= {k.name for k in spec.space.searched}
+    assert {"vector_size", "block"} <= {k.name for k in spec.space.searched}  # they change compute too
     assert spec.sampler.name == "nsga2"
     full = load_study("full_space")  # every knob and every buffer
     searched = {k.name for k in full.space.searched}
@@ -58,6 +59,19 @@ def test_builtin_quickstart_loads():
     ({"name": "a b"}, ["'name'"]),
     ({"accelerator": "tpu"}, ["unknown accelerator 'tpu'"]),
     ({"sampler": "grid", "space": {"threshold": {"low": 0.8, "high": 0.9}}}, ["grid sampler", "threshold"]),
+    ({"sampler": {"name": "nsga2", "mutation_prob": "high"}}, ["mutation_prob", "probability"]),
+    ({"sampler": {"name": "nsga2", "crossover_prob": 1.5}}, ["crossover_prob"]),
+    ({"sampler": {"name": "tpe", "multivariate": "yes"}}, ["multivariate", "true or false"]),
+    ({"sampler": {"name": "tpe", "n_ei_candidates": 0}}, ["n_ei_candidates"]),
+    ({"workloads": [{"model": "qwen2-7b", "frames": "x", "patches": 196}]}, ["frames", "integer"]),
+    ({"workloads": [{"frames": 16, "patches": 196}]}, ["model"]),
+    ({"accuracy": {"provider": "calibrated", "sec_share": "abc"}}, ["accuracy.sec_share", "'abc'"]),
+    ({"accuracy": {"provider": "calibrated", "sec_gamma": -2}}, ["accuracy.sec_gamma", "> 0"]),
+    ({"accuracy": {"provider": "calibrated", "fidelity_metric": "nope"}}, ["fidelity_metric", "nope"]),
+    ({"accuracy": {"provider": "user", "function": "m:f", "dense_accuracy": "x"}}, ["dense_accuracy"]),
+    ({"accuracy": {"provider": "user", "command": "true", "timeout": True}}, ["accuracy.timeout"]),
+    ({"space": {"threshold": {"low": 0.8, "high": 0.99, "step": 0.02}}}, ["multiple of step"]),
+    ({"space": {"sec_scale": {"low": 0.5, "high": 2.0, "step": 0.4}}}, ["multiple of step"]),
 ])
 def test_bad_study_keys_name_the_problem(changes, words):
     message = bad(**changes)
@@ -94,6 +108,28 @@ def test_corrupt_study_file_is_one_line_exit_2(tmp_path, capsys):
     assert study_main(["run", str(path), "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not valid YAML" in err and "line" in err
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe\x00garbage\x89PNG", b"name: x\x00\x01\x02\n"])
+def test_binary_study_file_is_one_line_exit_2(tmp_path, capsys, data):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(data)
+    assert study_main(["run", str(path), "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a text file" in err
+
+
+def test_float_steps_that_divide_the_range_are_accepted():
+    space = parse_space({"threshold": {"low": 0.8, "high": 0.99, "step": 0.01},
+                         "sec_scale": {"low": 0.5, "high": 2.0, "step": 0.25}}, [])
+    assert len(space.knobs["threshold"].grid()) == 20 and len(space.knobs["sec_scale"].grid()) == 7
+
+
+def test_measured_threshold_step_is_checked():
+    from dse.accuracy.base import number_option
+
+    with pytest.raises(UserError, match="accuracy.threshold_step"):
+        number_option({"threshold_step": "abc"}, "threshold_step", 0.01, 0.0, 0.5, low_open=True)
 
 
 def test_missing_and_unknown_studies_exit_2(tmp_path, capsys):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -107,6 +106,13 @@ def test_export_scalesim_loads_and_design_resimulates(finished):
         ev = evaluate(DesignPoint.from_dict(d), resolve_workload(record["workload"])).to_dict()
         for key, metric in (("energy_j", "energy_j"), ("execution_time_s", "latency_s"), ("area_mm2", "area_mm2")):
             assert ev[key] == record["metrics"][metric], key
+        # the design's DRAM bandwidth (64 GB/s) in 2-byte words per cycle at its clock, USER mode
+        assert cfg.use_user_dram_bandwidth()
+        words = max(1, round(d["dram_bandwidth_gbps"] * 1e3 / d["frequency_mhz"] / 2))
+        assert cfg.get_bandwidths_as_list() == [words]
+        assert isinstance(record["metrics"]["total_cycles"], int)
+        assert record["metrics_workload"] == record["workload"] == "llava_vid/mvbench"
+        assert set(record["per_workload"]) == {"llava_vid/mvbench"}
 
 
 def test_export_resimulates_through_simulate_cli(finished, capsys):
@@ -180,6 +186,71 @@ def test_grid_sampler_stops_at_grid_size(tmp_path):
     spec = load_study(str(path))
     summary = run_study(spec, resolve_storage(spec.name, tmp_path, None, None), 100, progress=False)
     assert summary.after == 12
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_grid_sampler_visits_distinct_points(tmp_path, workers):
+    """Every grid point once: the default design takes no grid slot, workers split the grid."""
+    from dse.search import load_study, run_study
+    from dse.search.storage import parse_storage
+    from dse.search.runner import open_study
+
+    path = write_study(tmp_path, name="gridd", sampler="grid", trials=24,
+                       space={"rows": [16, 32, 64], "dataflow": ["ws", "os"], "m_tile": [512, 1024],
+                              "threshold": [0.8, 0.9]})
+    spec = load_study(str(path))
+    ref = parse_storage(str(tmp_path / "grid.log"))
+    summary = run_study(spec, ref, 24, workers=workers, progress=False)
+    trials = open_study(spec, ref, create=False).get_trials(deepcopy=False)
+    points = {tuple(sorted(t.params.items())) for t in trials}
+    assert summary.after == len(trials) == 24
+    assert len(points) == 24, "each grid point exactly once"
+    assert run_study(spec, ref, 100, workers=workers, progress=False).after == 24  # the grid is done
+
+
+def test_export_custom_and_several_workloads(tmp_path):
+    """A custom workload is written as {model, frames, patches} (what simulate rebuilds it from); with
+    several workloads the top-level metrics are the first's, the per-workload ones all kept."""
+    from dse.evaluate import DesignPoint, evaluate
+    from dse.workloads import resolve_workload
+
+    custom = {"model": "qwen2-7b", "frames": 16, "patches": 196}
+    path = write_study(tmp_path, name="multi", trials=8, workloads=[custom, "llava_vid/mvbench"],
+                       constraints={"buffers_fit": True})
+    assert study_main(["run", str(path), "--results-dir", str(tmp_path / "r"), "--out", str(tmp_path / "a"),
+                       "--export-best", "1", "--no-progress"]) == 0
+    record = json.loads((tmp_path / "a" / "multi" / "1" / "design.json").read_text())
+    assert record["workload"] == custom
+    w = resolve_workload(None, **record["workload"])
+    assert record["metrics_workload"] == w.name == record["workloads"][0]
+    assert set(record["per_workload"]) == {w.name, "llava_vid/mvbench"}
+    ev = evaluate(DesignPoint.from_dict(record["design"]), w).to_dict()
+    assert ev["energy_j"] == record["metrics"]["energy_j"] and ev["total_cycles"] == record["metrics"]["total_cycles"]
+    assert record["study_metrics"]["energy_j"] == pytest.approx(
+        sum(m["energy_j"] for m in record["per_workload"].values()))
+
+
+def test_resume_defaults_to_the_stored_target(tmp_path, capsys):
+    from dse.search import load_study, resolve_storage
+    from dse.search.runner import open_study
+
+    path = write_study(tmp_path, name="tgt", trials=5)
+    common = ["--results-dir", str(tmp_path), "--no-progress", "--no-reports"]
+    assert study_main(["run", str(path), "--trials", "3", *common]) == 0
+    assert study_main(["run", str(path), "--trials", "12", "--timeout", "0.0001", *common]) == 0  # stops early
+    capsys.readouterr()
+    assert study_main(["resume", str(path), *common]) == 0
+    assert "target 12 trials" in capsys.readouterr().out
+    spec = load_study(str(path))
+    assert len(open_study(spec, resolve_storage(spec.name, tmp_path, None, None), create=False).get_trials()) == 12
+
+
+def test_unreachable_storage_fails_before_printing(tmp_path, capsys):
+    path = write_study(tmp_path)
+    assert study_main(["run", str(path), "--storage", "postgresql://u:p/w@127.0.0.1:1/x", "--no-progress",
+                       "--results-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "p/w" not in captured.err
 
 
 def test_bad_cli_values(tmp_path, capsys):

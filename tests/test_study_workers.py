@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -102,7 +101,41 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "resume" in err
+    assert f"--results-dir {tmp_path}" in err, err  # the hint finds the study again
     trials = stored(path, tmp_path)
     check_intact(trials)
     n = len(trials)
     assert re.search(rf"study has {n} finished trials", out)
+
+
+def test_two_commands_on_one_journal_stop_at_the_target(tmp_path):
+    """Two separate `run --trials N` on one journal: each checks the stored count before every trial,
+    so together they overshoot N by at most the one trial the other had in flight."""
+    path = write_study(tmp_path, name="both", trials=100000)
+    log = str(tmp_path / "both.log")
+    args = ["run", str(path), "--trials", "150", "--storage", log, "--results-dir", str(tmp_path), "--no-progress",
+            "--no-reports"]
+    first = start(args, tmp_path)
+    second = start(args, tmp_path)
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    trials = stored(path, tmp_path, log)
+    check_intact(trials)
+    assert 150 <= len(trials) <= 151
+
+
+def test_workers_see_each_others_trials(tmp_path):
+    """NSGA-II generations advance with the study's trial count, not each worker's share: the workers
+    search one study together instead of two independent ones."""
+    path = write_study(tmp_path, name="shared", trials=80)
+    proc = start(["run", str(path), "--workers", "2", "--results-dir", str(tmp_path), "--no-progress",
+                  "--no-reports"], tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    trials = stored(path, tmp_path)
+    check_intact(trials, expected=80)
+    generations = [v for t in trials for k, v in t.system_attrs.items() if k.endswith("generation")]
+    assert generations, "NSGA-II records each trial's generation"
+    # population 10: 80 trials shared are ~7 generations; two independent searches of 40 reach ~3
+    assert max(generations) >= 5, max(generations)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
@@ -59,3 +60,23 @@ def dense_accuracy(workload_name: str) -> float | None:
 def baseline_accuracy(method: str, workload_name: str) -> float | None:
     """The paper's published score of a method (dense, focus, adaptiv, cmc, framefusion) on a workload."""
     return published_accuracy().get(workload_name, {}).get(method)
+
+
+def number_option(options: dict[str, Any], key: str, default: float, low: float | None = None,
+                  high: float | None = None, low_open: bool = False) -> float:
+    """A numeric provider option, checked: a number (not a bool) within [low, high] ((low, high] when
+    low_open); a UserError naming accuracy.<key> otherwise."""
+    from dse.errors import UserError
+
+    value = options.get(key, default)
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
+        hi = "" if high is None else f"<= {high:g}"
+        want = " and ".join(x for x in (lo, hi) if x) or "any"
+        raise UserError(f"accuracy.{key}: a number ({want}), got {value!r}")
+    return float(value)

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.accuracy.base import AccuracyResult, dense_accuracy, published_accuracy
+from dse.accuracy.base import AccuracyResult, dense_accuracy, number_option, published_accuracy
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
 
@@ -57,6 +57,7 @@ SWEEP_TOKENS = 11648  # llava_vid/videomme, the workload of the paper's DSE swee
 DEFAULT = {"m_tile": 1024, "vector_size": 32, "block": (2, 2, 2)}
 PRIORS = {"sec_share": 0.5, "sec_gamma": 2.0}
 OPTIONS = {"fidelity_curve", "sec_share", "sec_gamma", "fidelity_metric"}
+FIDELITY_METRICS = ("patch_cosine", "cls_cosine")
 
 
 @dataclass(frozen=True)
@@ -264,11 +265,14 @@ class CalibratedProvider:
 
     def __init__(self, options: dict[str, Any] | None = None):
         options = dict(options or {})
-        self.sec_share = float(options.get("sec_share", PRIORS["sec_share"]))
-        self.sec_gamma = float(options.get("sec_gamma", PRIORS["sec_gamma"]))
-        if not 0 <= self.sec_share <= 1:
-            raise UserError(f"accuracy.sec_share must be in [0, 1], got {self.sec_share}")
-        self.metric = str(options.get("fidelity_metric", "patch_cosine"))
+        self.sec_share = number_option(options, "sec_share", PRIORS["sec_share"], 0.0, 1.0)
+        self.sec_gamma = number_option(options, "sec_gamma", PRIORS["sec_gamma"], 0.0, low_open=True)
+        self.metric = options.get("fidelity_metric", "patch_cosine")
+        if self.metric not in FIDELITY_METRICS:
+            raise UserError(f"accuracy.fidelity_metric: one of {', '.join(FIDELITY_METRICS)}, got {self.metric!r}")
+        curve = options.get("fidelity_curve")
+        if curve is not None and not isinstance(curve, str):
+            raise UserError(f"accuracy.fidelity_curve: a CSV file path, got {curve!r}")
         curve = options.get("fidelity_curve")
         self.curve_path = str(Path(curve).expanduser()) if curve else None
         self.curve = _read_fidelity_curve(self.curve_path, self.metric) if self.curve_path else None

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from dse.accuracy.base import AccuracyResult, dense_accuracy
+from dse.jsonfile import read_json
 from dse.errors import UserError
 
 OPTIONS = {"profiles", "metric", "sec_share", "sec_gamma", "video", "frames", "threshold_step", "cache"}
@@ -47,15 +48,15 @@ def _load(pattern: str, metric: str) -> tuple[tuple[int, str, float, float, str]
         raise UserError(f"accuracy.profiles: no profile JSON at {pattern} (write some with `focus-dse concentrate`)")
     out = []
     for f in files:
+        raw = read_json(f, "concentration profile")
         try:
-            raw = json.loads(f.read_text())
             s = raw.get("settings") or {}
             block = "x".join(str(int(b)) for b in (s.get("block") or (2, 2, 2)))
             fidelity = float(raw["fidelity"][metric])
             threshold = s.get("threshold")
             out.append((int(s.get("vector_size", 32)), block, float(1.0 if threshold is None else threshold),
                         1.0 - fidelity, str(f)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (AttributeError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"accuracy.profiles: {f} is not a concentration profile with fidelity.{metric} "
                             f"({exc!r})") from None
     return tuple(out)
@@ -68,7 +69,7 @@ class MeasuredProvider:
         from dse.accuracy.calibrated import CalibratedProvider
 
         options = dict(options or {})
-        self.metric = str(options.get("metric", "patch_cosine"))
+        self.metric = options.get("metric", "patch_cosine")
         if self.metric not in ("patch_cosine", "cls_cosine"):
             raise UserError(f"accuracy.metric: patch_cosine or cls_cosine, got {self.metric!r}")
         self.calibrated = CalibratedProvider({k: v for k, v in options.items() if k in ("sec_share", "sec_gamma")})
@@ -150,17 +151,19 @@ class _Live:
         self.frames = options.get("frames", 8)
         if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames < 2:
             raise UserError(f"accuracy.frames: an integer >= 2, got {self.frames!r}")
-        self.step = float(options.get("threshold_step", 0.01))
-        if not 0 < self.step <= 0.5:
-            raise UserError(f"accuracy.threshold_step: in (0, 0.5], got {self.step}")
+        from dse.accuracy.base import number_option
+
+        self.step = number_option(options, "threshold_step", 0.01, 0.0, 0.5, low_open=True)
         self.cache_path = Path(options["cache"]).expanduser() if options.get("cache") else None
         self._bench = None
         self._cache: dict[str, dict[str, float]] = {}
         if self.cache_path and self.cache_path.is_file():
             try:
-                self._cache = json.loads(self.cache_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                raise UserError(f"accuracy.cache: {self.cache_path} is not a measurement cache (JSON)") from None
+                self._cache = read_json(self.cache_path, "accuracy.cache")
+            except UserError as exc:
+                raise UserError(f"accuracy.cache: {self.cache_path} is not a measurement cache (JSON): {exc}") from None
+            if not isinstance(self._cache, dict):
+                raise UserError(f"accuracy.cache: {self.cache_path} is not a measurement cache (a JSON object)")
 
     def _key(self, threshold: float, vector: int, block: str) -> str:
         return f"{self.video_name}|{self.frames}|{round(threshold / self.step) * self.step:.6f}|{vector}|{block}"

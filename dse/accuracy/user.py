@@ -16,7 +16,11 @@ Calling convention (both forms get the same request):
   FAIL with the message).
 Drops are taken against `dense_accuracy` (option: a number, or {workload: number}), else the
 answer's "dense_accuracy", else the Focus paper's dense score; without any, the drop is NaN.
-Answers are cached per (design, workload) within a process.
+Answers are cached within a process per workload and the knobs that decide what the model
+sees (CONCENTRATION_KNOBS: accelerator, convention, threshold, sec_scale, vector_size, block,
+m_tile); the array, buffers, frequency and memory do not change the accuracy. A command that
+times out is killed with its whole process group (its children too). A function that raises
+fails that trial (FAIL, with the exception's message); the study goes on.
 """
 
 from __future__ import annotations
@@ -34,6 +38,18 @@ from dse.accuracy.base import AccuracyResult, dense_accuracy
 from dse.errors import UserError
 
 OPTIONS = {"function", "command", "timeout", "dense_accuracy"}
+CONCENTRATION_KNOBS = ("accelerator", "convention", "threshold", "sec_scale", "vector_size", "block", "m_tile")
+
+
+def _check_dense(dense: Any) -> None:
+    def number(v: Any) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+    if dense is None or number(dense):
+        return
+    if isinstance(dense, dict) and dense and all(isinstance(k, str) and number(v) for k, v in dense.items()):
+        return
+    raise UserError(f"accuracy.dense_accuracy: a number or {{workload: number}}, got {dense!r}")
 
 
 def _resolve(spec: str):
@@ -67,6 +83,20 @@ def _parse_answer(answer: Any, where: str) -> tuple[float, float | None]:
     return value, (float(dense) if dense is not None else None)
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the command and everything it started (its own session / process group)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.communicate(timeout=5)
+    except (subprocess.TimeoutExpired, OSError, ValueError):
+        pass  # reaped or not, the group is gone
+
+
 class UserProvider:
     name = "user"
 
@@ -76,10 +106,15 @@ class UserProvider:
         self.command = options.get("command")
         if bool(self.function) == bool(self.command):
             raise UserError("accuracy: provider 'user' needs exactly one of 'function' (module:function) or 'command'")
+        for key in ("function", "command"):
+            if options.get(key) is not None and not isinstance(options[key], str):
+                raise UserError(f"accuracy.{key}: text, got {options[key]!r}")
         self.timeout = options.get("timeout")
-        if self.timeout is not None and (not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
+        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
+                                         or not self.timeout > 0):
             raise UserError(f"accuracy.timeout: seconds > 0, got {self.timeout!r}")
         self.dense = options.get("dense_accuracy")
+        _check_dense(self.dense)
         self._fn = None
         self._cache: dict[str, tuple[float, float | None]] = {}
 
@@ -91,21 +126,38 @@ class UserProvider:
         if self.function:
             if self._fn is None:
                 self._fn = _resolve(self.function)
-            return _parse_answer(self._fn(request), f"accuracy function {self.function}")
+            try:
+                answer = self._fn(request)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the user's code failed: that trial fails, not the study
+                message = (str(exc).strip().splitlines() or [""])[0]
+                raise UserError(f"accuracy function {self.function} raised {type(exc).__name__}"
+                                f"{': ' + message if message else ''}") from None
+            return _parse_answer(answer, f"accuracy function {self.function}")
         text = json.dumps(request)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             f.write(text)
         try:
-            proc = subprocess.run(self.command, shell=True, input=text, capture_output=True, text=True,
-                                  timeout=self.timeout, env={**os.environ, "FOCUS_DSE_REQUEST": f.name})
-        except subprocess.TimeoutExpired:
-            raise UserError(f"accuracy command timed out after {self.timeout} s: {self.command}") from None
+            proc = subprocess.Popen(self.command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                    env={**os.environ, "FOCUS_DSE_REQUEST": f.name})
+            try:
+                stdout, stderr = proc.communicate(text, timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise UserError(f"accuracy command timed out after {self.timeout} s: {self.command}") from None
+            except BaseException:
+                _kill_group(proc)
+                raise
         finally:
             os.unlink(f.name)
         if proc.returncode != 0:
-            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            last = (stderr.strip().splitlines() or ["no message"])[-1]
             raise UserError(f"accuracy command exited {proc.returncode}: {last}")
-        lines = proc.stdout.strip().splitlines()
+        lines = stdout.strip().splitlines()
         if not lines:
             raise UserError(f"accuracy command printed nothing: {self.command}")
         try:
@@ -124,7 +176,9 @@ class UserProvider:
     def predict(self, design, workload) -> AccuracyResult:
         request = {"design": design.to_dict(), "workload": workload.name, "tokens": workload.tokens,
                    "frames": workload.frames, "model": workload.model}
-        key = json.dumps(request, sort_keys=True)
+        knobs = {k: request["design"].get(k) for k in CONCENTRATION_KNOBS}
+        key = json.dumps({"knobs": knobs, "workload": [workload.name, workload.tokens, workload.frames,
+                                                        str(workload.model)]}, sort_keys=True, default=str)
         if key not in self._cache:
             self._cache[key] = self._call(request)
         acc, answered_dense = self._cache[key]

@@ -57,8 +57,9 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "n_scatter": "n_scatter", "dram_bandwidth_gbps": "dram_bandwidth_gbps"}
 
 
-def load_design_file(path: str) -> tuple[dict, str | None]:
-    """A design-point file: {"design": {...}, "workload": "..."} or the bare design dict."""
+def load_design_file(path: str) -> tuple[dict, str | dict | None]:
+    """A design-point file: {"design": {...}, "workload": W} or the bare design dict. W is a
+    published workload's name or {"model": ..., "frames": ..., "patches": ...} / {"model", "tokens"}."""
     raw = read_json(path, "design")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a design file is a JSON object")
@@ -67,7 +68,7 @@ def load_design_file(path: str) -> tuple[dict, str | None]:
     return raw, None
 
 
-def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | None]:
+def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | dict | None]:
     values: dict = {"accelerator": "dense"}
     workload = None
     if args.design:
@@ -94,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
         return run_topology(args)
     design, design_workload = design_from_args(args)
     if args.workload is None and args.model is None and design_workload:
-        args.workload = design_workload
+        if isinstance(design_workload, dict):
+            for key in ("model", "frames", "patches", "tokens"):
+                setattr(args, key, design_workload.get(key))
+        else:
+            args.workload = design_workload
     workload = workload_from_args(args)
     profile = load_profile(args.profile) if args.profile not in (None, "published") else "published"
     if profile != "published":

@@ -162,10 +162,12 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
 
     study = open_study(spec, ref, create=False)
     out_dir = Path(results_dir) / spec.name
-    df, written = write_reports(study, spec, out_dir)
+    evaluator = DesignEvaluator(spec)
+    refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
+    df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs)
     print(f"reports in {out_dir}/: {', '.join(sorted({p.name for p in written if '_vs_' not in p.name}))}")
     if len(df) and (df["state"] == "COMPLETE").any():
-        print(default_comparison(df, spec, DesignEvaluator(spec).reference_points()))
+        print(default_comparison(df, spec, refs))
     if export_k and len(df) and df["feasible"].any():
         folders = export_best(study, df, spec, export_k, Path(export_root))
         print(f"exported {len(folders)} best designs to {Path(export_root) / spec.name}/")

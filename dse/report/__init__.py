@@ -12,9 +12,12 @@ from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
 
-def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True) -> tuple[pd.DataFrame, list[Path]]:
+def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True,
+                  evaluator=None, refs: dict[str, dict] | None = None) -> tuple[pd.DataFrame, list[Path]]:
     """Everything under <results-dir>/<study>/: trials.csv/.parquet, pareto.png/.svg (+ per pair),
-    pareto.html, importances.csv/.png, accuracy_model.txt, reference_points.csv."""
+    pareto.html, importances.csv/.png, accuracy_model.txt, reference_points.csv.
+    `evaluator` / `refs`: the study's DesignEvaluator and its reference points when the caller
+    already has them (they are computed once per report)."""
     from dse.report.html import importances, write_html, write_importances
     from dse.report.pareto import plot_pareto
     from dse.search.evaluation import DesignEvaluator
@@ -23,8 +26,8 @@ def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True) -> t
     out_dir.mkdir(parents=True, exist_ok=True)
     df = trials_dataframe(study, spec)
     written = write_tables(df, out_dir)
-    evaluator = DesignEvaluator(spec)
-    refs = evaluator.reference_points()
+    evaluator = evaluator or DesignEvaluator(spec)
+    refs = evaluator.reference_points() if refs is None else refs
     pd.DataFrame.from_dict(refs, orient="index").rename_axis("design").to_csv(out_dir / "reference_points.csv")
     written.append(out_dir / "reference_points.csv")
     (out_dir / "accuracy_model.txt").write_text(evaluator.provider.summary() + "\n")

@@ -15,9 +15,10 @@ import pandas as pd
 
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.objectives import OBJECTIVES
+from dse.search.runner import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
-LEADING = ["number", "state", "feasible", "pareto", "default_design"]
+LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
 
 
 def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:
@@ -49,7 +50,7 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
         ua = t.user_attrs
         row: dict[str, Any] = {"number": t.number, "state": t.state.name,
                                "feasible": bool(ua.get("feasible", False)) if t.state.name == "COMPLETE" else False,
-                               "default_design": bool(ua.get("default_design", False))}
+                               DEFAULT_ATTR: bool(ua.get(DEFAULT_ATTR, False))}
         metrics = ua.get("metrics") or {}
         for key in METRIC_KEYS:
             row[key] = metrics.get(key, np.nan)
@@ -70,7 +71,7 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
         start, end = t.datetime_start, t.datetime_complete
         row["datetime_complete"] = end.isoformat() if end else ""
         row["duration_s"] = (end - start).total_seconds() if start and end else np.nan
-        row["worker"] = str(ua.get("worker_trial", "")).rsplit(":", 1)[0]
+        row["worker"] = str(ua.get(UID_ATTR, "")).rsplit(":", 1)[0]
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:

@@ -21,7 +21,6 @@ LIMITS = {  # study-file key -> metric it bounds from above
     "latency_s_max": "latency_s",
     "energy_j_max": "energy_j",
 }
-CONSTRAINTS_ATTR = "constraints"  # the system attr Optuna's samplers and plots read
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ edp_js = energy_j * latency_s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dse.accuracy import get_provider
@@ -29,7 +29,6 @@ class Outcome:
     accuracy_provider: str
     profile_source: str
     buffer_shortfall: float = -1.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
@@ -76,7 +75,7 @@ class DesignEvaluator:
             provider_label, profile_source = acc.provider, ev.profile_source
             per[w.name] = {
                 "energy_j": ev.energy_j, "latency_s": ev.execution_time_s, "dram_bytes": ev.dram_bytes,
-                "total_cycles": float(ev.total_cycles), "stall_cycles": ev.stall_cycles,
+                "total_cycles": round(ev.total_cycles), "stall_cycles": ev.stall_cycles,
                 "compute_fraction": ev.compute_fraction, "accuracy": acc.accuracy, "accuracy_drop": acc.drop,
                 "relative_drop_pct": acc.relative_drop_pct, "area_mm2": ev.area_mm2,
                 "power_mw": ev.onchip_power_mw, "buffer_kb": ev.buffer_kb,

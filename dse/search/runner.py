@@ -1,8 +1,9 @@
 """Running a study: each worker asks its sampler locally and writes every finished trial whole.
 
 A worker keeps an in-memory mirror of the study (every finished trial in the storage, synced
-at most every SYNC_SECONDS and before it stops), asks the mirror's sampler for a design,
-evaluates it, and writes the finished trial — params, objective values, constraints,
+before every trial: both the journal backend and Optuna's cached RDB storage read only the
+trials added since the last read, so a sync costs one small read), asks the mirror's sampler
+for a design, evaluates it, and writes the finished trial — params, objective values, constraints,
 metrics, design — to the storage in one `add_trial` transaction. So:
 - a process killed at any moment leaves only finished trials behind (nothing RUNNING, no
   trial half-written): resume simply continues, and no completed trial is lost;
@@ -10,18 +11,23 @@ metrics, design — to the storage in one `add_trial` transaction. So:
   never share or duplicate a trial: the storage numbers trials as they arrive;
 - one storage transaction per trial instead of one per parameter and attribute is what makes
   SQLite fast enough (benchmarks/bench_study.py).
-Samplers see the others' trials through the sync; in-flight trials of other workers are not
-visible (NSGA-II works by generations, so this costs nothing measurable).
+Samplers see the others' trials through the sync; only the trials other workers have in
+flight (at most one each) are not visible.
 
 `--trials N` is the study's target number of finished (complete or failed) trials: a run
 does N minus those already stored, split exactly across its local workers (so one command
-ends at exactly N); each worker also stops when, at a sync, the storage holds N (other
-machines contributing), so machines started separately overshoot N by at most what the
-others write within one sync interval.
+ends at exactly N); each worker also checks the storage before every trial and stops when it
+holds N (other commands or machines contributing), so commands started separately overshoot N
+by at most (workers - 1) trials, those in flight when N was reached.
+
+The grid sampler: the run lists the grid points not yet stored and deals them out to its
+workers (worker i gets every workers-th point), so no point is evaluated twice by one command;
+the default design is not queued under grid (it would take a grid slot).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -40,7 +46,6 @@ META_ATTR = "focus_dse"
 UID_ATTR = "worker_trial"  # "<host>:<pid>:<start>:<seq>", unique per written trial
 DEFAULT_ATTR = "default_design"
 TARGET_ATTR = "focus_dse_target"
-SYNC_SECONDS = 1.0
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -67,18 +72,9 @@ def make_sampler(cfg: SamplerConfig, spec: StudySpec, seed: int | None) -> optun
         return optuna.samplers.TPESampler(seed=seed, **opts, **cf)
     if cfg.name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if cfg.name == "grid":
-        return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
+    if cfg.name == "grid":  # the run deals the grid points out and enqueues them (run_study)
+        return optuna.samplers.RandomSampler(seed=seed)
     raise UserError(f"unknown sampler {cfg.name}")
-
-
-def grid_size(spec: StudySpec) -> int | None:
-    if spec.sampler.name != "grid":
-        return None
-    n = 1
-    for values in spec.space.grid().values():
-        n *= len(values)
-    return n
 
 
 # -- the study in its storage ----------------------------------------------------------------------
@@ -137,6 +133,7 @@ class WorkerJob:
     index: int = 0
     timeout: float | None = None
     include_default: bool = True
+    points: tuple[dict[str, Any], ...] | None = None  # grid: the exact params this worker evaluates
 
 
 @dataclass
@@ -166,7 +163,7 @@ class _Mirror:
         self.seen: set[int] = set()
         self.finished = 0
         self.has_default = False
-        self.last_sync = 0.0
+        self.done_params: set[str] = set()
 
     def sync(self) -> int:
         trials = self.study.get_trials(deepcopy=False, states=FINISHED)
@@ -177,14 +174,27 @@ class _Mirror:
             self.seen.add(t.number)
             if t.user_attrs.get(DEFAULT_ATTR):
                 self.has_default = True
+            self.done_params.add(params_key(t.params))
             if str(t.user_attrs.get(UID_ATTR, "")).startswith(self.me + ":"):
                 continue
             # what samplers read (params, values, generation and constraints), not the reports' attrs
             self.local.add_trial(optuna.trial.create_trial(state=t.state, values=t.values, params=t.params,
                                                            distributions=t.distributions,
                                                            system_attrs=t.system_attrs))
-        self.last_sync = time.monotonic()
         return self.finished
+
+
+def params_key(params: dict[str, Any]) -> str:
+    return json.dumps({k: params[k] for k in sorted(params)}, default=str)
+
+
+def grid_points(spec: StudySpec) -> list[dict[str, Any]]:
+    """Every point of the grid, in a fixed order."""
+    import itertools
+
+    grid = spec.space.grid()
+    names = sorted(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
 
 def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = None,
@@ -202,7 +212,9 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
     already = finished_count(study)
     mirror = _Mirror(study, spec, make_sampler(spec.sampler, spec, _effective_seed(job.seed, job.index, already)), me)
     mirror.sync()
-    if job.include_default and job.index == 0 and not mirror.has_default:
+    points = list(job.points) if job.points is not None else None
+    if points is None and job.include_default and job.index == 0 and not mirror.has_default \
+            and spec.sampler.name != "grid":
         params = spec.space.contains(evaluator.default_design())
         if params is not None:
             mirror.local.enqueue_trial(params, user_attrs={DEFAULT_ATTR: True})
@@ -216,10 +228,16 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
             if deadline and time.monotonic() >= deadline:
                 result.reason = "timeout"
                 break
-            if time.monotonic() - mirror.last_sync >= SYNC_SECONDS:
-                if mirror.sync() >= job.target:
-                    result.reason = "target reached"
+            if mirror.sync() >= job.target:  # every trial: others' results and the target
+                result.reason = "target reached"
+                break
+            if points is not None:
+                while points and params_key(points[0]) in mirror.done_params:
+                    points.pop(0)  # stored meanwhile (another command on the same study)
+                if not points:
+                    result.reason = "grid done"
                     break
+                mirror.local.enqueue_trial(points.pop(0))
             trial = mirror.local.ask()
             params = space.suggest(trial)
             design = space.design_dict(params, spec.accelerator, spec.convention)
@@ -238,6 +256,7 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
                 trial.set_user_attr("constraint_values", outcome.constraints)
                 trial.set_user_attr("feasible", outcome.feasible)
                 trial.set_user_attr("accuracy_provider", outcome.accuracy_provider)
+                trial.set_user_attr("profile_source", outcome.profile_source)
                 trial.set_user_attr(UID_ATTR, f"{me}:{result.written}")
                 if NAMED_CONSTRAINTS:
                     for name, value in zip(spec.constraints.names(), outcome.constraints):
@@ -295,17 +314,22 @@ def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, s
     study = open_study(spec, ref, create=create)
     study.set_user_attr(TARGET_ATTR, target)  # what `study status` reports as the target
     before = finished_count(study)
-    size = grid_size(spec)
-    if size is not None:
-        target = min(target, before + max(0, size - before))
-    quotas = plan_quotas(target - before, workers)
+    shares: list[tuple[dict[str, Any], ...] | None] = [None] * workers
+    if spec.sampler.name == "grid":
+        done = {params_key(t.params) for t in study.get_trials(deepcopy=False, states=FINISHED)}
+        todo = [p for p in grid_points(spec) if params_key(p) not in done][:max(0, target - before)]
+        target = before + len(todo)
+        shares = [tuple(todo[i::workers]) for i in range(workers)]
+        quotas = [len(s) for s in shares]
+    else:
+        quotas = plan_quotas(target - before, workers)
     start = time.monotonic()
     if sum(quotas) == 0:
         results = [WorkerResult(reason="target already reached")]
     elif workers == 1:
         bar = _progress_bar(spec.name, target, before, progress)
         try:
-            job = WorkerJob(spec, ref, quotas[0], target, seed, 0, timeout, spec.include_default)
+            job = WorkerJob(spec, ref, quotas[0], target, seed, 0, timeout, spec.include_default, shares[0])
             results = [run_worker(job, on_trial=lambda t: bar.update(1) if bar else None)]
         finally:
             if bar:
@@ -313,7 +337,7 @@ def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, s
     else:
         from dse.search.workers import run_processes
 
-        jobs = [WorkerJob(spec, ref, q, target, seed, i, timeout, spec.include_default)
+        jobs = [WorkerJob(spec, ref, q, target, seed, i, timeout, spec.include_default, shares[i])
                 for i, q in enumerate(quotas) if q > 0]
         # the bar (and its monitor thread) is made after the workers are forked
         results = run_processes(jobs, study, lambda: _progress_bar(spec.name, target, before, progress))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from dse.errors import UserError
 
@@ -31,24 +30,23 @@ class KnobType:
     high: float | None = None
     choices: tuple[Any, ...] | None = None  # allowed values of a categorical knob
     nullable: bool = False
-    help: str = ""
 
 
 KNOB_TYPES: dict[str, KnobType] = {
-    "rows": KnobType("int", 1, 4096, help="systolic array rows R"),
-    "cols": KnobType("int", 1, 4096, help="systolic array columns C"),
-    "dataflow": KnobType("cat", choices=("ws", "os", "is"), help="dataflow"),
-    "frequency_mhz": KnobType("float", 1, 10000, help="clock in MHz"),
-    "m_tile": KnobType("int", 1, 1 << 20, help="tokens per on-chip M tile"),
-    "n_tile": KnobType("int", 1, 1 << 20, help="output columns per N tile"),
-    "vector_size": KnobType("int", 1, 1 << 16, help="sub-vector size for similarity"),
-    "block": KnobType("cat", help="similarity block TxHxW, e.g. 2x2x2"),
-    "threshold": KnobType("float", 0.0, 1.0, nullable=True, help="similarity threshold (null: the published one)"),
-    "sec_scale": KnobType("float", 1e-6, 1e6, help="SEC strength: every alpha times this (<1 prunes harder)"),
-    "n_scatter": KnobType("int", 1, 1024, help="scatter accumulators"),
-    "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True, help="DRAM bandwidth (null: unlimited)"),
+    "rows": KnobType("int", 1, 4096),  # systolic array rows R
+    "cols": KnobType("int", 1, 4096),  # systolic array columns C
+    "dataflow": KnobType("cat", choices=("ws", "os", "is")),  # dataflow
+    "frequency_mhz": KnobType("float", 1, 10000),  # clock in MHz
+    "m_tile": KnobType("int", 1, 1 << 20),  # tokens per on-chip M tile
+    "n_tile": KnobType("int", 1, 1 << 20),  # output columns per N tile
+    "vector_size": KnobType("int", 1, 1 << 16),  # sub-vector size for similarity
+    "block": KnobType("cat"),  # similarity block TxHxW, e.g. 2x2x2
+    "threshold": KnobType("float", 0.0, 1.0, nullable=True),  # similarity threshold (null: the published one)
+    "sec_scale": KnobType("float", 1e-6, 1e6),  # SEC strength: every alpha times this (<1 prunes harder)
+    "n_scatter": KnobType("int", 1, 1024),  # scatter accumulators
+    "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True),  # DRAM bandwidth (null: unlimited)
 }
-BUFFER_TYPE = KnobType("int", 1, 1 << 30, help="buffer size in kB")
+BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 
 
 def knob_type(name: str) -> KnobType:
@@ -83,15 +81,6 @@ class Knob:
     @property
     def searched(self) -> bool:
         return self.kind != "fixed"
-
-    def distribution(self) -> BaseDistribution:
-        if self.kind == "int":
-            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
-        if self.kind == "float":
-            return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-        if self.kind == "cat":
-            return CategoricalDistribution(self.choices)
-        raise ValueError(f"fixed knob {self.name} has no distribution")
 
     def grid(self) -> list[Any]:
         """The values a grid search visits."""
@@ -202,6 +191,10 @@ def parse_knob(name: str, raw: Any, where: str) -> Knob:
         raise UserError(f"{where}: a log range needs low > 0")
     if t.kind == "int" and step and (high - low) % step:
         raise UserError(f"{where}: high - low ({high - low}) is not a multiple of step {step}")
+    if t.kind == "float" and step:
+        n = (high - low) / step
+        if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+            raise UserError(f"{where}: high - low ({high - low:g}) is not a multiple of step {step:g}")
     return Knob(name, t.kind, low=low, high=high, step=step, log=log)
 
 
@@ -212,9 +205,6 @@ class SearchSpace:
     @property
     def searched(self) -> list[Knob]:
         return [k for k in self.knobs.values() if k.searched]
-
-    def distributions(self) -> dict[str, BaseDistribution]:
-        return {k.name: k.distribution() for k in self.searched}
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Every searched knob's value for this trial (fixed knobs are not Optuna params)."""

@@ -29,6 +29,7 @@ from dse.errors import UserError
 
 SQLITE_NAME = "study.db"
 JOURNAL_NAME = "journal.log"
+LOCK_SUFFIX = ".flock"
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,10 @@ class StorageRef:
             return Path(self.url[len("sqlite:///"):])
         return None
 
-    @property
-    def concurrent_safe(self) -> bool:
-        return self.kind in ("journal", "rdb")
-
 
 def mask(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", url)
+    """The URL with its password (which may contain '/' or ':') replaced by ***."""
+    return re.sub(r"://([^:/@]+):.*@", r"://\1:***@", url)
 
 
 def parse_storage(value: str) -> StorageRef:
@@ -188,7 +186,7 @@ def open_storage(ref: StorageRef, create_dirs: bool = True):
         hint = " (pip install psycopg2-binary)" if "psycopg" in str(exc) else \
             " (pip install pymysql)" if "mysql" in str(exc).lower() else ""
         raise UserError(f"cannot open storage {ref.display}: missing database driver {exc.name}{hint}") from None
-    except ImportError as exc:
+    except ImportError:
         hint = " (pip install psycopg2-binary)" if ref.url.startswith("postgres") else ""
         raise UserError(f"cannot open storage {ref.display}: no database driver for it{hint}") from None
     except (optuna.exceptions.StorageInternalError, ValueError, OSError, RuntimeError) as exc:
@@ -200,14 +198,17 @@ def open_storage(ref: StorageRef, create_dirs: bool = True):
 
 class FlockJournalBackend(BaseJournalBackend):
     """Optuna's journal file format (JSON lines, readable by JournalFileBackend and optuna-dashboard)
-    with a kernel lock (fcntl.flock on `<file>.lock`) instead of Optuna's lock files, whose waiters
-    poll with growing sleeps (tens of ms per contended write), and without an fsync per append:
-    like SQLite in WAL/NORMAL mode, a killed process loses nothing written; a power cut could lose
-    the last appends. Local file systems only (use PostgreSQL across machines)."""
+    with a kernel lock (fcntl.flock on `<file>.flock`; not `<file>.lock`, which is the name of
+    Optuna's own lock and which its JournalFileBackend, e.g. in optuna-dashboard, deletes) instead
+    of Optuna's lock files, whose waiters poll with growing sleeps (tens of ms per contended
+    write), and without an fsync per append: like SQLite in WAL/NORMAL mode, a killed process
+    loses nothing written; a power cut could lose the last appends. A last line cut off by a
+    kill mid-write is ignored when reading and cut away (under the lock) before the next append.
+    Local file systems only (use PostgreSQL across machines)."""
 
     def __init__(self, file_path: str) -> None:
         self._path = file_path
-        self._lock_path = file_path + ".lock"
+        self._lock_path = file_path + LOCK_SUFFIX
         if not Path(file_path).exists():
             open(file_path, "ab").close()
         self._offsets: dict[int, int] = {0: 0}
@@ -231,9 +232,13 @@ class FlockJournalBackend(BaseJournalBackend):
                 if number < log_number_from:
                     continue
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    raise ValueError(f"journal {self._path}: corrupt line {number + 1}") from None
+                    log = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    log = None
+                if not isinstance(log, dict) or "op_code" not in log:
+                    raise UserError(f"journal {self._path}: corrupt line {number + 1} (not an Optuna journal "
+                                    "record)")
+                yield log
 
     def append_logs(self, logs) -> None:
         import fcntl
@@ -243,7 +248,10 @@ class FlockJournalBackend(BaseJournalBackend):
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                with open(self._path, "ab") as f:
+                with open(self._path, "r+b") as f:
+                    end = _complete_end(f)
+                    f.seek(end)
+                    f.truncate()  # a last line cut off by a killed writer would glue onto ours
                     f.write(data)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -263,3 +271,20 @@ def _looks_like_journal(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(1)
     return head == b"{"
+
+
+def _complete_end(f) -> int:
+    """The offset just past the file's last newline (0 when it has none): where complete lines end."""
+    size = f.seek(0, 2)
+    pos = size
+    while pos > 0:
+        start = max(0, pos - 65536)
+        f.seek(start)
+        chunk = f.read(pos - start)
+        if start + len(chunk) == size and chunk.endswith(b"\n"):
+            return size
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        pos = start
+    return 0

@@ -142,10 +142,22 @@ def parse_sampler(raw: Any, where: str = "sampler") -> SamplerConfig:
         raise UserError(f"{where}.name: unknown sampler '{raw['name']}'; use one of {', '.join(SAMPLERS)}")
     options = {k: v for k, v in raw.items() if k != "name"}
     _unknown(options, SAMPLER_OPTIONS[name], f"{where} ({name})")
-    if "population_size" in options:
-        _int(options["population_size"], f"{where}.population_size", 2)
-    if "n_startup_trials" in options:
-        _int(options["n_startup_trials"], f"{where}.n_startup_trials", 0)
+    for key, value in options.items():
+        w = f"{where}.{key}"
+        if key == "population_size":
+            _int(value, w, 2)
+        elif key == "n_startup_trials":
+            _int(value, w, 0)
+        elif key == "n_ei_candidates":
+            _int(value, w, 1)
+        elif key in ("multivariate", "constant_liar"):
+            if not isinstance(value, bool):
+                raise UserError(f"{w}: true or false, got {value!r}")
+        elif key in ("mutation_prob", "crossover_prob", "swapping_prob"):
+            if value is None and key == "mutation_prob":
+                continue  # Optuna's default, 1 / number of params
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise UserError(f"{w}: a probability in [0, 1], got {value!r}")
     return SamplerConfig(name, options)
 
 
@@ -185,6 +197,11 @@ def parse_workloads(raw: dict, where: str) -> tuple[Any, ...]:
             resolve_workload(item)
         elif isinstance(item, dict):
             _unknown(item, {"model", "frames", "patches", "tokens"}, w)
+            if not isinstance(item.get("model"), str):
+                raise UserError(f"{w}.model: a model name, e.g. qwen2-7b, got {item.get('model')!r}")
+            for key in ("frames", "patches", "tokens"):
+                if key in item and item[key] is not None:
+                    _int(item[key], f"{w}.{key}", 1)
             resolve_workload(None, item.get("model"), item.get("frames"), item.get("patches"), item.get("tokens"))
         else:
             raise UserError(f"{w}: a workload name or {{model, frames, patches}} / {{model, tokens}}")
@@ -258,9 +275,15 @@ def builtin_studies() -> list[str]:
 
 def read_study_file(path: Path) -> Any:
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read study file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"study file {path}: not a text file (not UTF-8)") from None
+    if "\x00" in text:
+        raise UserError(f"study file {path}: not a text file (binary data)")
     try:
         if path.suffix == ".toml":
             return tomllib.loads(text)

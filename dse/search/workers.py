@@ -13,6 +13,7 @@ finishes its current trial (milliseconds), stores it whole, and exits; the paren
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 from multiprocessing.connection import wait
 import signal
@@ -55,11 +56,18 @@ def run_processes(jobs: list[WorkerJob], study, make_bar) -> list[WorkerResult]:
     procs = [ctx.Process(target=_worker_main, args=(job, queue, stop), name=f"focus-dse-worker-{job.index}")
              for job in jobs]
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers ignore Ctrl-C from birth
+    if ctx.get_start_method() == "fork":
+        # the parent's objects go to the permanent GC generation: forked workers then neither
+        # rescan them at every full collection nor copy their pages by touching their GC headers
+        gc.collect()
+        gc.freeze()
     try:
         for p in procs:
             p.start()
     finally:
         signal.signal(signal.SIGINT, previous)
+        if ctx.get_start_method() == "fork":
+            gc.unfreeze()
     bar = make_bar()
     results: dict[int, WorkerResult | None] = {}
     interrupted = False

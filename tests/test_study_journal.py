@@ -1,0 +1,55 @@
+"""The journal file: a last line cut off by a kill, other corruption, its lock file, masked URLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from dse.errors import UserError
+from dse.search import load_study, run_study
+from dse.search.runner import open_study
+from dse.search.storage import LOCK_SUFFIX, mask, parse_storage
+from study_helpers import study_main, write_study
+
+
+def _run(path, log, n):
+    spec = load_study(str(path))
+    return run_study(spec, parse_storage(str(log)), n, progress=False)
+
+
+def test_cut_off_last_line_is_ignored_then_cut_before_the_next_append(tmp_path):
+    path = write_study(tmp_path, name="cut", trials=10)
+    log = tmp_path / "cut.log"
+    _run(path, log, 5)
+    data = log.read_bytes()
+    log.write_bytes(data + b'{"op_code": 5, "worker_id": "x", "trial_id": 3, "state"')  # killed mid-write
+    spec = load_study(str(path))
+    assert len(open_study(spec, parse_storage(str(log)), create=False).get_trials()) == 5  # still readable
+    summary = _run(path, log, 8)
+    assert summary.after == 8
+    assert log.read_bytes().endswith(b"\n")
+    fresh = open_study(spec, parse_storage(str(log)), create=False).get_trials()  # a fresh reader agrees
+    assert [t.number for t in fresh] == list(range(8))
+    assert not (tmp_path / "cut.log.lock").exists() and (tmp_path / f"cut.log{LOCK_SUFFIX}").exists()
+
+
+def test_corrupt_journal_is_one_line_exit_2(tmp_path, capsys):
+    path = write_study(tmp_path, name="bad", trials=4)
+    log = tmp_path / "bad.log"
+    _run(path, log, 2)
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:2]) + b"garbage\n" + b"".join(lines[2:]))
+    code = study_main(["status", str(path), "--storage", str(log)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "corrupt" in err
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:se/cr:et@db.example:5432/optuna",
+                                 "postgresql://bob:pass@host/db", "mysql+pymysql://u:a@b/c@h/db"])
+def test_mask_hides_passwords(url):
+    masked = mask(url)
+    assert "***" in masked and "se/cr" not in masked and "pass@" not in masked and "a@b" not in masked
+
+
+def test_bad_storage_text_is_user_error():
+    with pytest.raises(UserError):
+        parse_storage("not-a-url")
