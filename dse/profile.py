@@ -55,14 +55,15 @@ class ConcentrationSettings:
 MLP_GEMMS = ("gate_proj", "up_proj", "down_proj", "fc1", "fc2")
 
 
-def parse_block(text: str) -> tuple[int, int, int]:
-    """'2x2x2' (frames x rows x cols) -> (2, 2, 2)."""
+def parse_block(value: Any, where: str = "block") -> tuple[int, int, int]:
+    """'2x2x2' or [2, 2, 2] (frames x rows x cols) -> (2, 2, 2)."""
+    parts = value if isinstance(value, (list, tuple)) else str(value).lower().split("x")
     try:
-        block = tuple(int(x) for x in str(text).lower().split("x"))
-    except ValueError:
+        block = tuple(int(p) for p in parts if not isinstance(p, bool))
+    except (TypeError, ValueError):
         block = ()
-    if len(block) != 3 or min(block) <= 0:
-        raise UserError(f"block must look like TxHxW with positive sizes, e.g. 2x2x2; got {text!r}")
+    if len(block) != 3 or len(parts) != 3 or min(block) <= 0:
+        raise UserError(f"{where}: a block is TxHxW with three positive integers, e.g. 2x2x2; got {value!r}")
     return block  # type: ignore[return-value]
 
 

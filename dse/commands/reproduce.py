@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
+from dse.csvfile import write_csv
 from dse.paper import (BASELINES, PAPER_HEADLINE, SWEEPS, compare_workloads, geomean, paper_comparison, sweep,
                        table3)
 from dse.sim.plan import CONVENTIONS
@@ -54,11 +54,7 @@ def run(args: argparse.Namespace) -> int:
           f"dense {first.energy_j['dense']:.2f} J (paper {theirs[0].energy_j['dense']:.2f})")
     for knob in SWEEPS:
         rows = sweep(knob, convention=args.convention)
-        path = out / f"sweep_{knob}.csv"
-        with open(path, "w", newline="") as f:  # overwritten, never appended: re-runs don't duplicate rows
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        path = write_csv(out / f"sweep_{knob}.csv", rows)
         plot_sweep(rows, knob, out / f"sweep_{knob}.png")
         print(f"\nsweep {knob} -> {path}, {path.with_suffix('.png')}")
         for r in rows:

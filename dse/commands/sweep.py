@@ -7,12 +7,12 @@ Per GEMM, DRAM transfer and compute overlap; the slower one sets its time (roofl
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 from dse.commands.common import add_workload_args, workload_from_args
 from dse.cost.accelerator import load_spec
+from dse.csvfile import write_csv
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, evaluate
 from dse.sim.plan import CONVENTIONS
@@ -81,11 +81,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.results_dir) / "sweep"
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{workload.name.replace('/', '__')}_{args.accelerator}"
-    path = out / f"{stem}.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    path = write_csv(out / f"{stem}.csv", rows)
     plot(rows, sizes, bandwidths, out / f"{stem}.png", f"{args.accelerator} on {workload.name}")
     for r in rows:
         if r["bandwidth_gbps"] == "unlimited":

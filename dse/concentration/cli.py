@@ -10,7 +10,6 @@ attention output projection input -> o_proj, fc1 input -> gate_proj/up_proj, fc2
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from dse.concentration import METHODS
 from dse.errors import UserError
+from dse.csvfile import write_csv
+from dse.profile import parse_block
 
 if TYPE_CHECKING:
     from dse.concentration.measure import Measurement
@@ -56,17 +57,6 @@ def add_concentrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of the random method (default 0)")
     parser.add_argument("-o", "--output", default=None, help="profile JSON to write (default RESULTS/concentrate-METHOD.json)")
     parser.add_argument("--results-dir", default="results", help="folder for sweeps, comparisons and default outputs (default results/)")
-
-
-def parse_block(text: str) -> tuple[int, int, int]:
-    parts = text.lower().split("x")
-    try:
-        block = tuple(int(p) for p in parts)
-    except ValueError:
-        block = ()
-    if len(block) != 3 or min(block) <= 0:
-        raise UserError(f"--block '{text}' is not TxHxW with three positive integers: use e.g. 2x2x2")
-    return block  # type: ignore[return-value]
 
 
 def parse_layers(text: str, count: int) -> list[int]:
@@ -109,7 +99,7 @@ def parse_sweep(text: str) -> tuple[str, list]:
         raise UserError(f"--sweep '{text}': give KNOB=LO:HI:N or KNOB=V1,V2,... with KNOB one of {', '.join(SWEEP_KNOBS)}")
     try:
         if knob == "block":
-            return knob, [parse_block(v) for v in values.split(",")]
+            return knob, [parse_block(v, "--sweep block") for v in values.split(",")]
         if ":" in values:
             lo, hi, n = values.split(":")
             count = int(n)
@@ -136,7 +126,7 @@ def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]
         setattr(args, k, DEFAULTS[k])
     check_threshold(args.threshold)
     check_vector_size(VIT_DIM, args.vector)
-    block = parse_block(args.block)
+    block = parse_block(args.block, "--block")
     if args.frames < 1:
         raise UserError(f"--frames must be a positive integer, got {args.frames}")
     if args.frames < block[0]:
@@ -229,7 +219,7 @@ class _Setup:
 
         self.args = args
         self.given = given
-        self.block = parse_block(args.block)
+        self.block = parse_block(args.block, "--block")
         self.sec = parse_sec(args.sec)
         clip = read_frames(args.video, args.frames, min_frames=self.block[0])
         self.bench = ViTBench(clip, load_dinov2())
@@ -294,14 +284,6 @@ def _unique_by_layer(m: Measurement) -> dict[str, float]:
     return out
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _plot(path: Path, rows: list[dict], knob: str, method: str) -> None:
     import matplotlib
 
@@ -352,7 +334,7 @@ def run_concentrate(args: argparse.Namespace) -> int:
             else:
                 used, m = setup.measure(args.method, args.budget, **{knob: value})
             rows.append(_row(knob, value, args.method, used, m))
-        _write_csv(csv_path, rows)
+        write_csv(csv_path, rows)
         _plot(png_path, rows, knob, args.method)
         for r in rows:
             print(f"{knob}={r[knob]}: kept {r['kept_fraction']:.3f}  cls {r['cls_cosine']:.4f}  patch {r['patch_cosine']:.4f}")
@@ -366,7 +348,7 @@ def run_concentrate(args: argparse.Namespace) -> int:
         for method in tqdm(METHODS, desc=f"methods at budget {budget}", disable=None):
             used, m = setup.measure(method, budget)
             rows.append(_row("budget", budget, method, used, m))
-        _write_csv(path, rows)
+        write_csv(path, rows)
         for r in rows:
             print(f"{r['method']:12s} knob {r['tuned_knob']:.4f}  kept {r['kept_fraction']:.3f}  "
                   f"cls {r['cls_cosine']:.4f}  patch {r['patch_cosine']:.4f}")

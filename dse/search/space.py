@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 
 from dse.errors import UserError
+from dse.profile import parse_block
 
 BUFFER_PREFIX = "buffer_kb."
 
@@ -55,16 +56,9 @@ def knob_type(name: str) -> KnobType:
     return KNOB_TYPES[name]
 
 
-def parse_block(value: Any, where: str) -> str:
+def canonical_block(value: Any, where: str) -> str:
     """'2x2x2' (or [2, 2, 2]) -> canonical '2x2x2'."""
-    parts = value if isinstance(value, (list, tuple)) else str(value).lower().split("x")
-    try:
-        sizes = [int(p) for p in parts]
-    except (TypeError, ValueError):
-        raise UserError(f"{where}: a block is TxHxW with positive integers, e.g. 2x2x2; got {value!r}") from None
-    if len(sizes) != 3 or min(sizes) <= 0:
-        raise UserError(f"{where}: a block is TxHxW with positive integers, e.g. 2x2x2; got {value!r}")
-    return "x".join(str(s) for s in sizes)
+    return "x".join(str(s) for s in parse_block(value, where))
 
 
 @dataclass(frozen=True)
@@ -118,7 +112,7 @@ def _check_value(name: str, value: Any, where: str) -> Any:
             return None
         raise UserError(f"{where}: knob '{name}' cannot be null")
     if name == "block":
-        return parse_block(value, where)
+        return canonical_block(value, where)
     if t.kind == "cat":
         v = str(value).lower()
         if t.choices and v not in t.choices:
@@ -244,7 +238,7 @@ class SearchSpace:
             else:
                 value = design.get(k.name)
             if k.name == "block" and value is not None:
-                value = parse_block(value, "design")
+                value = canonical_block(value, "design")
             if k.kind == "fixed":
                 if value != k.value:
                     return None
