@@ -75,6 +75,9 @@ def plot_sweep(rows: list[dict], knob: str, path: Path) -> None:
     ax.bar(labels, [r["compute_cycles"] / 5e8 for r in rows], label="compute")
     ax.bar(labels, [r["stall_cycles"] / 5e8 for r in rows], bottom=[r["compute_cycles"] / 5e8 for r in rows],
            label="stall")
+    paper = [(label, r["paper_total_cycles"] / 5e8) for label, r in zip(labels, rows) if r["paper_total_cycles"]]
+    if paper:
+        ax.plot(*zip(*paper), "rx", markersize=9, label="paper simulator")
     ax.set_xlabel(knob)
     ax.set_ylabel("latency at 500 MHz (s)")
     twin = ax.twinx()
