@@ -239,6 +239,10 @@ class _Evaluator:
         self.m_buf, self.n_buf = (design.m_tile, design.n_tile) if self.paper else buffer_tiles(design, accel)
         self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
                     if design.dram_bandwidth_gbps else None)
+        self.kind = accel.model  # which cycle model: dense, focus, adaptiv, cmc
+        # the baselines' published sparsity (fraction of rows they skip) for this workload
+        self.adaptiv = baseline_sparsity("adaptiv", workload.name) if self.kind == "adaptiv" else {}
+        self.cmc = baseline_sparsity("cmc", workload.name) if self.kind == "cmc" else {}
 
     # -- array cycles -----------------------------------------------------------------
     def tiles_paper(self, rows_per_tile: int, tiles: int, K: int, N: int) -> float:
@@ -432,11 +436,6 @@ class _Evaluator:
 
     # -- whole model -------------------------------------------------------------------------
     def run(self, profile: SparsityProfile | None, per_layer: bool) -> tuple[_Tally, list[dict]]:
-        self.kind = load_spec(self.d.accelerator)["model"]
-        if self.kind == "adaptiv":
-            self.adaptiv = baseline_sparsity("adaptiv", self.w.name)
-        if self.kind == "cmc":
-            self.cmc = baseline_sparsity("cmc", self.w.name)
         total, rows, cache = _Tally(), [], {}
         for layer in range(self.spec.layers):
             if profile is not None and self.kind == "focus":
