@@ -26,8 +26,8 @@ from dse.published import published_profile
 from dse.sim import focus_unit as fu
 from dse.sim.backends import Backend, gemm_cycles, get_backend, paper_tile_cycles
 from dse.sim.hardware import ArrayConfig
-from dse.sim.plan import check_convention, tile_rows
-from dse.sim.tiling import exact_tiles
+from dse.sim.plan import attention_tiles, check_convention, linear_tiles
+from dse.sim.tiling import paper_tiles
 from dse.sim.traffic import WORD_BYTES, kernel_bytes
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import linear_gemms
@@ -251,31 +251,19 @@ class _Evaluator:
         return paper_tile_cycles(rows_per_tile, K, N, self.array, self.backend) * tiles
 
     def tiles_exact(self, tokens: float, unique: float, K: int, N: int) -> float:
-        share = unique / tokens if tokens else 0.0
-        total = 0.0
-        for rows, n in exact_tiles(int(tokens), self.d.m_tile).items():
-            m = tile_rows(rows, share)
-            if m > 0:
-                total += n * gemm_cycles(m, K, N, self.array, self.backend)
-        return total
+        return sum(n * gemm_cycles(m, K, N, self.array, self.backend)
+                   for m, n in linear_tiles(int(tokens), unique, self.d.m_tile))
 
     def dense_linear(self, T: int, K: int, N: int) -> float:
         if self.paper:
-            P = ceil(T / self.d.m_tile)
-            return self.tiles_paper(ceil(T / P), P, K, N)
+            P, rows = paper_tiles(T, self.d.m_tile)
+            return self.tiles_paper(rows, P, K, N)
         return self.tiles_exact(T, T, K, N)
 
     def attention_exact(self, T: int, unique_q: float) -> float:
-        """Causal attention on exact tiles: tile [a, b) of (unique) queries sees b keys."""
-        share = unique_q / T if T else 0.0
-        hd, heads, total = self.spec.head_dim, self.spec.heads, 0.0
-        for start in range(0, T, self.d.m_tile):
-            end = min(T, start + self.d.m_tile)
-            mq = tile_rows(end - start, share)
-            if mq > 0:
-                total += gemm_cycles(mq, hd, end, self.array, self.backend)
-            total += gemm_cycles(end - start, end, hd, self.array, self.backend)
-        return heads * total
+        """Causal attention on exact tiles (the tiles dse/sim/plan.py plans)."""
+        return sum(g.count * gemm_cycles(g.M, g.K, g.N, self.array, self.backend)
+                   for g in attention_tiles(self.spec, T, unique_q, self.d.m_tile))
 
     # -- SRAM traffic, as the array's demand (words -> bytes) ----------------------------
     @staticmethod
@@ -313,8 +301,8 @@ class _Evaluator:
                 tally.add("attention", *self.focus_attention(T, rows_for("qk")))
             elif kind == "dense":
                 if self.paper:
-                    P = ceil(T / mt)
-                    c = self.tiles_paper(ceil(T / P), P, hd, T) * heads  # (QK + SV) / 2, SV charged as QK
+                    P, rows = paper_tiles(T, self.d.m_tile)
+                    c = self.tiles_paper(rows, P, hd, T) * heads  # (QK + SV) / 2, SV charged as QK
                 else:
                     c = self.attention_exact(T, T)
                 dram = 0.5 * heads * (kernel_bytes(T, hd, T, mt, nt) + kernel_bytes(T, T, hd, mt, nt))

@@ -14,7 +14,7 @@ from math import ceil
 
 from dse.errors import UserError
 from dse.sim.tiling import exact_tiles
-from dse.workloads.gemms import attention_gemms, linear_gemms
+from dse.workloads.gemms import Gemm, attention_gemms, linear_gemms
 from dse.workloads.models import TransformerSpec
 
 CONVENTIONS = ("focus-paper", "faithful")
@@ -43,6 +43,26 @@ def tile_rows(rows: int, share: float) -> int:
     return min(rows, ceil(rows * share))
 
 
+def linear_tiles(tokens: int, unique: float, m_tile: int) -> list[tuple[int, int]]:
+    """(rows computed, number of tiles) of a linear GEMM on `tokens` tokens with `unique` unique rows."""
+    share = unique / tokens if tokens else 0.0
+    out = [(tile_rows(rows, share), n) for rows, n in exact_tiles(tokens, m_tile).items()]
+    return [(m, n) for m, n in out if m > 0]
+
+
+def attention_tiles(spec: TransformerSpec, tokens: int, unique_q: float, m_tile: int) -> list[Gemm]:
+    """Causal attention per tile of rows [a, b): Q K^T on the tile's unique query rows against the
+    b keys before its end, S V on all its rows; `count` = heads."""
+    share = unique_q / tokens if tokens else 0.0
+    out: list[Gemm] = []
+    for start in range(0, tokens, m_tile):
+        end = min(tokens, start + m_tile)
+        qk, _ = attention_gemms(spec, tile_rows(end - start, share), end)
+        _, sv = attention_gemms(spec, end - start, end)
+        out += [qk, sv] if qk.M > 0 else [sv]
+    return out
+
+
 def plan_layer(spec: TransformerSpec, tokens: int, m_tile: int, rows_for=None, tokens_for=None) -> list[TileGemm]:
     """The tiles of one layer on `tokens` visual tokens. `rows_for(gemm_name)` gives the rows the
     array really computes for a GEMM (unique rows after similarity; "qk" for the queries of
@@ -57,18 +77,8 @@ def plan_layer(spec: TransformerSpec, tokens: int, m_tile: int, rows_for=None, t
     out: list[TileGemm] = []
     for g in linear_gemms(spec, tokens):
         t = int(tokens_for(g.name))
-        if t <= 0:
-            continue
-        share = rows_for(g.name) / t
-        for rows, n in exact_tiles(t, m_tile).items():
-            m = tile_rows(rows, share)
-            if m > 0:
-                out.append(TileGemm(g.name, g.kind, m, g.K, g.N, repeat=n))
-    share = rows_for("qk") / tokens
-    for start in range(0, tokens, m_tile):
-        end = min(tokens, start + m_tile)
-        qk, sv = attention_gemms(spec, tile_rows(end - start, share), end)
-        if qk.M > 0:
-            out.append(TileGemm(qk.name, qk.kind, qk.M, qk.K, qk.N, repeat=qk.count))
-        out.append(TileGemm(sv.name, sv.kind, end - start, sv.K, sv.N, repeat=sv.count))
+        if t > 0:
+            out += [TileGemm(g.name, g.kind, m, g.K, g.N, repeat=n) for m, n in linear_tiles(t, rows_for(g.name), m_tile)]
+    out += [TileGemm(g.name, g.kind, g.M, g.K, g.N, repeat=g.count)
+            for g in attention_tiles(spec, tokens, rows_for("qk"), m_tile)]
     return out
