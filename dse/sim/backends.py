@@ -51,21 +51,24 @@ def _analytic_cycles(M: int, K: int, N: int, array: ArrayConfig) -> int:
     return analytic.compute_cycles(M, K, N, array.rows, array.cols, array.dataflow)
 
 
+def fold_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) -> int:
+    """Cycles of one fold of this GEMM (the scalesim backend simulates it)."""
+    shape = fold_shape(M, K, N, array)
+    if backend.name == "analytic":
+        return _analytic_cycles(*shape, array)
+    return backend.gemm(*shape, array).compute_cycles
+
+
 def gemm_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) -> int:
-    """Compute cycles of a whole GEMM of any size; the scalesim backend simulates one fold."""
+    """Compute cycles of a whole GEMM of any size, as scalesim counts it."""
     if backend.name == "analytic":
         return _analytic_cycles(M, K, N, array)
-    fold = backend.gemm(*fold_shape(M, K, N, array), array).compute_cycles
-    return fold_count(M, K, N, array) * (fold + 1) - 1
+    return fold_count(M, K, N, array) * (fold_cycles(M, K, N, array, backend) + 1) - 1
 
 
 def paper_tile_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) -> int:
     """The Focus simulator's count: one simulated fold times the number of folds (no +1/-1)."""
-    if backend.name == "analytic":
-        fold = _analytic_cycles(*fold_shape(M, K, N, array), array)
-    else:
-        fold = backend.gemm(*fold_shape(M, K, N, array), array).compute_cycles
-    return fold_count(M, K, N, array) * fold
+    return fold_count(M, K, N, array) * fold_cycles(M, K, N, array, backend)
 
 
 def get_backend(name: str) -> Backend:
