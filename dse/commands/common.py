@@ -7,7 +7,7 @@ import json
 import sys
 
 from dse.sim.backends import BACKENDS
-from dse.sim.hardware import DATAFLOWS, ArrayConfig
+from dse.sim.hardware import ArrayConfig
 from dse.workloads import Workload, resolve_workload
 
 
@@ -24,12 +24,11 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
     return resolve_workload(args.workload, args.model, args.frames, args.patches, args.tokens)
 
 
-def add_array_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+def add_array_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("systolic array")
-    g.add_argument("--rows", type=int, default=32 if defaults else None, help="array rows R (default 32)")
-    g.add_argument("--cols", type=int, default=32 if defaults else None, help="array columns C (default 32)")
-    g.add_argument("--dataflow", default="ws" if defaults else None, help="os, ws or is (default ws)",
-                   type=str.lower)
+    g.add_argument("--rows", type=int, default=32, help="array rows R (default 32)")
+    g.add_argument("--cols", type=int, default=32, help="array columns C (default 32)")
+    g.add_argument("--dataflow", default="ws", help="os, ws or is (default ws)", type=str.lower)
 
 
 def array_from_args(args: argparse.Namespace, **sram_kb: int) -> ArrayConfig:
@@ -50,5 +49,5 @@ def emit(result: dict, as_json: bool, render) -> None:
         sys.stdout.write(render(result) + "\n")
 
 
-__all__ = ["DATAFLOWS", "add_array_args", "add_backend_arg", "add_workload_args", "array_from_args", "emit",
+__all__ = ["add_array_args", "add_backend_arg", "add_workload_args", "array_from_args", "emit",
            "workload_from_args"]

@@ -92,13 +92,24 @@ def open_study(spec: StudySpec, ref: StorageRef, create: bool) -> optuna.Study:
         if META_ATTR not in study.user_attrs:
             study.set_user_attr(META_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
                                             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    meta = study.user_attrs.get(META_ATTR)
+    meta = _stored_meta(study, wait=create)
     if not meta:
         raise UserError(f"study '{spec.name}' in {ref.display} was not made by focus-dse (no '{META_ATTR}' attribute)")
     if meta.get("fingerprint") != spec.fingerprint():
         raise UserError(f"study '{spec.name}' in {ref.display} was created with a different space, objectives, "
                         "constraints, workloads or accuracy provider: rename the study or use another storage")
     return study
+
+
+def _stored_meta(study: optuna.Study, wait: bool, seconds: float = 5.0) -> dict | None:
+    """The study's focus-dse attribute. Another command may have created the study a moment ago and
+    not yet stored it (creating and tagging are two writes), so a joining run waits a little."""
+    deadline = time.monotonic() + (seconds if wait else 0.0)
+    while True:
+        meta = study.user_attrs.get(META_ATTR)  # read from the storage each time
+        if meta or time.monotonic() >= deadline:
+            return meta
+        time.sleep(0.05)
 
 
 def load_stored_spec(name: str, ref: StorageRef) -> StudySpec:
