@@ -21,6 +21,7 @@ from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
 from dse.cost.energy import DRAM_PJ_PER_BYTE, energy_breakdown
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
+from dse.levels import built_hardware, check_level, profile_at_level, runs_sic
 from dse.profile import MLP_GEMMS, SparsityProfile, parse_block
 from dse.published import published_profile
 from dse.sim import focus_unit as fu
@@ -56,6 +57,7 @@ class DesignPoint:
     threshold: float | None = None  # None: the workload's published threshold (0.9; 0.95 for MiniCPM-V)
     sec_scale: float = 1.0
     n_scatter: int = 2
+    concentration: str = "sec+sic"  # which concentration levels run: sec+sic | sec | sic | none (dse/levels.py)
     buffer_kb: dict[str, float] = field(default_factory=dict)  # per buffer; {} = what the tiles need
     dram_bandwidth_gbps: float | None = None  # None = unlimited
     dram_pj_per_byte: float = DRAM_PJ_PER_BYTE
@@ -83,7 +85,10 @@ class DesignPoint:
             raise UserError(f"design: buffer_kb must map buffer names to kB, got {self.buffer_kb!r}")
         for name, kb in self.buffer_kb.items():
             _positive_number(f"buffer_kb[{name}]", kb)
-        load_spec(self.accelerator)
+        check_level(self.concentration)
+        if self.concentration != "sec+sic" and load_spec(self.accelerator)["model"] != "focus":
+            raise UserError(f"design: concentration '{self.concentration}' applies to the Focus accelerator only; "
+                            f"{self.accelerator} uses its published sparsity")
         ArrayConfig(self.rows, self.cols, self.dataflow)
 
     @property
@@ -239,7 +244,11 @@ class _Evaluator:
         self.m_buf, self.n_buf = (design.m_tile, design.n_tile) if self.paper else buffer_tiles(design, accel)
         self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
                     if design.dram_bandwidth_gbps else None)
-        self.kind = accel.model  # which cycle model: dense, focus, adaptiv, cmc
+        # which cycle model: dense, focus, adaptiv, cmc; Focus with concentration off runs the dense one
+        self.kind = "dense" if design.concentration == "none" else accel.model
+        # a faithful chip built without SIC has no scatter, gather or detection in its datapath; the
+        # paper's simulator still runs scatter and gather in its SEC-only run
+        self.no_sic = not self.paper and not runs_sic(design.concentration)
         # the baselines' published sparsity (fraction of rows they skip) for this workload
         self.adaptiv = baseline_sparsity("adaptiv", workload.name) if self.kind == "adaptiv" else {}
         self.cmc = baseline_sparsity("cmc", workload.name) if self.kind == "cmc" else {}
@@ -331,11 +340,14 @@ class _Evaluator:
         else:
             compute = self.tiles_exact(T, U, K, N)
             # detection runs once per distinct GEMM input: q/k/v share one, gate/up another
-            detect = 0.0 if name in ("k_proj", "v_proj", "up_proj") else \
+            detect = 0.0 if name in ("k_proj", "v_proj", "up_proj") or self.no_sic else \
                 fu.detect_cycles(T, K, d.vector_size, d.block_volume - 1)
-        scatter = fu.scatter_cycles(T, K, N, R, C, d.n_scatter)
-        tile = fu.gather_tile(block, d.m_tile, d.n_tile, C)
-        gather = fu.gather_cycles(T, N, block, d.m_tile, d.n_tile, C)
+        if self.no_sic:  # rows go from the array straight to the output buffer
+            scatter = tile = gather = 0.0
+        else:
+            scatter = fu.scatter_cycles(T, K, N, R, C, d.n_scatter)
+            tile = fu.gather_tile(block, d.m_tile, d.n_tile, C)
+            gather = fu.gather_cycles(T, N, block, d.m_tile, d.n_tile, C)
         cycles = fu.linear_unit(compute, scatter, gather, detect, tile)
         U_c = ceil(U)
         dram_in = 2 * U_c * K * ceil(N / self.n_buf)
@@ -343,7 +355,8 @@ class _Evaluator:
         dram_out = 2 * U_c * N
         sram = self.sram_of(U, K, N, dram_in, dram_w, dram_out)
         # concentrated rows in, scattered partial sums out; detection reads 7 neighbours
-        sram["concentrate_out"] = 2 * WORD_BYTES * T * ceil(K / R) * N
+        if not self.no_sic:
+            sram["concentrate_out"] = 2 * WORD_BYTES * T * ceil(K / R) * N
         if detect:
             a = WORD_BYTES * (T * N + T * ceil(N / 32))
             sram["layouter"] = 8 * a
@@ -368,14 +381,19 @@ class _Evaluator:
                     + 0.5 * heads * kernel_bytes(T, T, hd, self.m_buf, self.n_buf) + 2 * ceil(U_q) * self.w.tokens)
         else:
             compute = self.attention_exact(T, U_q)
-            scatter = fu.scatter_cycles(T, hd * heads, T, R, C, d.n_scatter) / 2  # causal: kept keys
-            detect = fu.detect_cycles(T, hd * heads, d.vector_size, d.block_volume - 1)
+            if self.no_sic:
+                scatter = detect = 0.0
+            else:
+                scatter = fu.scatter_cycles(T, hd * heads, T, R, C, d.n_scatter) / 2  # causal: kept keys
+                detect = fu.detect_cycles(T, hd * heads, d.vector_size, d.block_volume - 1)
             dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, self.m_buf, self.n_buf)
                                   + kernel_bytes(T, T, hd, self.m_buf, self.n_buf))
         stall = max(0.0, max(scatter, detect) - compute)
         macs = (U_q * T * hd + T * T * hd) * heads / 2
         busy = {"array": compute, "scatter": scatter, "detect": detect, "softmax": T * T * heads / 2 / 192}
-        sram = {"input": 2 * macs / 32, "output": 2 * T * T * heads, "concentrate_out": 2 * T * T * heads}
+        sram = {"input": 2 * macs / 32, "output": 2 * T * T * heads}
+        if not self.no_sic:
+            sram["concentrate_out"] = 2 * T * T * heads
         return fu.UnitCycles(compute, scatter, 0.0, detect, stall), dram, macs, self.bpc, busy, sram
 
     # -- AdapTiV: output-stationary MAC lines, 64 wide x 16 lines, K in steps of 256 --------
@@ -444,14 +462,16 @@ class _Evaluator:
 
 def profile_for(design: DesignPoint, workload: Workload, profile: SparsityProfile | str | None) -> SparsityProfile | None:
     """The profile a design runs with: a given one, or the published one adjusted to the design's
-    threshold, block, vector size and SEC scale (see dse/redundancy.py)."""
-    if load_spec(design.accelerator)["model"] != "focus":
+    threshold, block, vector size and SEC scale (see dse/redundancy.py), at its concentration level."""
+    if load_spec(design.accelerator)["model"] != "focus" or design.concentration == "none":
         return None
     if isinstance(profile, SparsityProfile):
-        return profile.for_workload(workload.name, workload.tokens, workload.spec.llm.layers)
-    from dse.redundancy import removed_scale
+        prof = profile.for_workload(workload.name, workload.tokens, workload.spec.llm.layers)
+    else:
+        from dse.redundancy import removed_scale
 
-    return published_profile(workload, design.sec_scale, removed_scale(design, workload))
+        prof = published_profile(workload, design.sec_scale, removed_scale(design, workload))
+    return profile_at_level(prof, design.concentration)
 
 
 def evaluate(
@@ -468,6 +488,7 @@ def evaluate(
         {k: round(v * 1024) for k, v in design.buffer_kb.items()},
         paper_buffers=design.convention == "focus-paper",
         frequency_mhz=design.frequency_mhz,
+        levels=built_hardware(design.concentration, design.convention),
     )
     tally, rows = _Evaluator(design, workload, backend, accel).run(prof, per_layer)
     seconds = tally.total / (design.frequency_mhz * 1e6)

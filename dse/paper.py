@@ -107,3 +107,38 @@ def sweep(knob: str, workload: str = "llava_vid/videomme", convention: str = "fo
                      "execution_time_s": ev.execution_time_s, "energy_j": ev.energy_j, "area_mm2": ev.area_mm2,
                      "buffer_kb": ev.buffer_kb, "dram_bytes": ev.dram_bytes, "compute_fraction": ev.compute_fraction})
     return rows
+
+
+# The paper simulator's SEC-only run (main.py --SEC_only) halves the M tile to 512.
+PAPER_SEC_ONLY_M_TILE = 512
+
+
+@cache
+def paper_sec_only() -> dict[str, dict[str, float]]:
+    with open(DATA_DIR / "paper_sec_only.csv", newline="") as f:
+        return {r["workload"]: {k: float(v) for k, v in r.items() if k != "workload"} for r in csv.DictReader(f)}
+
+
+def sram_energy_j(ev) -> float:
+    return sum(v for k, v in ev.breakdown["energy_j"].items() if k.startswith("sram:"))
+
+
+def ablation(convention: str = "focus-paper") -> list[dict]:
+    """Focus per video workload at each concentration level (M tile 1024), and SEC only at the paper
+    simulator's M tile of 512 beside its published SEC-only run."""
+    rows = []
+    for name in VIDEO_WORKLOADS:
+        w = resolve_workload(name)
+        row: dict = {"workload": name}
+        for level in ("sec+sic", "sec", "sic", "none"):
+            ev = evaluate(DesignPoint(accelerator="focus", convention=convention, concentration=level), w)
+            row[f"{level}_cycles"], row[f"{level}_energy_j"] = round(ev.total_cycles), ev.energy_j
+        ev = evaluate(DesignPoint(accelerator="focus", convention=convention, concentration="sec",
+                                  m_tile=PAPER_SEC_ONLY_M_TILE), w)
+        paper = paper_sec_only()[name]
+        row |= {"sec512_cycles": round(ev.total_cycles), "paper_sec512_cycles": paper["total_cycles"],
+                "sec512_energy_j": ev.energy_j, "paper_sec512_energy_j": paper["energy_mj"] / 1e3,
+                "sec512_sram_j": sram_energy_j(ev), "paper_sec512_sram_j": paper["sram_energy_mj"] / 1e3,
+                "sec512_dram_bytes": ev.dram_bytes, "paper_sec512_dram_bytes": paper["dram_bytes"]}
+        rows.append(row)
+    return rows

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from dse.csvfile import write_csv
-from dse.paper import (BASELINES, PAPER_HEADLINE, SWEEPS, compare_workloads, geomean, paper_comparison, sweep,
-                       table3)
+from dse.paper import (BASELINES, PAPER_HEADLINE, PAPER_SEC_ONLY_M_TILE, SWEEPS, ablation, compare_workloads, geomean,
+                       paper_comparison, sweep, table3)
 from dse.sim.plan import CONVENTIONS
 
 
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{first.workload}: Focus {first.cycles['focus'] / 5e8:.2f} s (paper {theirs[0].cycles['focus'] / 5e8:.2f}), "
           f"{first.energy_j['focus']:.2f} J (paper {theirs[0].energy_j['focus']:.2f}); "
           f"dense {first.energy_j['dense']:.2f} J (paper {theirs[0].energy_j['dense']:.2f})")
+    print_ablation(ablation(args.convention), out)
     for knob in SWEEPS:
         rows = sweep(knob, convention=args.convention)
         path = write_csv(out / f"sweep_{knob}.csv", rows)
@@ -62,6 +63,23 @@ def run(args: argparse.Namespace) -> int:
             versus = f"paper {theirs / 5e8:7.2f} s  ratio {r['total_cycles'] / theirs:5.2f}" if theirs else ""
             print(f"  {knob}={r['value']!s:<6} {r['execution_time_s']:7.2f} s {r['energy_j']:7.2f} J   {versus}")
     return 0
+
+
+def print_ablation(rows: list[dict], out: Path) -> None:
+    path = write_csv(out / "ablation.csv", rows)
+    print(f"\nAblation: Focus at each concentration level, cycles G / energy J (M tile 1024) -> {path}")
+    print(f"  {'workload':<26}" + "".join(f"{level:>18}" for level in ("sec+sic", "sec", "sic", "none")))
+    for r in rows:
+        print(f"  {r['workload']:<26}" + "".join(f" {r[f'{lv}_cycles'] / 1e9:9.2f} {r[f'{lv}_energy_j']:7.1f}"
+                                                  for lv in ("sec+sic", "sec", "sic", "none")))
+    print(f"\nSEC only at the paper simulator's M tile of {PAPER_SEC_ONLY_M_TILE} beside its SEC-only run "
+          "(ours, paper, ratio); its SRAM is CACTI-priced (README)")
+    print(f"  {'workload':<26}{'cycles G':>24}{'energy J':>24}{'energy without SRAM J':>26}{'DRAM GB':>22}")
+    for r in rows:
+        bare, paper_bare = r["sec512_energy_j"] - r["sec512_sram_j"], r["paper_sec512_energy_j"] - r["paper_sec512_sram_j"]
+        cells = [(r["sec512_cycles"] / 1e9, r["paper_sec512_cycles"] / 1e9), (r["sec512_energy_j"], r["paper_sec512_energy_j"]),
+                 (bare, paper_bare), (r["sec512_dram_bytes"] / 1e9, r["paper_sec512_dram_bytes"] / 1e9)]
+        print(f"  {r['workload']:<26}" + "".join(f"   {o:7.2f} {t:7.2f} {ratio(o, t)}" for o, t in cells))
 
 
 def plot_sweep(rows: list[dict], knob: str, path: Path) -> None:

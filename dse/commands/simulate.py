@@ -9,6 +9,7 @@ from dse.cost.accelerator import load_spec
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, evaluate
 from dse.jsonfile import read_json
+from dse.levels import LEVELS
 from dse.profile import load_profile
 from dse.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
@@ -42,6 +43,8 @@ def register(sub) -> None:
     g.add_argument("--threshold", type=float, help="similarity threshold (default: the workload's published one)")
     g.add_argument("--sec-scale", type=float, help="multiply every SEC alpha (<1 prunes harder; default 1)")
     g.add_argument("--n-scatter", type=int, help="scatter accumulators (default 2)")
+    g.add_argument("--concentration", choices=LEVELS,
+                   help="Focus levels that run: sec+sic (default), sec, sic, none; see README (ablation)")
     g.add_argument("--dram-bandwidth-gbps", type=float, help="DRAM bandwidth limit (default: unlimited)")
     g.add_argument("--buffer-kb", action="append", default=[], metavar="NAME=KB",
                    help="resize one buffer, e.g. --buffer-kb output=256 (repeatable)")
@@ -54,7 +57,8 @@ def register(sub) -> None:
 FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows": "rows", "cols": "cols",
                  "dataflow": "dataflow", "frequency_mhz": "frequency_mhz", "m_tile": "m_tile", "n_tile": "n_tile",
                  "vector_size": "vector_size", "block": "block", "threshold": "threshold", "sec_scale": "sec_scale",
-                 "n_scatter": "n_scatter", "dram_bandwidth_gbps": "dram_bandwidth_gbps"}
+                 "n_scatter": "n_scatter", "concentration": "concentration",
+                 "dram_bandwidth_gbps": "dram_bandwidth_gbps"}
 
 
 def load_design_file(path: str) -> tuple[dict, str | dict | None]:

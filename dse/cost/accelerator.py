@@ -23,8 +23,9 @@ from dse.jsonfile import read_named_spec
 ACCELERATOR_DIR = DATA_DIR / "accelerators"
 RTL_MHZ = 500.0  # the Focus RTL tables' synthesis clock
 SPEC_KEYS = {"name", "description", "model", "rtl", "components", "buffers"}
-COMPONENT_KEYS = {"module", "count", "busy"}
-BUFFER_KEYS = {"name", "bytes", "macros", "paper_only"}
+COMPONENT_KEYS = {"module", "count", "busy", "level"}
+BUFFER_KEYS = {"name", "bytes", "macros", "paper_only", "level"}
+ALL_LEVELS = frozenset({"sec", "sic"})  # "level": the concentration level a component or buffer serves
 BUSY_KINDS = {"array", "detect", "scatter", "sec", "softmax", "merge", "codec", "always"}
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
 
@@ -123,6 +124,10 @@ def load_spec(name_or_path: str) -> dict:
         raise UserError(f"{path}: 'model' must be dense, focus, adaptiv or cmc, got {spec['model']!r}")
     _check_entries(spec["components"], COMPONENT_KEYS, {"module", "count"}, f"{path} components")
     _check_entries(spec["buffers"], BUFFER_KEYS, {"name", "bytes", "macros"}, f"{path} buffers")
+    for entry in spec["components"] + spec["buffers"]:
+        if entry.get("level", "sec") not in ALL_LEVELS:
+            raise UserError(f"{path}: '{entry.get('module', entry.get('name'))}' level must be one of "
+                            f"{sorted(ALL_LEVELS)}, got {entry['level']!r}")
     for c in spec["components"]:
         count = c["count"]
         if isinstance(count, bool) or not isinstance(count, (int, str)) or (isinstance(count, int) and count <= 0):
@@ -149,13 +154,19 @@ def _check_entries(entries, allowed: set[str], required: set[str], where: str) -
                             + (f"missing key(s) {missing}; " if missing else "") + f"allowed: {sorted(allowed)}")
 
 
-def default_buffer_bytes(name_or_path: str, knobs: dict[str, int], paper_buffers: bool = True) -> dict[str, int]:
-    """Each buffer's size the tiles need, for these knobs (rows, cols, m_tile, n_tile, n_scatter)."""
+def _built(entry: dict, levels: frozenset[str]) -> bool:
+    return entry.get("level") is None or entry["level"] in levels
+
+
+def default_buffer_bytes(name_or_path: str, knobs: dict[str, int], paper_buffers: bool = True,
+                         levels: frozenset[str] = ALL_LEVELS) -> dict[str, int]:
+    """Each buffer's size the tiles need, for these knobs (rows, cols, m_tile, n_tile, n_scatter);
+    only buffers built for these concentration levels (see dse/levels.py)."""
     spec = load_spec(name_or_path)
     return {
         b["name"]: size_expression(b["bytes"], knobs, f"{spec['name']} buffer {b['name']}")
         for b in spec["buffers"]
-        if paper_buffers or not b.get("paper_only")
+        if (paper_buffers or not b.get("paper_only")) and _built(b, levels)
     }
 
 
@@ -165,9 +176,12 @@ def build_accelerator(
     buffer_bytes: dict[str, int] | None = None,
     paper_buffers: bool = True,
     frequency_mhz: float = RTL_MHZ,
+    levels: frozenset[str] = ALL_LEVELS,
 ) -> Accelerator:
     """The accelerator for these knobs. buffer_bytes overrides sizes per buffer name.
-    paper_buffers=False drops buffers marked paper_only (the dense SA's borrowed Focus buffers).
+    paper_buffers=False drops buffers marked paper_only (the dense SA's borrowed Focus buffers);
+    components and buffers tagged with a concentration level not in `levels` are not built (a
+    size given for such a buffer has nothing to size).
     Power is quoted at frequency_mhz: the RTL tables are synthesised at 500 MHz and their power
     is taken as dynamic (energy per cycle constant), so it scales with the clock; so does the
     active part of each SRAM's peak power."""
@@ -175,6 +189,8 @@ def build_accelerator(
     table = rtl_table(spec["rtl"])
     components = []
     for c in spec["components"]:
+        if not _built(c, levels):
+            continue
         if c["module"] not in table:
             raise UserError(f"accelerator {spec['name']}: module '{c['module']}' not in {spec['rtl']}")
         count = c["count"] if isinstance(c["count"], int) else size_expression(c["count"], knobs, c["module"])
@@ -192,10 +208,15 @@ def build_accelerator(
     ]
     overrides = dict(buffer_bytes or {})
     defaults_at_paper = default_buffer_bytes(name_or_path, PAPER_KNOBS)
-    needed = default_buffer_bytes(name_or_path, knobs, paper_buffers)
-    unknown = sorted(set(overrides) - set(needed))
+    needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
+    on_spec = default_buffer_bytes(name_or_path, knobs, paper_buffers)
+    unknown = sorted(set(overrides) - set(on_spec))
     if unknown:
-        raise UserError(f"accelerator {spec['name']} has no buffer(s) {unknown}; its buffers: {', '.join(needed)}")
+        raise UserError(f"accelerator {spec['name']} has no buffer(s) {unknown}; its buffers: {', '.join(on_spec)}")
+    unbuilt = sorted(set(overrides) - set(needed))
+    if unbuilt:
+        raise UserError(f"accelerator {spec['name']}: buffer(s) {unbuilt} are not built at this concentration "
+                        f"level; drop their sizes (built: {', '.join(needed)})")
     buffers = []
     for b in spec["buffers"]:
         if b["name"] not in needed:
