@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dse.cost.accelerator import load_spec
 from dse.errors import UserError
 from dse.profile import LayerProfile, SparsityProfile
 
@@ -69,3 +70,9 @@ def profile_at_level(profile: SparsityProfile, level: str) -> SparsityProfile:
         layers.append(LayerProfile(lp.layer, full, unique, None))
     settings = profile.settings if level == "sec" else replace(profile.settings, sec_layers=(), sec_alpha=())
     return replace(profile, layers=tuple(layers), settings=settings, extra={**profile.extra, "concentration": level})
+
+
+def unbuilt_buffers(accelerator: str, level: str, convention: str) -> set[str]:
+    """Buffers of the accelerator spec that a chip at this level does not have."""
+    built = built_hardware(level, convention)
+    return {b["name"] for b in load_spec(accelerator)["buffers"] if b.get("level") not in (None, *built)}

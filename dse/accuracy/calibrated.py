@@ -34,7 +34,8 @@ The model predicts the *relative* drop of a design vs dense, in % of the dense s
   every alpha scaled by s (each halving of the kept tokens counts alike); gamma = 2 (pruning
   costs little at first, then more: convex).
 - s_sec = 0.5: prior share of Focus's default drop due to SEC (the rest: similarity). The paper
-  publishes no ablation to fit it.
+  publishes no accuracy of its ablation to fit it. A design whose `concentration` leaves a level
+  off (dse/levels.py) drops that level's share; `none` has no drop.
 The printed summary gives every fitted number with its in-sample and leave-one-out errors.
 """
 
@@ -52,6 +53,7 @@ import numpy as np
 from dse.accuracy.base import AccuracyResult, dense_accuracy, number_option, published_accuracy
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
+from dse.levels import runs_sec, runs_sic
 
 SWEEP_TOKENS = 11648  # llava_vid/videomme, the workload of the paper's DSE sweeps
 DEFAULT = {"m_tile": 1024, "vector_size": 32, "block": (2, 2, 2)}
@@ -314,8 +316,9 @@ class CalibratedProvider:
         T = self.threshold_factor(tau, tau0)
         S = self.sec_factor(workload, design.sec_scale)
         sweep = cal.sweep_factor(design.vector_size, tuple(design.block), design.m_tile)
-        sic = base * (1 - self.sec_share) * T * sweep
-        sec = base * self.sec_share * S
+        # a level that is off (design.concentration) adds no drop
+        sic = base * (1 - self.sec_share) * T * sweep * runs_sic(design.concentration)
+        sec = base * self.sec_share * S * runs_sec(design.concentration)
         return sec + sic, {"base_pct": base, "sec_factor": S, "threshold_factor": T, "sweep_factor": sweep,
                            "sec_pct": sec, "sic_pct": sic}
 

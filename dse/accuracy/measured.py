@@ -35,6 +35,7 @@ import numpy as np
 from dse.accuracy.base import AccuracyResult, dense_accuracy
 from dse.jsonfile import read_json
 from dse.errors import UserError
+from dse.levels import runs_sec, runs_sic
 
 OPTIONS = {"profiles", "metric", "sec_share", "sec_gamma", "video", "frames", "threshold_step", "cache"}
 
@@ -117,7 +118,8 @@ class MeasuredProvider:
         l0 = self.loss(tau0, 32, "2x2x2")
         ratio = self.loss(tau, design.vector_size, block) / l0 if l0 > 0 else 1.0
         S = cal.sec_factor(workload, design.sec_scale)
-        rel = base * (cal.sec_share * S + (1 - cal.sec_share) * ratio)
+        rel = base * (cal.sec_share * S * runs_sec(design.concentration)
+                      + (1 - cal.sec_share) * ratio * runs_sic(design.concentration))
         dense = dense_accuracy(workload.name)
         scale = dense if dense is not None else 100.0
         acc = scale * (1 - rel / 100)

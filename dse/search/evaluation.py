@@ -8,11 +8,12 @@ edp_js = energy_j * latency_s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dse.accuracy import get_provider
 from dse.errors import UserError
+from dse.levels import unbuilt_buffers
 from dse.search.constraints import buffer_shortfall
 from dse.search.studyfile import StudySpec, resolve_workload_item
 
@@ -67,6 +68,9 @@ class DesignEvaluator:
         from dse.evaluate import DesignPoint, evaluate
 
         point = DesignPoint.from_dict(design, "trial design")
+        unbuilt = unbuilt_buffers(point.accelerator, point.concentration, point.convention)
+        if unbuilt & set(point.buffer_kb):  # sampled sizes of buffers this level leaves off the chip
+            point = replace(point, buffer_kb={k: v for k, v in point.buffer_kb.items() if k not in unbuilt})
         per: dict[str, dict[str, float]] = {}
         provider_label, profile_source = "", ""
         for w in self.workloads:

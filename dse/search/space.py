@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 
 from dse.errors import UserError
+from dse.levels import LEVELS
 from dse.profile import parse_block
 
 BUFFER_PREFIX = "buffer_kb."
@@ -45,6 +46,7 @@ KNOB_TYPES: dict[str, KnobType] = {
     "threshold": KnobType("float", 0.0, 1.0, nullable=True),  # similarity threshold (null: the published one)
     "sec_scale": KnobType("float", 1e-6, 1e6),  # SEC strength: every alpha times this (<1 prunes harder)
     "n_scatter": KnobType("int", 1, 1024),  # scatter accumulators
+    "concentration": KnobType("cat", choices=LEVELS),  # which concentration levels run (dse/levels.py)
     "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True),  # DRAM bandwidth (null: unlimited)
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
