@@ -85,8 +85,9 @@ class DesignPoint:
             raise UserError(f"design: buffer_kb must map buffer names to kB, got {self.buffer_kb!r}")
         for name, kb in self.buffer_kb.items():
             _positive_number(f"buffer_kb[{name}]", kb)
+        model = load_spec(self.accelerator)["model"]
         check_level(self.concentration)
-        if self.concentration != "sec+sic" and load_spec(self.accelerator)["model"] != "focus":
+        if self.concentration != "sec+sic" and model != "focus":
             raise UserError(f"design: concentration '{self.concentration}' applies to the Focus accelerator only; "
                             f"{self.accelerator} uses its published sparsity")
         ArrayConfig(self.rows, self.cols, self.dataflow)

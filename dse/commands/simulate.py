@@ -153,7 +153,7 @@ def render(r: dict) -> str:
         f"{r['workload']} ({r['tokens']} visual tokens, {r['model']}) on {r['accelerator']} "
         f"{d['rows']}x{d['cols']} {d['dataflow'].upper()} @ {d['frequency_mhz']:g} MHz",
         f"convention {r['convention']} ({r['convention_note']}); backend {r['backend']}; "
-        f"profile {r['profile_source']}",
+        f"profile {r['profile_source']}; concentration {d['concentration']}",
         f"total cycles     {r['total_cycles']:,}  (compute {round(r['compute_cycles']):,}, "
         f"stall {round(r['stall_cycles']):,})",
         f"execution time   {r['execution_time_s']:.3f} s",
