@@ -24,12 +24,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dse.cost.accelerator import load_spec
+from dse.cost.accelerator import ALL_LEVELS, load_spec
 from dse.errors import UserError
 from dse.profile import LayerProfile, SparsityProfile
 
 LEVELS = ("sec+sic", "sec", "sic", "none")
-HARDWARE_LEVELS = ("sec", "sic")  # the tags a component or buffer may carry
 
 
 def check_level(value: object) -> str:
@@ -49,7 +48,7 @@ def runs_sic(level: str) -> bool:
 def built_hardware(level: str, convention: str) -> frozenset[str]:
     """The hardware tags on the chip (untagged hardware is always there)."""
     if convention == "focus-paper" or level in ("sec+sic", "none"):
-        return frozenset(HARDWARE_LEVELS)
+        return ALL_LEVELS
     return frozenset({level})
 
 
