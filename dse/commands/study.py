@@ -169,8 +169,8 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     if len(df) and (df["state"] == "COMPLETE").any():
         print(default_comparison(df, spec, refs))
     if export_k and len(df) and df["feasible"].any():
-        folders = export_best(study, df, spec, export_k, Path(export_root))
-        print(f"exported {len(folders)} best designs to {Path(export_root) / spec.name}/")
+        export = export_best(study, df, spec, export_k, Path(export_root), ref)
+        print(f"exported {len(export.designs)} best designs to {export.folder}/")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -245,7 +245,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     spec, ref = _spec_and_storage(args, stored=True)
     study = open_study(spec, ref, create=False)
     df = trials_dataframe(study, spec)
-    folders = export_best(study, df, spec, args.best, Path(args.out))
-    for f in folders:
+    for f in export_best(study, df, spec, args.best, Path(args.out), ref).designs:
         print(f)
     return 0
