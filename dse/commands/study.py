@@ -69,7 +69,9 @@ def register(sub) -> None:
     export = ss.add_parser("export", help="write the K best designs as SCALE-Sim configs, topologies and design files")
     _common(export)
     export.add_argument("--best", type=int, default=5, metavar="K", help="how many designs (default 5)")
-    export.add_argument("--out", default=DEFAULT_EXPORT, help="export root; designs go to OUT/<study>/<rank>/")
+    export.add_argument("--out", default=DEFAULT_EXPORT,
+                        help="export root; designs go to OUT/<study>/<rank>/ (OUT/<study>-<key>/ when OUT/<study>/ "
+                             "holds another study's or storage's exports, which are never replaced)")
     export.set_defaults(func=cmd_export)
 
 
