@@ -245,5 +245,12 @@ def test_compare_counts_only_designs_at_equal_or_smaller_area():
     assert (c.front, c.dominating_front, int(c.best_front["number"])) == (2, 1, 0)
     text = "\n".join(describe(spec, c))
     assert "at <= 3 mm²: none of 1 feasible designs dominates it; the best is worse in accuracy" in text
+    # the baseline design itself among the trials: equal, not "worse in" nothing
+    same = pd.concat([df[df["number"] != 1], pd.DataFrame([{"number": 3, "state": "COMPLETE", "feasible": True,
+                                                            "pareto": True, "default_design": True, **ref}])],
+                     ignore_index=True)
+    again = "\n".join(describe(spec, compare(same, spec, "Focus default", ref)))
+    assert "none of 1 feasible designs dominates it; the best equals it in every objective:" in again
+    assert "trial 3: accuracy 60 points (1x), energy 50 J (1x) at 3 mm² (the default design itself)" in again
     assert "at any area up to the 8 mm² constraint: 1 of 2 front designs dominate it" in text
     assert "trial 0: accuracy 61 points (1.02x), energy 20 J (0.4x) at 7.5 mm² (2.5x its area)" in text

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from dse.search.objectives import OBJECTIVES
+from dse.search.runner import DEFAULT_ATTR
 from dse.search.studyfile import StudySpec
 
 RANKING_RULE = ("rank: successive Pareto fronts of the feasible trials; within a front, distance to the ideal "
@@ -146,10 +147,11 @@ def describe(spec: StudySpec, c: Comparison) -> list[str]:
                      "the best:")
         lines.append(f"    {_design_text(spec, c.best_at_area, ref)}")
     else:
-        worse = ", ".join(_worse_in(spec, c.best_at_area, ref))
-        lines.append(f"  {where}: none of {c.feasible_at_area} feasible designs dominates it; the best is worse "
-                     f"in {worse}:")
-        lines.append(f"    {_design_text(spec, c.best_at_area, ref)}")
+        worse = _worse_in(spec, c.best_at_area, ref)
+        how = f"is worse in {', '.join(worse)}" if worse else "equals it in every objective"
+        itself = " (the default design itself)" if not worse and bool(c.best_at_area.get(DEFAULT_ATTR, False)) else ""
+        lines.append(f"  {where}: none of {c.feasible_at_area} feasible designs dominates it; the best {how}:")
+        lines.append(f"    {_design_text(spec, c.best_at_area, ref)}{itself}")
     best = c.best_front
     same = best is not None and c.best_at_area is not None and int(best["number"]) == int(c.best_at_area["number"])
     if best is not None and not same:
