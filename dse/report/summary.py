@@ -178,8 +178,7 @@ def run_summary(spec: StudySpec, df: pd.DataFrame, refs: dict[str, dict], out_di
     lines = []
     pairs = pair_plots(written)
     if pairs:
-        lines.append(f"Pareto plots per objective pair in {out_dir}/ (each the projection of the "
-                     f"{len(spec.objectives)}-objective front): {', '.join(pairs)}")
+        lines.append(f"Pareto plots per objective pair in {out_dir}/: {', '.join(pairs)}")
     complete = len(df) and (df["state"] == "COMPLETE").any()
     if complete:
         lines += baseline_lines(df, spec, refs)
