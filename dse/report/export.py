@@ -19,8 +19,8 @@ Ranking (dse/report/tables.py:rank): successive Pareto fronts of the feasible tr
 front by distance to the ideal point in normalised objective space; a design sampled more than
 once is exported once. index.csv lists the ranks.
 
-Provenance: `<out>/<study>/source.json` names the storage and the study (with its creation
-time) the designs came from. An export replaces only files of its own study and storage: when
+Provenance: `<out>/<study>/source.json` names the storage and the study (its creation time and
+the unique id it got when created) the designs came from. An export replaces only files of its own study and storage: when
 `<out>/<study>/` holds another's (another results directory, storage, or a study re-created
 under the same name), or files without a source.json, they are left alone and this export goes
 to `<out>/<study>-<key>/`, key = a hash of storage and study (one warning line says so).
