@@ -29,7 +29,7 @@ def finished(tmp_path_factory):
 def test_run_prints_accuracy_fit_and_default_comparison(finished):
     _, _, out = finished
     assert "cross-validated" in out and "LOO" in out
-    assert "Focus default:" in out and ("DOMINATES" in out or "CONTAINS" in out or "neither" in out)
+    assert "vs Focus default (" in out and "mm²" in out
 
 
 def test_reports_written(finished):

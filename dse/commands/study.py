@@ -12,12 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dse.errors import UserError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dse.report.export import Export
+
 DEFAULT_RESULTS = "results"
 DEFAULT_EXPORT = "accel_configs"
+DEFAULT_EXPORT_BEST = 5
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -34,7 +42,7 @@ def _running(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="sampler seed (overrides the file's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-reports", action="store_true", help="skip plots/tables/export after the run")
-    p.add_argument("--export-best", type=int, default=5, metavar="K",
+    p.add_argument("--export-best", type=int, default=DEFAULT_EXPORT_BEST, metavar="K",
                    help="after the run, export the K best designs to --out (default 5; 0: none)")
     p.add_argument("--out", default=DEFAULT_EXPORT, help="export root (default accel_configs/)")
 
@@ -61,7 +69,9 @@ def register(sub) -> None:
     export = ss.add_parser("export", help="write the K best designs as SCALE-Sim configs, topologies and design files")
     _common(export)
     export.add_argument("--best", type=int, default=5, metavar="K", help="how many designs (default 5)")
-    export.add_argument("--out", default=DEFAULT_EXPORT, help="export root; designs go to OUT/<study>/<rank>/")
+    export.add_argument("--out", default=DEFAULT_EXPORT,
+                        help="export root; designs go to OUT/<study>/<rank>/ (OUT/<study>-<key>/ when OUT/<study>/ "
+                             "holds another study's or storage's exports, which are never replaced)")
     export.set_defaults(func=cmd_export)
 
 
@@ -131,31 +141,58 @@ def _run(args: argparse.Namespace, create: bool) -> int:
                         create=create)
     print(f"{summary.written} trials in {summary.seconds:.1f} s ({summary.trials_per_second:.1f} trials/s); "
           f"study has {summary.after} finished trials ({', '.join(sorted(set(summary.reasons)))})")
+    commands = _command_line(args)
     if summary.interrupted:
-        where = _where_args(args, ref)
         print(f"interrupted: {summary.after} finished trials are stored in {ref.display}; "
-              f"`focus-dse study resume {args.study}{where}` continues, "
-              f"`focus-dse study plot {args.study}{where}` writes reports", file=sys.stderr)
+              f"`{commands.resume()}` continues, `{commands.plot()}` writes reports", file=sys.stderr)
         return 130
+    reports = None
     if not args.no_reports:
-        _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out)
+        reports = _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out)
+    _print_summary(spec, ref, reports, commands, summary.after)
     return 0
 
 
-def _where_args(args: argparse.Namespace, ref) -> str:
-    """The --results-dir / --storage options a follow-up command needs to find this study again."""
-    import shlex
+def _command_line(args: argparse.Namespace):
+    from dse.commands.followup import StudyCommandLine
 
-    out = ""
-    if args.results_dir != DEFAULT_RESULTS:
-        out += f" --results-dir {shlex.quote(str(args.results_dir))}"
-    if args.storage:
-        out += f" --storage {shlex.quote(ref.display)}"
-    return out
+    return StudyCommandLine.from_args(args, {"results_dir": DEFAULT_RESULTS, "out": DEFAULT_EXPORT,
+                                             "export_best": DEFAULT_EXPORT_BEST})
 
 
-def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT) -> None:
-    from dse.report import default_comparison, write_reports
+def _print_summary(spec, ref, reports: Reports | None, commands, finished: int) -> None:
+    """The end of a run: per-pair plots, baselines at equal area, top designs (dse/report/summary.py),
+    and the exact commands to go on (with --no-reports: only those)."""
+    from dse.commands.followup import dashboard, resimulate
+    from dse.report.summary import next_lines, run_summary
+
+    export = reports.export if reports else None
+    steps = [("extend the study", commands.resume(trials=2 * finished))]
+    if reports is None:
+        steps.append(("write the reports", commands.plot()))
+    exported = len(export.records) if export else 0
+    steps += [("export more designs", commands.export(2 * max(exported, DEFAULT_EXPORT_BEST))),
+              ("browse every trial", dashboard(ref))]
+    if export is not None:
+        steps.append(("re-simulate design 1", resimulate(export.designs[0] / "design.json")))
+    if reports is None:
+        print("\n".join(next_lines(steps)))
+    else:
+        print(run_summary(spec, reports.df, reports.refs, reports.folder, reports.written, export, steps))
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What `_reports` wrote and computed (the run summary reuses it)."""
+    folder: Path
+    df: pd.DataFrame
+    refs: dict[str, dict]
+    written: list[Path]
+    export: Export | None
+
+
+def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT) -> Reports:
+    from dse.report import write_reports
     from dse.report.export import export_best
     from dse.search.evaluation import DesignEvaluator
     from dse.search.runner import open_study
@@ -166,11 +203,11 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
     df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs)
     print(f"reports in {out_dir}/: {', '.join(sorted({p.name for p in written if '_vs_' not in p.name}))}")
-    if len(df) and (df["state"] == "COMPLETE").any():
-        print(default_comparison(df, spec, refs))
+    export = None
     if export_k and len(df) and df["feasible"].any():
-        folders = export_best(study, df, spec, export_k, Path(export_root))
-        print(f"exported {len(folders)} best designs to {Path(export_root) / spec.name}/")
+        export = export_best(study, df, spec, export_k, Path(export_root), ref)
+        print(f"exported {len(export.designs)} best designs to {export.folder}/")
+    return Reports(out_dir, df, refs, written, export)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -181,20 +218,36 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _run(args, create=False)
 
 
+def best_trials(df, spec) -> dict[str, dict]:
+    """Per objective, its best value among the feasible trials and a trial that reaches it. Several
+    trials often tie (accuracy depends on the concentration knobs only): the one named is on the
+    Pareto front (among the ties there always is one) and ranks first by the export ranking."""
+    from dse.report import rank
+    from dse.search.objectives import OBJECTIVES
+
+    feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    if not len(feasible):
+        return {}
+    position = {number: i for i, number in enumerate(rank(df, spec))}
+    best = {}
+    for o in spec.objectives:
+        obj = OBJECTIVES[o]
+        value = feasible[obj.metric].max() if obj.direction == "maximize" else feasible[obj.metric].min()
+        ties = feasible[feasible[obj.metric] == value]
+        named = min(ties["number"], key=lambda n: position[n])
+        best[o] = {"value": float(value), "unit": obj.unit, "trial": int(named), "tied_trials": int(len(ties)),
+                   "pareto": bool(ties.loc[ties["number"] == named, "pareto"].iloc[0])}
+    return best
+
+
 def status_dict(spec, ref, study) -> dict:
     from dse.report import trials_dataframe
     from dse.search.objectives import OBJECTIVES
 
     df = trials_dataframe(study, spec)
     states = df["state"].value_counts().to_dict() if len(df) else {}
-    best = {}
     feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
-    for o in spec.objectives:
-        obj = OBJECTIVES[o]
-        if len(feasible):
-            row = feasible.loc[feasible[obj.metric].idxmax() if obj.direction == "maximize"
-                               else feasible[obj.metric].idxmin()]
-            best[o] = {"value": float(row[obj.metric]), "trial": int(row["number"])}
+    best = best_trials(df, spec)
     provider = next((p for p in df.get("accuracy_provider", []) if p), spec.accuracy.provider)
     return {
         "study": spec.name, "storage": ref.display, "accelerator": spec.accelerator,
@@ -224,7 +277,9 @@ def cmd_status(args: argparse.Namespace) -> int:
              f"  trials: {s['trials']} of target {s['target_trials']} ({states}); feasible {s['feasible']}; "
              f"Pareto front {s['pareto']}"]
     for o, b in s["best"].items():
-        lines.append(f"  best {o}: {b['value']:.6g} (trial {b['trial']})")
+        ties = (f"; {b['tied_trials']} feasible trials tie" if b["tied_trials"] > 1 else "") + \
+            ("; on the Pareto front" if b["pareto"] else "")
+        lines.append(f"  best {o}: {b['value']:.6g} {b['unit']} (trial {b['trial']}{ties})")
     print("\n".join(lines))
     return 0
 
@@ -245,7 +300,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     spec, ref = _spec_and_storage(args, stored=True)
     study = open_study(spec, ref, create=False)
     df = trials_dataframe(study, spec)
-    folders = export_best(study, df, spec, args.best, Path(args.out))
-    for f in folders:
+    for f in export_best(study, df, spec, args.best, Path(args.out), ref).designs:
         print(f)
     return 0

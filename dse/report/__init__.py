@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from dse.report.tables import rank, trials_dataframe, write_tables
-from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
 
@@ -43,36 +42,4 @@ def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True,
     return df, written
 
 
-def default_comparison(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict]) -> str:
-    """Does the feasible front dominate the Focus-default design, or contain it? With numbers."""
-    ref = refs.get("Focus default")
-    if ref is None or df.empty:
-        return "no Focus-default reference for this study"
-    cols = [OBJECTIVES[o].metric for o in spec.objectives]
-    sign = [(-1 if OBJECTIVES[o].direction == "maximize" else 1) for o in spec.objectives]
-    front = df[df["pareto"]]
-    base = [s * ref[c] for s, c in zip(sign, cols)]
-    dominating = []
-    for _, row in front.iterrows():
-        v = [s * row[c] for s, c in zip(sign, cols)]
-        if all(a <= b for a, b in zip(v, base)) and any(a < b for a, b in zip(v, base)):
-            dominating.append(row)
-    default_rows = df[df["default_design"] & (df["state"] == "COMPLETE")]
-    on_front = bool(default_rows["pareto"].any()) if len(default_rows) else False
-    fmt = "  ".join(f"{o}={ref[c]:.4g}" for o, c in zip(spec.objectives, cols))
-    lines = [f"Focus default: {fmt}"]
-    if dominating:
-        best = min(dominating, key=lambda r: sum(s * r[c] / abs(ref[c]) for s, c in zip(sign, cols) if ref[c]))
-        gains = "  ".join(f"{o}={best[c]:.4g} ({best[c] / ref[c]:.3g}x)" for o, c in zip(spec.objectives, cols))
-        gains += f"  [area {best['area_mm2']:.3g} vs {ref['area_mm2']:.3g} mm2]"
-        lines.append(f"the front DOMINATES it: {len(dominating)} of {len(front)} front designs are at least as good "
-                     f"in every objective and better in one; e.g. trial {int(best['number'])}: {gains}")
-    elif on_front:
-        lines.append("the front CONTAINS it: no feasible design found dominates the Focus default")
-    else:
-        lines.append("the front neither contains nor dominates it (it is dominated only by an infeasible design, "
-                     "or was not evaluated)")
-    return "\n".join(lines)
-
-
-__all__ = ["default_comparison", "rank", "trials_dataframe", "write_reports", "write_tables"]
+__all__ = ["rank", "trials_dataframe", "write_reports", "write_tables"]

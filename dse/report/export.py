@@ -12,18 +12,29 @@ Each folder holds
 - design.json: {"design": DesignPoint dict, "workload": the first workload as the study file
   names it (a published name string, or {"model", "frames", "patches"} / {"model", "tokens"}),
   "metrics" (that first workload's, total_cycles an int; "metrics_workload" names it),
-  "per_workload", "study_metrics" (over all workloads), objectives, provenance};
+  "per_workload", "study_metrics" (over all workloads), objectives, provenance (study, storage,
+  trial)};
   `focus-dse simulate --design design.json --json` re-runs it to the same numbers.
 Ranking (dse/report/tables.py:rank): successive Pareto fronts of the feasible trials, within a
 front by distance to the ideal point in normalised objective space; a design sampled more than
 once is exported once. index.csv lists the ranks.
+
+Provenance: `<out>/<study>/source.json` names the storage and the study (its creation time and
+the unique id it got when created) the designs came from. An export replaces only files of its own study and storage: when
+`<out>/<study>/` holds another's (another results directory, storage, or a study re-created
+under the same name), or files without a source.json, they are left alone and this export goes
+to `<out>/<study>-<key>/`, key = a hash of storage and study (one warning line says so).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +42,11 @@ import pandas as pd
 from dse.errors import UserError
 from dse.report.tables import rank
 from dse.search.objectives import OBJECTIVES
+from dse.search.runner import META_ATTR, finished_count
+from dse.search.storage import StorageRef
 from dse.search.studyfile import StudySpec, resolve_workload_item
+
+SOURCE_FILE = "source.json"
 
 SRAM_FOR = {"ifmap_sram_kb": "input", "filter_sram_kb": "wgt", "ofmap_sram_kb": "output"}
 
@@ -74,7 +89,7 @@ def _profile_source(design, workload) -> str:
     return "none" if prof is None else prof.source
 
 
-def export_design(trial, spec: StudySpec, folder: Path, rank_no: int) -> dict:
+def export_design(trial, spec: StudySpec, folder: Path, rank_no: int, source: ExportSource) -> dict:
     from dse.evaluate import DesignPoint, profile_for
     from dse.scalesim_io import write_config, write_layout, write_topology
     from dse.sim.hardware import ArrayConfig
@@ -110,6 +125,7 @@ def export_design(trial, spec: StudySpec, folder: Path, rank_no: int) -> dict:
         "workload_name": first,
         "workloads": [w.name for w in workloads],
         "study": spec.name,
+        "storage": source.storage,  # where the trial is stored (source.json beside the rank folders)
         "trial": trial.number,
         "rank": rank_no,
         "metrics_workload": first,  # the top-level "metrics" are this (the first) workload's, as simulate re-runs
@@ -128,7 +144,73 @@ def export_design(trial, spec: StudySpec, folder: Path, rank_no: int) -> dict:
     return record
 
 
-def export_best(study, df: pd.DataFrame, spec: StudySpec, k: int, out_root: Path) -> list[Path]:
+@dataclass(frozen=True)
+class ExportSource:
+    """The study exported designs come from, and its storage: what source.json records."""
+    study: str
+    storage: str  # as displayed (password masked)
+    storage_id: str  # identifies the storage: a file storage's absolute path, else the masked URL
+    study_created: str  # when the study was created there
+    study_uid: str  # set at creation: a study re-created under the same name and storage is another
+
+    @classmethod
+    def of(cls, study, ref: StorageRef) -> ExportSource:
+        meta = study.user_attrs.get(META_ATTR) or {}
+        path = ref.path
+        storage_id = str(path.expanduser().resolve()) if path is not None else ref.display
+        return cls(study.study_name, ref.display, storage_id, str(meta.get("created", "")),
+                   str(meta.get("uid") or meta.get("created", "")))  # studies made before uids: the time
+
+    def same_as(self, recorded: dict) -> bool:
+        return (recorded.get("study"), recorded.get("storage_id"), recorded.get("study_uid")) == \
+            (self.study, self.storage_id, self.study_uid)
+
+    @property
+    def key(self) -> str:
+        """Names this source's own export folder when <out>/<study>/ is taken."""
+        return hashlib.sha256(f"{self.storage_id}\n{self.study}\n{self.study_uid}".encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Export:
+    folder: Path  # <out>/<study>/ or <out>/<study>-<key>/
+    designs: list[Path]  # the rank folders, best first
+    records: list[dict]  # their design.json contents
+
+
+def _occupant(folder: Path) -> dict | None:
+    """What an export folder holds: None when absent or empty, its source.json, or {} for files of
+    unknown origin (no or unreadable source.json)."""
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        return None
+    try:
+        recorded = json.loads((folder / SOURCE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def export_folder(out_root: Path, source: ExportSource) -> Path:
+    """<out>/<study>/ when it is free or holds this source's exports; else <out>/<study>-<key>/,
+    with one warning line: files another study or storage exported are never replaced."""
+    preferred = Path(out_root) / source.study
+    held = _occupant(preferred)
+    if held is None or source.same_as(held):
+        return preferred
+    own = Path(out_root) / f"{source.study}-{source.key}"
+    own_held = _occupant(own)
+    if own_held is not None and not source.same_as(own_held):
+        raise UserError(f"{own}/ holds files that did not come from study '{source.study}' in {source.storage}: "
+                        "move them or give another --out")
+    what = (f"the exports of study '{held['study']}' in {held.get('storage')} (created {held.get('study_created')})"
+            if held.get("study") else f"files without a {SOURCE_FILE} (an older export?)")
+    print(f"note: {preferred}/ holds {what}; left as they are: these designs go to {own}/", file=sys.stderr)
+    return own
+
+
+def export_best(study, df: pd.DataFrame, spec: StudySpec, k: int, out_root: Path, ref: StorageRef) -> Export:
+    """The k best designs of `study` (stored in `ref`) under <out_root>/: see the module doc for
+    the ranking and for which folder they go to."""
     if k < 1:
         raise UserError(f"--best must be >= 1, got {k}")
     order, seen = [], set()
@@ -142,18 +224,24 @@ def export_best(study, df: pd.DataFrame, spec: StudySpec, k: int, out_root: Path
             break
     if not order:
         raise UserError(f"study '{spec.name}' has no feasible completed trial to export")
-    base = Path(out_root) / spec.name
-    if base.exists():
+    source = ExportSource.of(study, ref)
+    base = export_folder(Path(out_root), source)
+    if base.exists():  # this source's earlier export: replaced whole
         for child in base.iterdir():
             if child.is_dir() and child.name.isdigit():
                 shutil.rmtree(child)
-    folders, index = [], []
+    base.mkdir(parents=True, exist_ok=True)
+    (base / SOURCE_FILE).write_text(json.dumps(
+        {**asdict(source), "finished_trials": finished_count(study), "designs": len(order),
+         "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1) + "\n")
+    folders, records, index = [], [], []
     for r, number in enumerate(order, start=1):
         folder = base / str(r)
-        rec = export_design(trials[number], spec, folder, r)
+        rec = export_design(trials[number], spec, folder, r, source)
         folders.append(folder)
+        records.append(rec)
         index.append({"rank": r, "trial": number, "folder": str(r),
                       **{OBJECTIVES[o].metric: rec["objectives"][o] for o in spec.objectives},
                       "area_mm2": rec["study_metrics"].get("area_mm2"), "accuracy_provider": rec["accuracy_provider"]})
     pd.DataFrame(index).to_csv(base / "index.csv", index=False)
-    return folders
+    return Export(base, folders, records)

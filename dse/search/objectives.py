@@ -19,6 +19,7 @@ class Objective:
     metric: str  # key in a trial's metrics
     direction: str  # "maximize" | "minimize"
     label: str  # axis label (unit included)
+    unit: str  # printed after values
 
     @property
     def arrow(self) -> str:
@@ -26,13 +27,13 @@ class Objective:
 
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
-    Objective("accuracy", "accuracy", "maximize", "accuracy (benchmark score)"),
-    Objective("accuracy_drop", "accuracy_drop", "minimize", "accuracy drop vs dense (points)"),
-    Objective("energy", "energy_j", "minimize", "energy (J)"),
-    Objective("latency", "latency_s", "minimize", "latency (s)"),
-    Objective("area", "area_mm2", "minimize", "area (mm²)"),
-    Objective("power", "power_mw", "minimize", "on-chip power (mW)"),
-    Objective("edp", "edp_js", "minimize", "energy-delay product (J·s)"),
+    Objective("accuracy", "accuracy", "maximize", "accuracy (benchmark score)", "points"),
+    Objective("accuracy_drop", "accuracy_drop", "minimize", "accuracy drop vs dense (points)", "points"),
+    Objective("energy", "energy_j", "minimize", "energy (J)", "J"),
+    Objective("latency", "latency_s", "minimize", "latency (s)", "s"),
+    Objective("area", "area_mm2", "minimize", "area (mm²)", "mm²"),
+    Objective("power", "power_mw", "minimize", "on-chip power (mW)", "mW"),
+    Objective("edp", "edp_js", "minimize", "energy-delay product (J·s)", "J·s"),
 )}
 
 

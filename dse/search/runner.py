@@ -31,6 +31,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -90,8 +91,10 @@ def open_study(spec: StudySpec, ref: StorageRef, create: bool) -> optuna.Study:
         study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions(spec.objectives),
                                     load_if_exists=True)
         if META_ATTR not in study.user_attrs:
+            # uid: tells this study from one re-created later under the same name and storage (exports)
             study.set_user_attr(META_ATTR, {"spec": spec.to_dict(), "fingerprint": spec.fingerprint(),
-                                            "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                                            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                            "uid": uuid.uuid4().hex})
     meta = _stored_meta(study, wait=create)
     if not meta:
         raise UserError(f"study '{spec.name}' in {ref.display} was not made by focus-dse (no '{META_ATTR}' attribute)")
