@@ -1,0 +1,131 @@
+"""The decode phase: G output tokens, each running every LLM layer and the LM head at M = batch.
+
+Per token and layer: the weight GEMMs (q, k, v, o, MLP) with M = batch, then attention of each
+query head over that layer's KV cache (Q K^T: 1 x head_dim x L, S V: 1 x L x head_dim, per
+sequence), L = the visual tokens the layer kept (SEC-pruned tokens leave the caches of the
+layers after the pruning point; SIC keeps every token) + P text tokens + the tokens generated
+so far + itself. Weights stream from DRAM every token (unless the weight buffer holds the whole
+model), the K and V of the layer's KV heads are read once per token (the query heads of a
+group share them). Compute and DRAM overlap per GEMM, as in the prefill.
+
+Never one evaluation per token: weight GEMMs are the same every token (counted once, times G);
+attention is, for every dataflow, a ceil-affine function of L (L enters either the fold count
+as ceil(L/R) or ceil(L/C), or the streamed length linearly), so between multiples of R and C
+its cycles, bytes and DRAM stall are affine in L and each stretch is summed in closed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil, floor
+
+from dse.evaluate import DesignPoint, _Tally
+from dse.phases.common import DenseArray, PhaseCost, phase_cost, scale_into
+from dse.sim.backends import gemm_cycles
+from dse.sim.traffic import WORD_BYTES
+from dse.workloads.gemms import linear_gemms
+from dse.workloads.models import TransformerSpec
+
+
+@dataclass(frozen=True)
+class DecodeInput:
+    cache: tuple[int, ...]  # per layer: tokens in its KV cache when decoding starts
+    tokens: int  # G
+    batch: int
+
+
+def kv_bytes_per_token(spec: TransformerSpec) -> int:
+    return 2 * spec.kv_dim * WORD_BYTES  # K and V of one layer
+
+
+def peak_kv_cache_bytes(spec: TransformerSpec, inp: DecodeInput) -> float:
+    """All layers' KV caches after the last output token, for the whole batch."""
+    return inp.batch * kv_bytes_per_token(spec) * sum(c + inp.tokens for c in inp.cache)
+
+
+def segments(first: int, last: int, quanta: tuple[int, ...]) -> list[tuple[int, int]]:
+    """[first, last] cut after every multiple of each quantum: within a piece ceil(L/q) is constant."""
+    cuts = sorted({m for q in quanta for m in range(ceil(first / q) * q, last, q) if m >= first})
+    out, lo = [], first
+    for m in cuts:
+        out.append((lo, m))
+        lo = m + 1
+    out.append((lo, last))
+    return out
+
+
+def affine_sum(f, lo: int, hi: int) -> float:
+    """sum_{L=lo}^{hi} f(L) for f affine on [lo, hi]."""
+    return (hi - lo + 1) * (f(lo) + f(hi)) / 2
+
+
+def positive_sum(g, lo: int, hi: int) -> float:
+    """sum_{L=lo}^{hi} max(0, g(L)) for g affine on [lo, hi]."""
+    a, b = g(lo), g(hi)
+    if a >= 0 and b >= 0:
+        return affine_sum(g, lo, hi)
+    if a <= 0 and b <= 0 or lo == hi:
+        return 0.0
+    root = lo - a * (hi - lo) / (b - a)  # g(root) = 0; g >= 0 on one side of it
+    if a > 0:
+        return affine_sum(g, lo, min(hi, floor(root)))
+    return affine_sum(g, max(lo, ceil(root)), hi)
+
+
+def run_decode(design: DesignPoint, spec: TransformerSpec, inp: DecodeInput, dense: DenseArray) -> PhaseCost:
+    B, G = inp.batch, inp.tokens
+    tally, step = _Tally(), _Tally()
+    resident = _weights_fit(spec, dense)
+    for g in linear_gemms(spec, B):
+        dense.linear(step, g.name, B, g.K, g.N, repeat=spec.layers, stream_weights=not resident)
+    if spec.vocab:
+        dense.linear(step, "lm_head", B, spec.hidden, spec.vocab, stream_weights=not resident)
+    scale_into(tally, step, G)
+    counts: dict[int, int] = {}
+    for c in inp.cache:
+        counts[c] = counts.get(c, 0) + 1
+    for cache, layers in counts.items():
+        _attention(tally, dense, spec, cache + 1, cache + G, B * layers)
+    return phase_cost("decode", tally, design, dense.accel,
+                      {"output_tokens": G, "batch": B, "weights_resident": resident,
+                       "kv_cache_bytes": peak_kv_cache_bytes(spec, inp)})
+
+
+def _weights_fit(spec: TransformerSpec, dense: DenseArray) -> bool:
+    weights = (sum(g.K * g.N for g in linear_gemms(spec, 1)) * spec.layers + spec.hidden * spec.vocab) * WORD_BYTES
+    wgt = sum(b.bytes for b in dense.accel.buffers if b.name == "wgt")
+    return weights <= wgt / 2  # double-buffered: half holds data
+
+
+def _attention(tally: _Tally, dense: DenseArray, spec: TransformerSpec, first: int, last: int, count: int) -> None:
+    """Attention of one decode token per sequence over L = first..last cached keys, summed exactly;
+    `count` = sequences x layers with this cache."""
+    array, backend, hd, heads = dense.array, dense.backend, spec.head_dim, spec.heads
+
+    def cycles(L: int) -> float:
+        return heads * (gemm_cycles(1, hd, L, array, backend) + gemm_cycles(1, L, hd, array, backend))
+
+    def dram(L: float) -> float:
+        return kv_bytes_per_token(spec) * L + WORD_BYTES * heads * hd  # K, V read; attention output written
+
+    def stall(L: int) -> float:
+        return dram(L) / dense.bpc - cycles(L)
+
+    c = m = 0.0
+    for lo, hi in segments(first, last, (array.rows, array.cols)):
+        c += affine_sum(cycles, lo, hi)
+        if dense.bpc:
+            m += positive_sum(stall, lo, hi)
+    keys = (first + last) * (last - first + 1) / 2  # sum of L
+    n = last - first + 1
+    macs = 2 * hd * heads * keys
+    tally.compute += c * count
+    tally.mem_stall += m * count
+    tally.dram += (kv_bytes_per_token(spec) * keys + WORD_BYTES * heads * hd * n) * count
+    tally.macs += macs * count
+    tally.gemms["attention"] = tally.gemms.get("attention", 0.0) + (c + m) * count
+    for k, v in {"array": c, "softmax": heads * keys / 192}.items():
+        tally.busy[k] = tally.busy.get(k, 0.0) + v * count
+    for k, v in {"input": WORD_BYTES * 2 * hd * heads * keys, "output": WORD_BYTES * heads * keys}.items():
+        tally.sram[k] = tally.sram.get(k, 0.0) + v * count
+
