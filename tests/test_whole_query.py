@@ -149,3 +149,42 @@ def test_design_file_round_trip_keeps_query_knobs():
                     encoder_threshold=0.9, dram_bandwidth_gbps=64.0)
     assert DesignPoint.from_dict(d.to_dict()) == d
     assert "phases" not in DesignPoint().to_dict()  # the default design's file is unchanged
+
+
+TINY_VLM = {
+    "name": "tiny-vlm", "description": "a tiny VLM for scalesim runs", "source": "test",
+    "llm": {"layers": 2, "hidden": 32, "heads": 2, "kv_heads": 1, "head_dim": 16, "intermediate": 48, "vocab": 40},
+    "vision": {"layers": 2, "hidden": 24, "heads": 2, "head_dim": 12, "intermediate": 40, "mlp": "plain",
+               "patch": 14, "image": 98},
+    "encoder": {"layers_run": 1, "connector": "mlp", "dims": [32, 32]},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+def test_decode_and_encoder_shapes_equal_real_scalesim(tmp_path, dataflow):
+    """Whole GEMMs through the real scalesim: decode's weight and attention GEMMs at M = 1, 2, 8 and one
+    layer of a small tower (7 x 7 patches); then both phases of a tiny VLM, run on the scalesim backend,
+    give the analytic backend's cycles."""
+    from dataclasses import asdict
+
+    from dse.sim.analytic import gemm_counts
+    from dse.sim.hardware import ArrayConfig
+    from dse.sim.scalesim_backend import ScaleSimBackend
+    from dse.workloads.catalog import custom_workload
+
+    array = ArrayConfig(8, 8, dataflow)
+    real = ScaleSimBackend()
+    shapes = [(M, 32, 48) for M in (1, 2, 8)] + [(M, 48, 32) for M in (1, 2, 8)] + [(1, 16, 37), (1, 37, 16)]
+    shapes += [(49, 24, 24), (49, 24, 40), (49, 40, 24), (49, 12, 49), (49, 49, 12), (49, 588, 24)]
+    for M, K, N in shapes:
+        assert asdict(gemm_counts(M, K, N, array)) == asdict(real.gemm(M, K, N, array)), (M, K, N)
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_VLM))
+    w = custom_workload(str(spec), 2, 12, None)
+    d = DesignPoint(accelerator="dense", rows=8, cols=8, dataflow=dataflow, m_tile=64,
+                    phases=("encoder", "prefill", "decode"), prompt_tokens=3, output_tokens=5, batch=2,
+                    dram_bandwidth_gbps=64.0)
+    a, s = run_query(d, w, backend="analytic"), run_query(d, w, backend="scalesim")
+    for name in ("encoder", "decode"):
+        assert a.phases[name].compute_cycles == s.phases[name].compute_cycles
