@@ -46,6 +46,12 @@ KNOB_TYPES: dict[str, KnobType] = {
     "sec_scale": KnobType("float", 1e-6, 1e6),  # SEC strength: every alpha times this (<1 prunes harder)
     "n_scatter": KnobType("int", 1, 1024),  # scatter accumulators
     "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True),  # DRAM bandwidth (null: unlimited)
+    # the whole query (dse/query.py)
+    "phases": KnobType("cat"),  # e.g. encoder,prefill,decode (checked by DesignPoint)
+    "prompt_tokens": KnobType("int", 0, 1 << 20),  # P text tokens
+    "output_tokens": KnobType("int", 0, 1 << 20),  # G output tokens
+    "batch": KnobType("int", 1, 1 << 16),  # sequences decoded together
+    "encoder_threshold": KnobType("float", 0.0, 1.0, nullable=True),  # Focus inside the ViT (null: off)
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 
