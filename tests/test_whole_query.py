@@ -188,3 +188,32 @@ def test_decode_and_encoder_shapes_equal_real_scalesim(tmp_path, dataflow):
     a, s = run_query(d, w, backend="analytic"), run_query(d, w, backend="scalesim")
     for name in ("encoder", "decode"):
         assert a.phases[name].compute_cycles == s.phases[name].compute_cycles
+
+
+def test_encoder_threshold_is_a_focus_prediction():
+    w = resolve_workload("llava_vid/videomme")
+    base = dict(accelerator="focus", phases=("encoder", "prefill"))
+    dense_enc = run_query(DesignPoint(**base), w).phases["encoder"]
+    loose = run_query(DesignPoint(**base, encoder_threshold=0.9), w).phases["encoder"]
+    strict = run_query(DesignPoint(**base, encoder_threshold=0.99), w).phases["encoder"]
+    assert loose.time_s < strict.time_s < dense_enc.time_s
+    assert loose.macs < strict.macs < dense_enc.macs
+    assert "DINOv2" in loose.details["modelled"]
+    r = simulate(["--workload", "llava_vid/videomme", "--accelerator", "dense", "--phases", "encoder,prefill",
+                  "--encoder-threshold", "0.9"], check=False)
+    assert r.returncode == 2 and "Focus" in r.stderr
+
+
+def test_whole_query_studies_parse_and_reference_designs_run_the_query():
+    from dse.search.evaluation import DesignEvaluator
+    from dse.search.studyfile import load_study
+
+    for name, G in (("video-qa", 2), ("captioning", 256)):
+        spec = load_study(name)
+        assert spec.objectives == ("accuracy", "query_energy", "query_time")
+        ev = DesignEvaluator(spec)
+        default = ev.default_design()
+        assert default["output_tokens"] == G and default["phases"] == "encoder,prefill,decode"
+        m = ev.run(default).metrics
+        assert m["query_time_s"] == pytest.approx(m["ttft_s"] + G * m["tpot_s"], rel=1e-9)
+        assert m["ttft_s"] > m["latency_s"]  # the encoder comes on top of the prefill

@@ -65,9 +65,10 @@ class DenseArray:
                    for m, n in linear_tiles(M, M if unique is None else unique, self.d.m_tile))
 
     def linear(self, tally: _Tally, name: str, M: int, K: int, N: int, repeat: float = 1.0,
-               unique: float | None = None, stream_weights: bool = True) -> None:
+               unique: float | None = None, stream_weights: bool = True, detect: bool = True) -> None:
         """A weight GEMM (inputs re-read per N tile, weights per M tile unless they stay on chip); with
-        `unique` rows < M the Focus unit concentrates it (scatter, gather, detection as in the prefill)."""
+        `unique` rows the Focus unit concentrates it (scatter, gather, detection as in the prefill; `detect`
+        False when another GEMM already detected on the same input)."""
         U = M if unique is None else unique
         c = self.cycles(M, K, N, unique)
         mt, nt = self.m_buf, self.n_buf
@@ -80,7 +81,7 @@ class DenseArray:
             d = self.d
             scatter = fu.scatter_cycles(M, K, N, d.rows, d.cols, d.n_scatter)
             gather = fu.gather_cycles(M, N, d.block_volume, d.m_tile, d.n_tile, d.cols)
-            detect = fu.detect_cycles(M, K, d.vector_size, d.block_volume - 1)
+            detect = fu.detect_cycles(M, K, d.vector_size, d.block_volume - 1) if detect else 0.0
             cycles = fu.linear_unit(c, scatter, gather, detect, fu.gather_tile(d.block_volume, d.m_tile,
                                                                                  d.n_tile, d.cols))
             busy = {"array": c, "scatter": scatter, "detect": detect}

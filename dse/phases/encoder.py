@@ -86,7 +86,8 @@ def run_encoder(design: DesignPoint, workload: Workload, dense: DenseArray) -> P
     dense.linear(tally, "patch_embed", rows, 3 * enc.temporal_patch * tower.patch ** 2, tower.hidden)
     for g in linear_gemms(tower, 1):
         unique = None if share is None else rows * share
-        dense.linear(tally, g.name, rows, g.K, g.N, repeat=enc.layers_run, unique=unique)
+        dense.linear(tally, g.name, rows, g.K, g.N, repeat=enc.layers_run, unique=unique,
+                     detect=g.name not in ("k_proj", "v_proj", "up_proj"))  # they share q's / gate's input
     full, windowed = attention_layers(enc)
     _attention(dense, tally, tower, inp.tokens, inp.tokens, full * inp.crops)
     if windowed:
