@@ -8,10 +8,14 @@ so far + itself. Weights stream from DRAM every token (unless the weight buffer 
 model), the K and V of the layer's KV heads are read once per token (the query heads of a
 group share them). Compute and DRAM overlap per GEMM, as in the prefill.
 
-Never one evaluation per token: weight GEMMs are the same every token (counted once, times G);
-attention is, for every dataflow, a ceil-affine function of L (L enters either the fold count
-as ceil(L/R) or ceil(L/C), or the streamed length linearly), so between multiples of R and C
-its cycles, bytes and DRAM stall are affine in L and each stretch is summed in closed form.
+Never one evaluation per token: weight GEMMs are the same every token (counted once, times G).
+Attention's Q K^T and S V are, for every dataflow, ceil-affine in L: a ceil(L/q) * a + L * b + c
+with q = C for Q K^T (L is its N) and q = R for S V (L is its K), because L enters either the
+fold count or the streamed length. Within a stretch of q values of L such a function is affine,
+and the stretch sums are affine in the stretch index, so the series over the G tokens is summed
+in O(1) (ceil_affine_sum). The DRAM stall, max(0, bytes / bandwidth - cycles), is zero or the
+plain difference whenever the bounds at the two ends of the series say so (the usual case); only
+a series that crosses over is summed stretch by stretch (O(G / 32)).
 """
 
 from __future__ import annotations
@@ -52,6 +56,20 @@ def segments(first: int, last: int, quanta: tuple[int, ...]) -> list[tuple[int, 
         lo = m + 1
     out.append((lo, last))
     return out
+
+
+def ceil_affine_sum(f, first: int, last: int, q: int) -> float:
+    """sum_{L=first}^{last} f(L) for f(L) = a ceil(L/q) + b L + c, from five values of f."""
+    k0, k1 = ceil(first / q), ceil(last / q)
+    if k0 == k1:
+        return affine_sum(f, first, last)
+    total = affine_sum(f, first, k0 * q) + affine_sum(f, (k1 - 1) * q + 1, last)
+    full = k1 - k0 - 1  # whole stretches k0 + 1 .. k1 - 1, their sums affine in k
+
+    def stretch(k: int) -> float:
+        return affine_sum(f, (k - 1) * q + 1, k * q)
+
+    return total + (full * (stretch(k0 + 1) + stretch(k1 - 1)) / 2 if full > 0 else 0.0)
 
 
 def affine_sum(f, lo: int, hi: int) -> float:
@@ -102,20 +120,25 @@ def _attention(tally: _Tally, dense: DenseArray, spec: TransformerSpec, first: i
     `count` = sequences x layers with this cache."""
     array, backend, hd, heads = dense.array, dense.backend, spec.head_dim, spec.heads
 
-    def cycles(L: int) -> float:
-        return heads * (gemm_cycles(1, hd, L, array, backend) + gemm_cycles(1, L, hd, array, backend))
+    def qk(L: int) -> float:
+        return heads * gemm_cycles(1, hd, L, array, backend)
+
+    def sv(L: int) -> float:
+        return heads * gemm_cycles(1, L, hd, array, backend)
 
     def dram(L: float) -> float:
         return kv_bytes_per_token(spec) * L + WORD_BYTES * heads * hd  # K, V read; attention output written
 
-    def stall(L: int) -> float:
-        return dram(L) / dense.bpc - cycles(L)
+    c = ceil_affine_sum(qk, first, last, array.cols) + ceil_affine_sum(sv, first, last, array.rows)
+    m = 0.0
+    if dense.bpc and dram(last) / dense.bpc > qk(first) + sv(first):  # a stall is possible somewhere
+        if dram(first) / dense.bpc >= qk(last) + sv(last):  # DRAM-bound at every step
+            m = sum(dram(L) for L in (first, last)) * (last - first + 1) / 2 / dense.bpc - c
+        else:
+            def stall(L: int) -> float:
+                return dram(L) / dense.bpc - qk(L) - sv(L)
 
-    c = m = 0.0
-    for lo, hi in segments(first, last, (array.rows, array.cols)):
-        c += affine_sum(cycles, lo, hi)
-        if dense.bpc:
-            m += positive_sum(stall, lo, hi)
+            m = sum(positive_sum(stall, lo, hi) for lo, hi in segments(first, last, (array.rows, array.cols)))
     keys = (first + last) * (last - first + 1) / 2  # sum of L
     n = last - first + 1
     macs = 2 * hd * heads * keys
