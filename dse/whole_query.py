@@ -95,7 +95,7 @@ def plot_grid(rows: list[dict], path: Path) -> None:
     ax.axhline(prefill, color="grey", ls="--", label=f"prefill alone ({prefill:.2f}x)")
     ax.set_ylabel("Focus speedup over dense, whole query")
     ax2.set_ylabel("Focus energy saving over dense, whole query")
-    ax.legend(title="DRAM bandwidth", fontsize=8, loc="upper right")
+    ax.legend(title="DRAM bandwidth", fontsize=8, loc="center right")
     spread = max(r["speedup"] for r in rows if r["output_tokens"] == PLOT_TOKENS[-1]) \
         - min(r["speedup"] for r in rows if r["output_tokens"] == PLOT_TOKENS[-1])
     ax2.text(0.03, 0.04, f"lines nearly coincide (spread at G = {PLOT_TOKENS[-1]}: {spread:.3f}x):\n"
