@@ -62,8 +62,18 @@ class DesignPoint:
     dram_bandwidth_gbps: float | None = None  # None = unlimited
     dram_pj_per_byte: float = DRAM_PJ_PER_BYTE
     convention: str = "faithful"
+    # the whole query (dse/query.py); the defaults are the Focus paper's scope, the prefill alone
+    phases: tuple[str, ...] = ("prefill",)  # of encoder, prefill, decode
+    prompt_tokens: int = 0  # P text tokens after the visual ones (never pruned or merged)
+    output_tokens: int = 0  # G decoded tokens
+    batch: int = 1  # sequences decoded together (decode GEMMs have M = batch)
+    encoder_threshold: float | None = None  # None: dense encoder; else Focus similarity inside the ViT
 
     def __post_init__(self) -> None:
+        from dse.query import check_query_knobs, parse_phases
+
+        object.__setattr__(self, "phases", parse_phases(self.phases, "design: phases"))
+        check_query_knobs(self)
         check_convention(self.convention)
         for name in ("rows", "cols", "m_tile", "n_tile", "vector_size", "n_scatter"):
             value = getattr(self, name)
@@ -109,6 +119,11 @@ class DesignPoint:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["block"] = "x".join(str(b) for b in self.block)
+        for name, default in QUERY_DEFAULTS.items():  # written only when the query is more than the prefill
+            if d[name] == default:
+                del d[name]
+        if "phases" in d:
+            d["phases"] = ",".join(self.phases)
         return d
 
     @classmethod
@@ -126,6 +141,10 @@ class DesignPoint:
             return cls(**d)
         except TypeError as exc:
             raise UserError(f"{where}: {exc}") from None
+
+
+QUERY_DEFAULTS = {f.name: f.default for f in fields(DesignPoint)
+                  if f.name in ("phases", "prompt_tokens", "output_tokens", "batch", "encoder_threshold")}
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ import argparse
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
 from dse.cost.accelerator import load_spec
 from dse.errors import UserError
-from dse.evaluate import DesignPoint, evaluate
+from dse.evaluate import DesignPoint
 from dse.jsonfile import read_json
 from dse.levels import LEVELS
 from dse.profile import load_profile
+from dse.query import run_query
 from dse.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
 from dse.sim.plan import CONVENTIONS
@@ -48,6 +49,13 @@ def register(sub) -> None:
     g.add_argument("--dram-bandwidth-gbps", type=float, help="DRAM bandwidth limit (default: unlimited)")
     g.add_argument("--buffer-kb", action="append", default=[], metavar="NAME=KB",
                    help="resize one buffer, e.g. --buffer-kb output=256 (repeatable)")
+    q = p.add_argument_group("the whole query (README 'The whole query'; default: the prefill alone, as the paper)")
+    q.add_argument("--phases", help="comma-separated, of encoder,prefill,decode (default prefill)")
+    q.add_argument("--prompt-tokens", type=int, help="P text prompt tokens after the visual ones (default 0)")
+    q.add_argument("--output-tokens", type=int, help="G output tokens the decode phase generates")
+    q.add_argument("--batch", type=int, help="sequences decoded together: decode GEMMs have M = batch (default 1)")
+    q.add_argument("--encoder-threshold", type=float,
+                   help="Focus similarity inside the vision encoder at this threshold (a prediction; default off)")
     add_backend_arg(p)
     p.add_argument("--per-layer", action="store_true", help="add a per-layer, per-GEMM breakdown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -58,7 +66,9 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "dataflow": "dataflow", "frequency_mhz": "frequency_mhz", "m_tile": "m_tile", "n_tile": "n_tile",
                  "vector_size": "vector_size", "block": "block", "threshold": "threshold", "sec_scale": "sec_scale",
                  "n_scatter": "n_scatter", "concentration": "concentration",
-                 "dram_bandwidth_gbps": "dram_bandwidth_gbps"}
+                 "dram_bandwidth_gbps": "dram_bandwidth_gbps",
+                 "phases": "phases", "prompt_tokens": "prompt_tokens", "output_tokens": "output_tokens",
+                 "batch": "batch", "encoder_threshold": "encoder_threshold"}
 
 
 def load_design_file(path: str) -> tuple[dict, str | dict | None]:
@@ -115,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         if given:
             raise UserError(f"{', '.join(given)} cannot change a profile file's measured rows; re-run "
                             "`focus-dse concentrate` with those settings, or drop --profile")
-    ev = evaluate(design, workload, profile, args.backend, per_layer=args.per_layer)
+    query = run_query(design, workload, profile, args.backend, per_layer=args.per_layer)
+    ev = query.prefill
     result = {
         "workload": workload.name,
         "model": workload.model,
@@ -125,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         "design": design.to_dict(),
         **ev.to_dict(),
     }
+    if not query.is_default:
+        result.update(query.to_dict())
     emit(result, args.json, render)
     return 0
 
@@ -163,6 +176,13 @@ def render(r: dict) -> str:
         f"DRAM             {r['dram_bytes'] / 1e9:.2f} GB ({r['dram_bandwidth_bytes_per_cycle']:.2f} B/cycle of compute)",
         f"compute kept     {100 * r['compute_fraction']:.1f} % of dense MACs",
     ]
+    for name, ph in r.get("phases", {}).items():
+        lines.append(f"  {name:<8} {ph['time_s']:9.4f} s  {ph['energy_j']:8.3f} J  {ph['macs'] / 1e12:8.3f} T MACs  "
+                     f"{ph['dram_bytes'] / 1e9:8.2f} GB DRAM")
+    if "phases" in r:
+        lines.append(f"query            TTFT {r['ttft_s']:.4f} s, TPOT {r['tpot_s'] * 1e3:.2f} ms, "
+                     f"{r['query_time_s']:.4f} s and {r['query_energy_j']:.3f} J for P = {r['prompt_tokens']}, "
+                     f"G = {r['output_tokens']}; KV cache {r['kv_cache_bytes'] / 1e9:.3f} GB")
     for layer in r.get("per_layer", []):
         lines.append(f"  layer {layer['layer']:>2}  {layer['tokens']:>6} tokens  {layer['cycles']:>16,} cycles")
     return "\n".join(lines)

@@ -3,7 +3,8 @@
 Metrics over the study's workloads: energy_j, latency_s, dram_bytes, total_cycles and
 stall_cycles are summed (one run of the whole set), accuracy, accuracy_drop and
 compute_fraction are averaged; area_mm2, power_mw and buffer_kb belong to the design.
-edp_js = energy_j * latency_s.
+edp_js = energy_j * latency_s. ttft_s, tpot_s, query_time_s and query_energy_j (the whole query,
+dse/query.py; the prefill's latency and energy when a design's phases are the default) are summed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from dse.search.constraints import buffer_shortfall
 from dse.search.studyfile import StudySpec, resolve_workload_item
 
 METRIC_KEYS = ("accuracy", "accuracy_drop", "relative_drop_pct", "energy_j", "latency_s", "edp_js", "area_mm2",
-               "power_mw", "buffer_kb", "dram_bytes", "total_cycles", "stall_cycles", "compute_fraction")
+               "power_mw", "buffer_kb", "dram_bytes", "total_cycles", "stall_cycles", "compute_fraction",
+               "ttft_s", "tpot_s", "query_time_s", "query_energy_j")
+QUERY_KEYS = ("ttft_s", "tpot_s", "query_time_s", "query_energy_j")  # the whole query (dse/query.py), summed
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class DesignEvaluator:
         """The accelerator's default (paper) design with threshold (the first workload's published one) and
         buffer sizes (what its tiles need) made explicit, on the study's DRAM bandwidth when the study
         fixes one (the memory system is the environment every design of the study sees)."""
-        from dse.evaluate import DesignPoint
+        from dse.evaluate import QUERY_DEFAULTS, DesignPoint
         from dse.published import focus_config
 
         from dse.cost.accelerator import default_buffer_bytes
@@ -61,11 +64,16 @@ class DesignEvaluator:
         knob = self.spec.space.knobs.get("dram_bandwidth_gbps")
         if knob is not None and not knob.searched:  # the study's memory system is the environment
             d["dram_bandwidth_gbps"] = knob.value
+        for name in QUERY_DEFAULTS:  # so is the query (phases, P, G, batch) the study fixes
+            knob = self.spec.space.knobs.get(name)
+            if knob is not None and not knob.searched:
+                d[name] = knob.value
         return d
 
     def run(self, design: dict[str, Any]) -> Outcome:
         from dse.cost.accelerator import default_buffer_bytes
-        from dse.evaluate import DesignPoint, evaluate
+        from dse.evaluate import DesignPoint
+        from dse.query import run_query
 
         point = DesignPoint.from_dict(design, "trial design")
         unbuilt = unbuilt_buffers(point.accelerator, point.concentration, point.convention)
@@ -74,7 +82,8 @@ class DesignEvaluator:
         per: dict[str, dict[str, float]] = {}
         provider_label, profile_source = "", ""
         for w in self.workloads:
-            ev = evaluate(point, w)
+            query = run_query(point, w)
+            ev = query.prefill
             acc = self.provider.predict(point, w)
             provider_label, profile_source = acc.provider, ev.profile_source
             per[w.name] = {
@@ -83,11 +92,12 @@ class DesignEvaluator:
                 "compute_fraction": ev.compute_fraction, "accuracy": acc.accuracy, "accuracy_drop": acc.drop,
                 "relative_drop_pct": acc.relative_drop_pct, "area_mm2": ev.area_mm2,
                 "power_mw": ev.onchip_power_mw, "buffer_kb": ev.buffer_kb,
+                **{key: getattr(query, key) for key in QUERY_KEYS},
             }
         rows = list(per.values())
         n = len(rows)
         m: dict[str, float] = {}
-        for key in ("energy_j", "latency_s", "dram_bytes", "total_cycles", "stall_cycles"):
+        for key in ("energy_j", "latency_s", "dram_bytes", "total_cycles", "stall_cycles", *QUERY_KEYS):
             m[key] = sum(r[key] for r in rows)
         for key in ("accuracy", "accuracy_drop", "relative_drop_pct", "compute_fraction"):
             m[key] = sum(r[key] for r in rows) / n

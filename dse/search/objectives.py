@@ -34,6 +34,10 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("area", "area_mm2", "minimize", "area (mm²)", "mm²"),
     Objective("power", "power_mw", "minimize", "on-chip power (mW)", "mW"),
     Objective("edp", "edp_js", "minimize", "energy-delay product (J·s)", "J·s"),
+    Objective("ttft", "ttft_s", "minimize", "time to first token (s)", "s"),
+    Objective("tpot", "tpot_s", "minimize", "time per output token (s)", "s"),
+    Objective("query_time", "query_time_s", "minimize", "whole-query time (s)", "s"),
+    Objective("query_energy", "query_energy_j", "minimize", "whole-query energy (J)", "J"),
 )}
 
 

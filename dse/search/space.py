@@ -48,6 +48,12 @@ KNOB_TYPES: dict[str, KnobType] = {
     "n_scatter": KnobType("int", 1, 1024),  # scatter accumulators
     "concentration": KnobType("cat", choices=LEVELS),  # which concentration levels run (dse/levels.py)
     "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True),  # DRAM bandwidth (null: unlimited)
+    # the whole query (dse/query.py)
+    "phases": KnobType("cat"),  # e.g. encoder,prefill,decode (checked by DesignPoint)
+    "prompt_tokens": KnobType("int", 0, 1 << 20),  # P text tokens
+    "output_tokens": KnobType("int", 0, 1 << 20),  # G output tokens
+    "batch": KnobType("int", 1, 1 << 16),  # sequences decoded together
+    "encoder_threshold": KnobType("float", 0.0, 1.0, nullable=True),  # Focus inside the ViT (null: off)
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 

@@ -16,6 +16,10 @@ from dse.errors import UserError
 from dse.workloads.models import ModelSpec, load_model
 
 PUBLISHED_BACKBONE = "qwen2-7b"
+# the whole VLM each published model name stands for (its vision encoder for the whole query;
+# the prefill keeps running on PUBLISHED_BACKBONE, as the Focus evaluation does)
+PUBLISHED_VLMS = {"llava_vid": "llava-video-7b", "llava_onevision": "llava-onevision-7b",
+                  "minicpm_v": "minicpm-v-2.6", "qwen2_5_vl": "qwen2.5-vl-7b"}
 VIDEO_WORKLOADS = tuple(
     f"{m}/{d}" for m in ("llava_vid", "llava_onevision", "minicpm_v") for d in ("videomme", "mlvu", "mvbench")
 )
@@ -28,10 +32,15 @@ class Workload:
     tokens: int  # visual tokens S fed to the LLM
     frames: int = 1
     patches: int = 0  # patches (tokens) per frame; 0 when only the token count is known
+    vlm: str = ""  # the whole VLM's spec (vision encoder + LLM); "" = `model` if it has an encoder
 
     @property
     def spec(self) -> ModelSpec:
         return load_model(self.model)
+
+    @property
+    def vlm_spec(self) -> ModelSpec:
+        return load_model(self.vlm or self.model)
 
     @property
     def published(self) -> bool:
@@ -50,6 +59,7 @@ def _published() -> dict[str, Workload]:
                 tokens=int(row["Sequence length"]),
                 frames=int(row["Num frames"]),
                 patches=int(row["Num patches"]),
+                vlm=PUBLISHED_VLMS[row["Model"]],
             )
     return out
 

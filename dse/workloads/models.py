@@ -28,6 +28,7 @@ class TransformerSpec:
     patch: int = 0
     image: int = 0
     merge: int = 1
+    vocab: int = 0  # LM head columns (0: no LM head, e.g. a vision tower)
 
     def __post_init__(self) -> None:
         for name in ("layers", "hidden", "heads", "head_dim", "intermediate"):
@@ -46,6 +47,49 @@ class TransformerSpec:
         return self.heads * self.head_dim
 
 
+CONNECTORS = ("mlp", "merger", "resampler")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How a VLM runs its vision tower (`vision`) on one frame and hands tokens to the LLM.
+
+    layers_run: tower layers that run (LLaVA reads the penultimate layer's output: 26 of 27).
+    temporal_patch: frames one patch spans (Qwen2.5-VL: 2, frames go in pairs).
+    window: window side in patches for windowed attention (0: full attention in every layer);
+    full_attention_layers: the layers that attend globally anyway.
+    connector: "mlp" (dims: the projector's output widths, run on every patch), "merger"
+    (merge x merge patches concatenated -> dims), "resampler" (queries learned queries attend
+    to one slice's patches; dims: [embed width]; heads = embed / head_dim).
+    slice_queries: LLM tokens one slice gives (resampler); a frame is cut in
+    floor(patches per frame / slice_queries) slices of (image/patch)^2 patches each.
+    """
+
+    layers_run: int
+    connector: str
+    dims: tuple[int, ...]
+    temporal_patch: int = 1
+    window: int = 0
+    full_attention_layers: tuple[int, ...] = ()
+    merge: int = 1
+    queries: int = 0
+    head_dim: int = 128
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.connector not in CONNECTORS:
+            raise UserError(f"model spec: encoder 'connector' must be one of {', '.join(CONNECTORS)}, "
+                            f"got {self.connector!r}")
+        for name in ("layers_run", "temporal_patch", "merge", "head_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise UserError(f"model spec: encoder '{name}' must be a positive integer, got {value!r}")
+        if not self.dims or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in self.dims):
+            raise UserError(f"model spec: encoder 'dims' must be positive integers, got {list(self.dims)}")
+        if self.connector == "resampler" and self.queries <= 0:
+            raise UserError("model spec: a resampler encoder needs 'queries' > 0")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -53,6 +97,7 @@ class ModelSpec:
     vision: TransformerSpec | None = None
     description: str = ""
     source: str = ""
+    encoder: EncoderSpec | None = None
 
 
 def _transformer(raw: dict, where: str) -> TransformerSpec:
@@ -69,16 +114,34 @@ def _transformer(raw: dict, where: str) -> TransformerSpec:
 def parse_model(raw: dict, where: str) -> ModelSpec:
     if not isinstance(raw, dict) or "llm" not in raw or "name" not in raw:
         raise UserError(f"{where}: a model spec needs 'name' and 'llm' keys")
-    unknown = sorted(set(raw) - {"name", "llm", "vision", "description", "source"})
+    unknown = sorted(set(raw) - {"name", "llm", "vision", "description", "source", "encoder"})
     if unknown:
         raise UserError(f"{where}: unknown key(s) {unknown}")
+    if raw.get("encoder") and not raw.get("vision"):
+        raise UserError(f"{where}: an 'encoder' needs the 'vision' tower it runs")
     return ModelSpec(
         name=raw["name"],
         llm=_transformer(raw["llm"], f"{where} llm"),
         vision=_transformer(raw["vision"], f"{where} vision") if raw.get("vision") else None,
         description=raw.get("description", ""),
         source=raw.get("source", ""),
+        encoder=_encoder(raw["encoder"], f"{where} encoder") if raw.get("encoder") else None,
     )
+
+
+def _encoder(raw: dict, where: str) -> EncoderSpec:
+    known = {f.name for f in fields(EncoderSpec)}
+    unknown = sorted(set(raw) - known) if isinstance(raw, dict) else []
+    if not isinstance(raw, dict) or unknown:
+        raise UserError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    d = dict(raw)
+    for key in ("dims", "full_attention_layers"):
+        if isinstance(d.get(key), list):
+            d[key] = tuple(d[key])
+    try:
+        return EncoderSpec(**d)
+    except TypeError as exc:
+        raise UserError(f"{where}: {exc}; required: layers_run, connector, dims") from None
 
 
 def list_models() -> list[str]:

@@ -1,0 +1,127 @@
+"""What every phase returns, and the dense-GEMM accounting the encoder and decode share.
+
+Cycles come from dse/sim/backends.py (gemm_cycles: exactly what scalesim counts), DRAM bytes
+from dse/sim/traffic.py (kernel_bytes), the compute/DRAM overlap per GEMM and the energy
+from the same code the prefill uses (evaluate._Tally, dse/cost/energy.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Any
+
+from dse.cost.accelerator import Accelerator, build_accelerator
+from dse.cost.energy import energy_breakdown
+from dse.evaluate import DesignPoint, _Evaluator, _Tally, buffer_tiles
+from dse.sim import focus_unit as fu
+from dse.sim.backends import Backend, gemm_cycles
+from dse.sim.hardware import ArrayConfig
+from dse.sim.plan import linear_tiles
+from dse.sim.traffic import kernel_bytes
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    name: str
+    macs: float
+    cycles: float  # compute + unit stalls + memory stalls
+    compute_cycles: float
+    memory_stall_cycles: float
+    time_s: float
+    energy_j: float
+    dram_bytes: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"macs": self.macs, "cycles": round(self.cycles), "compute_cycles": round(self.compute_cycles),
+                "memory_stall_cycles": round(self.memory_stall_cycles), "time_s": self.time_s,
+                "energy_j": self.energy_j, "dram_bytes": self.dram_bytes, **self.details}
+
+
+def design_accelerator(design: DesignPoint) -> Accelerator:
+    """The accelerator a design builds (as dse.evaluate.evaluate builds it)."""
+    return build_accelerator(design.accelerator, design.knobs,
+                             {k: round(v * 1024) for k, v in design.buffer_kb.items()},
+                             paper_buffers=design.convention == "focus-paper", frequency_mhz=design.frequency_mhz)
+
+
+class DenseArray:
+    """Runs dense GEMMs on the design's array and tallies cycles, DRAM, overlap, busy time, SRAM."""
+
+    def __init__(self, design: DesignPoint, accel: Accelerator, backend: Backend):
+        self.d = design
+        self.accel = accel
+        self.backend = backend
+        self.array = ArrayConfig(design.rows, design.cols, design.dataflow)
+        self.m_buf, self.n_buf = (design.m_tile, design.n_tile) if design.convention == "focus-paper" \
+            else buffer_tiles(design, accel)
+        self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
+                    if design.dram_bandwidth_gbps else None)
+
+    def cycles(self, M: int, K: int, N: int, unique: float | None = None) -> float:
+        """M rows cut in exact m_tile tiles (each computing its share of `unique` rows)."""
+        return sum(n * gemm_cycles(m, K, N, self.array, self.backend)
+                   for m, n in linear_tiles(M, M if unique is None else unique, self.d.m_tile))
+
+    def linear(self, tally: _Tally, name: str, M: int, K: int, N: int, repeat: float = 1.0,
+               unique: float | None = None, stream_weights: bool = True, detect: bool = True) -> None:
+        """A weight GEMM (inputs re-read per N tile, weights per M tile unless they stay on chip); with
+        `unique` rows the Focus unit concentrates it (scatter, gather, detection as in the prefill; `detect`
+        False when another GEMM already detected on the same input)."""
+        U = M if unique is None else unique
+        c = self.cycles(M, K, N, unique)
+        mt, nt = self.m_buf, self.n_buf
+        weights = 2 * K * N * ceil(M / mt) if stream_weights else 0
+        dram = kernel_bytes(U, K, N, mt, nt) - 2 * K * N * ceil(M / mt) + weights
+        sram = _Evaluator.sram_of(U, K, N, 2 * U * K * ceil(N / nt), weights, 2 * U * N)
+        if unique is None:
+            cycles, busy = fu.UnitCycles(c), {"array": c}
+        else:
+            d = self.d
+            scatter = fu.scatter_cycles(M, K, N, d.rows, d.cols, d.n_scatter)
+            gather = fu.gather_cycles(M, N, d.block_volume, d.m_tile, d.n_tile, d.cols)
+            detect = fu.detect_cycles(M, K, d.vector_size, d.block_volume - 1) if detect else 0.0
+            cycles = fu.linear_unit(c, scatter, gather, detect, fu.gather_tile(d.block_volume, d.m_tile,
+                                                                                 d.n_tile, d.cols))
+            busy = {"array": c, "scatter": scatter, "detect": detect}
+        add_scaled(tally, name, cycles, dram, U * K * N, self.bpc, busy, sram, repeat)
+
+    def attention(self, tally: _Tally, queries: int, keys: int, head_dim: int, count: float) -> None:
+        """Full (non-causal) attention of `queries` over `keys`, `count` times (heads x windows x frames)."""
+        c = gemm_cycles(queries, head_dim, keys, self.array, self.backend) \
+            + gemm_cycles(queries, keys, head_dim, self.array, self.backend)
+        mt, nt = self.m_buf, self.n_buf
+        dram = kernel_bytes(queries, head_dim, keys, mt, nt) + kernel_bytes(queries, keys, head_dim, mt, nt)
+        macs = 2 * queries * keys * head_dim
+        add_scaled(tally, "attention", fu.UnitCycles(c), dram, macs, self.bpc,
+                   {"array": c, "softmax": queries * keys / 192},
+                   {"input": 2 * macs / 32, "output": 2 * queries * keys}, count)
+
+
+def add_scaled(tally: _Tally, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bpc: float | None,
+               busy: dict[str, float], sram: dict[str, float], repeat: float) -> None:
+    """`repeat` identical GEMMs: one tallied, then scaled (the overlap is per GEMM)."""
+    one = _Tally()
+    one.add(name, cycles, dram, macs, bpc, busy, sram)
+    scale_into(tally, one, repeat)
+
+
+def scale_into(tally: _Tally, one: _Tally, repeat: float) -> None:
+    tally.compute += one.compute * repeat
+    tally.stall += one.stall * repeat
+    tally.mem_stall += one.mem_stall * repeat
+    tally.dram += one.dram * repeat
+    tally.macs += one.macs * repeat
+    for mine, theirs in ((tally.busy, one.busy), (tally.sram, one.sram), (tally.gemms, one.gemms)):
+        for k, v in theirs.items():
+            mine[k] = mine.get(k, 0.0) + v * repeat
+
+
+def phase_cost(name: str, tally: _Tally, design: DesignPoint, accel: Accelerator,
+               details: dict[str, Any] | None = None) -> PhaseCost:
+    energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
+                              design.dram_pj_per_byte, per_access=design.convention == "faithful")
+    return PhaseCost(name=name, macs=tally.macs, cycles=tally.total, compute_cycles=tally.compute,
+                     memory_stall_cycles=tally.mem_stall, time_s=tally.total / (design.frequency_mhz * 1e6),
+                     energy_j=sum(energy.values()), dram_bytes=tally.dram, details=details or {})

@@ -1,0 +1,138 @@
+"""The whole VLM query: which phases run, in order, and how their costs add up.
+
+PHASES is the pipeline (as ZigZag's api.py lists its stages): encoder -> prefill -> decode.
+A design's `phases` picks a subset (prefill always: the usual keys describe it); the default,
+prefill alone with P = 0, is exactly the Focus paper's scope and dse.evaluate.evaluate.
+With a batch of B sequences the encoder and prefill run once per sequence (costs x B) and
+decode runs them together at M = B.
+Totals: ttft = encoder + prefill time; tpot = decode time / G; query time = ttft + G tpot;
+query energy = the phases' sum; kv_cache_bytes = all layers' KV caches at their peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dse.errors import UserError
+from dse.evaluate import DesignPoint, Evaluation
+from dse.phases.common import DenseArray, PhaseCost, design_accelerator
+from dse.phases.decode import DecodeInput, peak_kv_cache_bytes, run_decode
+from dse.phases.encoder import run_encoder
+from dse.phases.prefill import prefill_macs, run_prefill
+from dse.sim.backends import Backend, get_backend
+from dse.workloads.catalog import Workload
+
+PHASES = ("encoder", "prefill", "decode")
+# documented whole-query settings (README "The whole query"): a multiple-choice video QA prompt
+# (question + 4 options) answered by one letter and an end token; a caption of a few hundred tokens
+VIDEO_QA = {"prompt_tokens": 64, "output_tokens": 2}
+CAPTIONING = {"prompt_tokens": 32, "output_tokens": 256}
+MODELLED = ("encoder and decode phases are focus-dse's model, beyond the Focus paper (which counts the prefill "
+            "only); both conventions count them with exact tiles")
+
+
+def parse_phases(value: Any, where: str = "phases") -> tuple[str, ...]:
+    """'encoder,prefill,decode' or a list -> the phases in pipeline order."""
+    items = [p.strip() for p in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(p, str) for p in items):
+        raise UserError(f"{where}: a comma-separated list of {', '.join(PHASES)}, got {value!r}")
+    unknown = [p for p in items if p not in PHASES]
+    if unknown or len(set(items)) != len(items):
+        raise UserError(f"{where}: each of {', '.join(PHASES)} at most once, got {value!r}")
+    if "prefill" not in items:
+        raise UserError(f"{where}: must include prefill (encoder,prefill,decode or a part of it), got {value!r}")
+    return tuple(p for p in PHASES if p in items)
+
+
+def check_query_knobs(design: DesignPoint) -> None:
+    for name, low in (("prompt_tokens", 0), ("output_tokens", 0), ("batch", 1)):
+        value = getattr(design, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise UserError(f"design: {name} must be an integer >= {low}, got {value!r}")
+    t = design.encoder_threshold
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1):
+        raise UserError(f"design: encoder_threshold must be in [0, 1] or null (off), got {t!r}")
+    if "decode" in design.phases and design.output_tokens < 1:
+        raise UserError("the decode phase needs output_tokens >= 1 (--output-tokens G)")
+    if design.encoder_threshold is not None and "encoder" not in design.phases:
+        raise UserError("encoder_threshold acts in the encoder phase: add encoder to the phases or drop it")
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    design: DesignPoint
+    prefill: Evaluation  # the usual keys
+    phases: dict[str, PhaseCost]
+    kv_cache_bytes: float
+
+    @property
+    def is_default(self) -> bool:
+        d = self.design
+        return d.phases == ("prefill",) and not d.prompt_tokens and d.batch == 1
+
+    @property
+    def ttft_s(self) -> float:
+        return sum(self.phases[p].time_s for p in ("encoder", "prefill") if p in self.phases)
+
+    @property
+    def tpot_s(self) -> float:
+        return self.phases["decode"].time_s / self.design.output_tokens if "decode" in self.phases else 0.0
+
+    @property
+    def query_time_s(self) -> float:
+        return self.ttft_s + self.design.output_tokens * self.tpot_s
+
+    @property
+    def query_energy_j(self) -> float:
+        return sum(p.energy_j for p in self.phases.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.design
+        notes = [MODELLED] if set(self.phases) - {"prefill"} else []
+        if "encoder" in self.phases and "modelled" in self.phases["encoder"].details:
+            notes.append(self.phases["encoder"].details["modelled"])
+        return {"phases": {name: p.to_dict() for name, p in self.phases.items()},
+                "prompt_tokens": d.prompt_tokens, "output_tokens": d.output_tokens, "batch": d.batch,
+                "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "query_time_s": self.query_time_s,
+                "query_energy_j": self.query_energy_j, "kv_cache_bytes": self.kv_cache_bytes, "modelled": notes}
+
+
+def _times(cost: PhaseCost, n: int) -> PhaseCost:
+    if n == 1:
+        return cost
+    return replace(cost, macs=cost.macs * n, cycles=cost.cycles * n, compute_cycles=cost.compute_cycles * n,
+                   memory_stall_cycles=cost.memory_stall_cycles * n, time_s=cost.time_s * n,
+                   energy_j=cost.energy_j * n, dram_bytes=cost.dram_bytes * n)
+
+
+def run_query(design: DesignPoint, workload: Workload, profile="published", backend: Backend | str = "analytic",
+              per_layer: bool = False) -> QueryResult:
+    if "decode" in design.phases and design.dram_bandwidth_gbps is None:
+        raise UserError("the decode phase needs a finite DRAM bandwidth: give --dram-bandwidth-gbps GBPS "
+                        "(or dram_bandwidth_gbps in the design)")
+    backend = get_backend(backend) if isinstance(backend, str) else backend
+    P, B = design.prompt_tokens, design.batch
+    ev, visual = run_prefill(design, workload, P, profile, backend, per_layer)
+    spec = workload.spec.llm
+    cache = tuple(int(visual.layers[layer].tokens_kept) + P if visual is not None else workload.tokens + P
+                  for layer in range(spec.layers))
+    inp = DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, B)
+    if design.phases == ("prefill",) and B == 1:  # the paper's scope: nothing else to build
+        return QueryResult(design, ev, {"prefill": _prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
+    dense = DenseArray(design, design_accelerator(design), backend)
+    phases: dict[str, PhaseCost] = {}
+    for name in design.phases:
+        if name == "encoder":
+            phases[name] = _times(run_encoder(design, workload, dense), B)
+        elif name == "prefill":
+            phases[name] = _times(_prefill_cost(ev, workload, P), B)
+        else:
+            phases[name] = run_decode(design, spec, inp, dense)
+    return QueryResult(design, ev, phases, peak_kv_cache_bytes(spec, inp))
+
+
+def _prefill_cost(ev: Evaluation, workload: Workload, P: int) -> PhaseCost:
+    return PhaseCost("prefill", prefill_macs(ev, workload, P), ev.total_cycles, ev.compute_cycles,
+                     ev.memory_stall_cycles, ev.execution_time_s, ev.energy_j, ev.dram_bytes,
+                     {"tokens": workload.tokens + P})

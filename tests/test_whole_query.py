@@ -1,0 +1,238 @@
+"""The whole query (encoder, prefill, decode): the CLI contract, independent MAC counts, phases
+adding up, decode bounds, and the default (prefill alone) equal to main's output."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dse.evaluate import DesignPoint
+from dse.phases.decode import DecodeInput, affine_sum, ceil_affine_sum, positive_sum, run_decode, segments
+from dse.query import run_query
+from dse.workloads import resolve_workload
+
+FIXTURE = Path(__file__).parent / "fixtures" / "simulate_prefill_main.json"
+CONTRACT = ["--workload", "llava_vid/videomme", "--accelerator", "dense", "--convention", "focus-paper",
+            "--phases", "encoder,prefill,decode", "--prompt-tokens", "64", "--output-tokens", "32", "--batch", "1",
+            "--dram-bandwidth-gbps", "64", "--json"]
+
+
+def simulate(args, check=True):
+    r = subprocess.run([sys.executable, "-m", "dse", "simulate", *args], capture_output=True, text=True)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_default_phases_print_exactly_mains_output():
+    """Captured from main (7e487d7) before the whole query existed: every key and number equal."""
+    for case in json.loads(FIXTURE.read_text()):
+        now = json.loads(simulate([*case["args"], "--json"]).stdout)
+        assert now == case["json"], case["args"]
+
+
+def test_cli_contract_keys_and_sums():
+    r = json.loads(simulate(CONTRACT).stdout)
+    assert set(r["phases"]) == {"encoder", "prefill", "decode"}
+    for ph in r["phases"].values():
+        assert {"macs", "cycles", "time_s", "energy_j", "dram_bytes"} <= set(ph)
+    ttft = r["phases"]["encoder"]["time_s"] + r["phases"]["prefill"]["time_s"]
+    assert r["ttft_s"] == pytest.approx(ttft, rel=1e-3)
+    assert r["tpot_s"] == pytest.approx(r["phases"]["decode"]["time_s"] / 32, rel=1e-3)
+    assert r["query_time_s"] == pytest.approx(r["ttft_s"] + 32 * r["tpot_s"], rel=1e-3)
+    assert r["query_energy_j"] == pytest.approx(sum(p["energy_j"] for p in r["phases"].values()), rel=1e-3)
+    # Qwen2-7B KV cache: 28 layers x 2 x 4 KV heads x 128 x 2 B per token, dense keeps S + P + G tokens
+    assert r["kv_cache_bytes"] == 28 * 2 * 4 * 128 * 2 * (11648 + 64 + 32)
+    for key in ("total_cycles", "energy_j", "area_mm2", "dram_bytes"):  # the usual keys are still there
+        assert key in r
+
+
+def test_decode_without_bandwidth_refuses_in_one_line():
+    i = CONTRACT.index("--dram-bandwidth-gbps")
+    r = simulate(CONTRACT[:i] + CONTRACT[i + 2:], check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "DRAM bandwidth" in r.stderr
+    r = simulate(["--workload", "llava_vid/videomme", "--phases", "prefill,decode", "--dram-bandwidth-gbps", "64"],
+                 check=False)
+    assert r.returncode == 2 and "output_tokens" in r.stderr
+    r = simulate(["--workload", "llava_vid/videomme", "--phases", "encoder,banana"], check=False)
+    assert r.returncode == 2 and "encoder, prefill, decode" in r.stderr
+
+
+def siglip_layer_macs(T, h=1152, inter=4304):
+    return 4 * T * h * h + 2 * T * h * inter + 2 * T * T * h  # q k v o, fc1 fc2, QK^T and SV over 16 x 72
+
+
+def test_encoder_macs_llava_video():
+    """64 frames x 729 patches, 26 SigLIP layers, patch embedding 588 -> 1152, projector 1152 -> 3584 -> 3584."""
+    T, F = 729, 64
+    expected = F * (T * 3 * 14 * 14 * 1152 + 26 * siglip_layer_macs(T) + T * 1152 * 3584 + T * 3584 * 3584)
+    q = run_query(DesignPoint(accelerator="dense", phases=("encoder", "prefill")), resolve_workload("llava_vid/videomme"))
+    assert q.phases["encoder"].macs == expected
+    assert 20e12 < expected < 22e12  # DESIGN.md's ~21 T
+
+
+def test_encoder_macs_minicpm_and_qwen_windows():
+    # MiniCPM-V 2.6 on minicpm_v/mvbench: 6 frames x 1 slice (67 tokens // 64) of 32 x 32 patches, 27 layers;
+    # resampler: kv 1152 -> 3584, k and v in-proj on patches, q / out / proj on 64 queries, 28 heads x 128
+    T, S, Q, E = 1024, 6, 64, 3584
+    expected = S * (T * 588 * 1152 + 27 * siglip_layer_macs(T) + T * 1152 * E + 2 * T * E * E + 3 * Q * E * E
+                    + 2 * Q * T * E)
+    q = run_query(DesignPoint(accelerator="dense", phases=("encoder", "prefill")), resolve_workload("minicpm_v/mvbench"))
+    assert q.phases["encoder"].macs == expected
+    # Qwen2.5-VL-7B on qwen2_5_vl/mme: 273 LLM tokens -> 1092 patches, 1 frame pair (Conv3d 3x2x14x14);
+    # 28 window layers over 8x8 = 64 patches (17 full windows + 4 patches), 4 full-attention layers
+    T, h, inter = 273 * 4, 1280, 3420
+    linear = T * (4 * h * h + 3 * h * inter)
+    win = 17 * 2 * 64 * 64 * h + 2 * 4 * 4 * h
+    expected = T * 1176 * h + 32 * linear + 28 * win + 4 * 2 * T * T * h + 273 * (5120 * 5120 + 5120 * 3584)
+    q = run_query(DesignPoint(accelerator="dense", phases=("encoder", "prefill")), resolve_workload("qwen2_5_vl/mme"))
+    assert q.phases["encoder"].macs == expected
+
+
+def test_decode_and_prefill_macs_dense():
+    """Qwen2-7B: per token 28 x (2 x 3584^2 + 2 x 3584 x 512 + 3 x 3584 x 18944) + LM head 3584 x 152064,
+    attention 2 x 128 x 28 heads x L per layer, L = S + P + j + 1."""
+    S, P, G = 11648, 64, 32
+    layer = 2 * 3584 ** 2 + 2 * 3584 * 512 + 3 * 3584 * 18944
+    keys = sum(S + P + j + 1 for j in range(G))
+    expected = G * (28 * layer + 3584 * 152064) + 28 * 2 * 128 * 28 * keys
+    design = DesignPoint(accelerator="dense", phases=("prefill", "decode"), prompt_tokens=P, output_tokens=G,
+                         dram_bandwidth_gbps=64.0)
+    q = run_query(design, resolve_workload("llava_vid/videomme"))
+    assert q.phases["decode"].macs == expected
+    T = S + P
+    assert q.phases["prefill"].macs == pytest.approx(28 * (T * layer + T * T * 128 * 28), rel=1e-12)
+
+
+def test_focus_decode_cache_shrinks_with_sec():
+    w = resolve_workload("llava_vid/videomme")
+    kw = dict(phases=("prefill", "decode"), prompt_tokens=64, output_tokens=8, dram_bandwidth_gbps=64.0)
+    focus = run_query(DesignPoint(accelerator="focus", **kw), w)
+    dense = run_query(DesignPoint(accelerator="dense", **kw), w)
+    assert focus.kv_cache_bytes < 0.5 * dense.kv_cache_bytes
+    assert focus.phases["decode"].macs < dense.phases["decode"].macs
+    assert focus.phases["decode"].dram_bytes < dense.phases["decode"].dram_bytes
+
+
+@pytest.mark.parametrize("accelerator", ["dense", "focus"])
+@pytest.mark.parametrize("bandwidth", [8.0, 64.0, 1024.0])
+@pytest.mark.parametrize("dataflow,rows,cols", [("ws", 32, 32), ("os", 16, 64), ("is", 64, 8)])
+def test_decode_step_lower_bounds(accelerator, bandwidth, dataflow, rows, cols):
+    d = DesignPoint(accelerator=accelerator, phases=("prefill", "decode"), output_tokens=1, batch=2, rows=rows,
+                    cols=cols, dataflow=dataflow, dram_bandwidth_gbps=bandwidth)
+    dec = run_query(d, resolve_workload("llava_vid/mvbench")).phases["decode"]
+    assert dec.time_s >= dec.dram_bytes / (bandwidth * 1e9) * (1 - 1e-9)
+    assert dec.cycles >= dec.macs / (rows * cols) * (1 - 1e-9)
+
+
+def test_closed_form_series_equal_the_loop():
+    import math
+
+    def f(L):
+        return 7 * math.ceil(L / 32) * 95 + 3 * L - 1
+
+    for first, last in [(1, 1), (5, 700), (33, 64), (11713, 12224)]:
+        pieces = segments(first, last, (32, 8))
+        assert sum(affine_sum(f, lo, hi) for lo, hi in pieces) == sum(f(L) for L in range(first, last + 1))
+        assert ceil_affine_sum(f, first, last, 32) == sum(f(L) for L in range(first, last + 1))
+
+        def g(L):
+            return 2.5 * L - 7 * math.ceil(L / 32) * 10 - 50
+
+        assert sum(positive_sum(g, lo, hi) for lo, hi in pieces) == pytest.approx(
+            sum(max(0.0, g(L)) for L in range(first, last + 1)), rel=1e-12, abs=1e-9)
+
+
+def test_design_file_round_trip_keeps_query_knobs():
+    d = DesignPoint(phases=("encoder", "prefill", "decode"), prompt_tokens=64, output_tokens=2, batch=4,
+                    encoder_threshold=0.9, dram_bandwidth_gbps=64.0)
+    assert DesignPoint.from_dict(d.to_dict()) == d
+    assert "phases" not in DesignPoint().to_dict()  # the default design's file is unchanged
+
+
+TINY_VLM = {
+    "name": "tiny-vlm", "description": "a tiny VLM for scalesim runs", "source": "test",
+    "llm": {"layers": 2, "hidden": 32, "heads": 2, "kv_heads": 1, "head_dim": 16, "intermediate": 48, "vocab": 40},
+    "vision": {"layers": 2, "hidden": 24, "heads": 2, "head_dim": 12, "intermediate": 40, "mlp": "plain",
+               "patch": 14, "image": 98},
+    "encoder": {"layers_run": 1, "connector": "mlp", "dims": [32, 32]},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+def test_decode_and_encoder_shapes_equal_real_scalesim(tmp_path, dataflow):
+    """Whole GEMMs through the real scalesim: decode's weight and attention GEMMs at M = 1, 2, 8 and one
+    layer of a small tower (7 x 7 patches); then both phases of a tiny VLM, run on the scalesim backend,
+    give the analytic backend's cycles."""
+    from dataclasses import asdict
+
+    from dse.sim.analytic import gemm_counts
+    from dse.sim.hardware import ArrayConfig
+    from dse.sim.scalesim_backend import ScaleSimBackend
+    from dse.workloads.catalog import custom_workload
+
+    array = ArrayConfig(8, 8, dataflow)
+    real = ScaleSimBackend()
+    shapes = [(M, 32, 48) for M in (1, 2, 8)] + [(M, 48, 32) for M in (1, 2, 8)] + [(1, 16, 37), (1, 37, 16)]
+    shapes += [(49, 24, 24), (49, 24, 40), (49, 40, 24), (49, 12, 49), (49, 49, 12), (49, 588, 24)]
+    for M, K, N in shapes:
+        assert asdict(gemm_counts(M, K, N, array)) == asdict(real.gemm(M, K, N, array)), (M, K, N)
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_VLM))
+    w = custom_workload(str(spec), 2, 12, None)
+    d = DesignPoint(accelerator="dense", rows=8, cols=8, dataflow=dataflow, m_tile=64,
+                    phases=("encoder", "prefill", "decode"), prompt_tokens=3, output_tokens=5, batch=2,
+                    dram_bandwidth_gbps=64.0)
+    a, s = run_query(d, w, backend="analytic"), run_query(d, w, backend="scalesim")
+    for name in ("encoder", "decode"):
+        assert a.phases[name].compute_cycles == s.phases[name].compute_cycles
+
+
+def test_encoder_threshold_is_a_focus_prediction():
+    w = resolve_workload("llava_vid/videomme")
+    base = dict(accelerator="focus", phases=("encoder", "prefill"))
+    dense_enc = run_query(DesignPoint(**base), w).phases["encoder"]
+    loose = run_query(DesignPoint(**base, encoder_threshold=0.9), w).phases["encoder"]
+    strict = run_query(DesignPoint(**base, encoder_threshold=0.99), w).phases["encoder"]
+    assert loose.time_s < strict.time_s < dense_enc.time_s
+    assert loose.macs < strict.macs < dense_enc.macs
+    assert "DINOv2" in loose.details["modelled"]
+    r = simulate(["--workload", "llava_vid/videomme", "--accelerator", "dense", "--phases", "encoder,prefill",
+                  "--encoder-threshold", "0.9"], check=False)
+    assert r.returncode == 2 and "Focus" in r.stderr
+
+
+def test_whole_query_studies_parse_and_reference_designs_run_the_query():
+    from dse.search.evaluation import DesignEvaluator
+    from dse.search.studyfile import load_study
+
+    for name, G in (("video-qa", 2), ("captioning", 256)):
+        spec = load_study(name)
+        assert spec.objectives == ("accuracy", "query_energy", "query_time")
+        ev = DesignEvaluator(spec)
+        default = ev.default_design()
+        assert default["output_tokens"] == G and default["phases"] == "encoder,prefill,decode"
+        m = ev.run(default).metrics
+        assert m["query_time_s"] == pytest.approx(m["ttft_s"] + G * m["tpot_s"], rel=1e-9)
+        assert m["ttft_s"] > m["latency_s"]  # the encoder comes on top of the prefill
+
+
+@pytest.mark.parametrize("dataflow,rows,cols", [("ws", 32, 32), ("os", 16, 64), ("is", 64, 8)])
+@pytest.mark.parametrize("bandwidth", [0.5, 1.2, 1.525, 64.0])
+def test_decode_series_equals_one_token_at_a_time(dataflow, rows, cols, bandwidth):
+    """G tokens in closed form = G single-token decodes, each on its own cache length (DRAM-bound,
+    crossing over and compute-bound bandwidths)."""
+    from dse.phases.common import DenseArray, design_accelerator
+    from dse.sim.backends import get_backend
+
+    d = DesignPoint(accelerator="dense", rows=rows, cols=cols, dataflow=dataflow, dram_bandwidth_gbps=bandwidth)
+    dense = DenseArray(d, design_accelerator(d), get_backend("analytic"))
+    spec = resolve_workload("llava_vid/mvbench").spec.llm
+    cache, G = (2366, 2366, 900, 450), 77
+    whole = run_decode(d, spec, DecodeInput(cache, G, 1), dense)
+    steps = [run_decode(d, spec, DecodeInput(tuple(c + j for c in cache), 1, 1), dense) for j in range(G)]
+    for key in ("compute_cycles", "memory_stall_cycles", "dram_bytes", "macs"):
+        assert getattr(whole, key) == pytest.approx(sum(getattr(p, key) for p in steps), rel=1e-9, abs=1e-6), key
