@@ -119,11 +119,7 @@ class DesignPoint:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["block"] = "x".join(str(b) for b in self.block)
-        for name, default in QUERY_DEFAULTS.items():  # written only when the query is more than the prefill
-            if d[name] == default:
-                del d[name]
-        if "phases" in d:
-            d["phases"] = ",".join(self.phases)
+        d["phases"] = ",".join(self.phases)
         return d
 
     @classmethod
