@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"focus-dse: error: {exc}", file=sys.stderr)
         return 2
+    except OverflowError as exc:  # a knob so large that a cost exceeds floating point
+        print(f"focus-dse: error: a result overflows ({exc}): use realistic sizes, clocks and bandwidths",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into head & co.
         return 0
     except OSError as exc:  # an output path that cannot be written, a full disk, ...

@@ -202,3 +202,13 @@ def test_documented_command_line_runs_with_every_method(cli, tmp_path):
                        "--method", "random", "-o", str(out))
     assert code == 0 and json.loads(out.read_text())["source"] == "measured"
     assert any("--block does not apply to --method random; ignored" in line for line in err)
+
+
+@needs_model
+def test_more_frames_than_the_clip_has_warns_and_uses_all(cli, tmp_path):
+    """Issue 13: --frames beyond the clip silently used fewer; now one warning line says so."""
+    video, out = write_video(tmp_path / "three.mp4", levels=(0, 80, 160)), tmp_path / "p.json"
+    code, _, err = cli("--video", str(video), "--frames", "100000", "--layers", "0", "--method", "random",
+                       "-o", str(out))
+    assert code == 0 and err == [f"focus-dse: warning: --frames 100000: {video} has 3 frames; using all 3"]
+    assert json.loads(out.read_text())["provenance"]["frames"] == 3

@@ -56,3 +56,145 @@ def test_help_names_an_existing_command(capsys):
     assert "focus-dse workloads" in capsys.readouterr().out
     code, _, _ = run_cli(capsys, "workloads")
     assert code == 0
+
+
+# -- item 3: huge workloads took hours (attention was summed tile by tile) ---------------------
+HUGE = [["--model", "qwen2-7b", "--tokens", "1000000000000"],
+        ["--model", "qwen2-7b", "--frames", "1000000000", "--patches", "1000000000"]]
+
+
+@pytest.mark.parametrize("workload", HUGE)
+@pytest.mark.parametrize("accelerator", ["dense", "focus"])
+@pytest.mark.parametrize("convention", ["focus-paper", "faithful"])
+def test_huge_workloads_simulate_at_once(capsys, workload, accelerator, convention):
+    code, out, err = run_cli(capsys, "simulate", *workload, "--accelerator", accelerator, "--convention", convention,
+                             "--json", "--per-layer")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["total_cycles"] > 10**24 and len(r["per_layer"]) == 28
+
+
+@pytest.mark.parametrize("workload", HUGE)
+def test_huge_workloads_tiled_topology_is_refused_dense_one_written(capsys, workload):
+    line = refused(capsys, "topology", *workload, "--profile", "published")
+    assert "limit 1,000,000" in line
+    code, out, _ = run_cli(capsys, "topology", *workload)
+    assert code == 0 and len(out.splitlines()) == 10  # header + the nine distinct GEMMs
+
+
+def test_huge_workload_sweep_completes(capsys, tmp_path, monkeypatch):
+    from dse.commands import sweep
+
+    monkeypatch.setattr(sweep, "plot", lambda *args: None)  # matplotlib's second is not what hung
+    code, out, err = run_cli(capsys, "sweep", *HUGE[0], "--array", "16,32", "--bandwidth", "64",
+                             "--results-dir", str(tmp_path))
+    assert code == 0, err
+    assert "array   32x32" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", *HUGE[0], "--m-tile", "64", "--backend", "scalesim"],  # 15.6 G attention tiles in scalesim
+    ["simulate-gemm", "--M", "3000", "--K", "3000", "--N", "3000", "--rows", "256", "--cols", "256",
+     "--backend", "scalesim"],  # 542 k cycles on a 256x256 array: minutes of scalesim
+    ["simulate", "--model", "qwen2-7b", "--tokens", "1" + "0" * 30],
+    ["simulate", "--model", "qwen2-7b", "--frames", "1" + "0" * 10, "--patches", "1" + "0" * 10],
+    ["simulate", "--workload", "llava_vid/videomme", "--frequency-mhz", "1e308"],  # power overflows to inf
+    ["simulate", "--workload", "llava_vid/videomme", "--dram-bandwidth-gbps", "1e-300"],
+])
+def test_absurd_sizes_are_refused_in_one_line(capsys, argv):
+    refused(capsys, *argv)
+
+
+def test_attention_series_in_closed_form_equals_tile_by_tile():
+    """analytic.series_cycles is exactly the sum of compute_cycles over the tiles it stands for."""
+    import random
+
+    from dse.sim.analytic import compute_cycles, series_cycles
+
+    rng = random.Random(13)
+    for _ in range(2000):
+        dims = {d: rng.randint(1, 400) for d in "MKN"}
+        grows, step, count = rng.choice("MKN"), rng.randint(0, 300), rng.randint(0, 25)
+        rows, cols, dataflow = rng.randint(1, 48), rng.randint(1, 48), rng.choice(["os", "ws", "is"])
+        expected = 0
+        for i in range(count):
+            tile = dict(dims, **{grows: dims[grows] + i * step})
+            expected += compute_cycles(tile["M"], tile["K"], tile["N"], rows, cols, dataflow)
+        assert series_cycles(dims["M"], dims["K"], dims["N"], grows, step, count, rows, cols, dataflow) == expected
+
+
+@pytest.mark.parametrize("tokens", [1, 700, 1024, 1025, 4097, 11648])
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+@pytest.mark.parametrize("accelerator", ["dense", "focus"])
+def test_simulate_counts_the_tiles_topology_writes(tokens, dataflow, accelerator):
+    """Whole-model compute cycles (closed forms) equal the tiled topology's GEMMs summed one by one,
+    for token counts with and without a remainder tile."""
+    from dse.evaluate import DesignPoint, evaluate, profile_for
+    from dse.sim.backends import AnalyticBackend, gemm_cycles
+    from dse.sim.hardware import ArrayConfig
+    from dse.topology import tiled_topology
+    from dse.workloads.catalog import resolve_workload
+
+    w = resolve_workload(model="qwen2-0.5b", tokens=tokens)
+    design = DesignPoint(accelerator=accelerator, dataflow=dataflow, rows=16, cols=24, convention="faithful")
+    rows = tiled_topology(w, profile_for(design, w, "published"), design.m_tile)
+    array = ArrayConfig(16, 24, dataflow)
+    assert evaluate(design, w).compute_cycles == sum(r.repeat * gemm_cycles(r.M, r.K, r.N, array, AnalyticBackend())
+                                                     for r in rows)
+
+
+# -- item 2: inputs that meant nothing ----------------------------------------------------------
+def write_profile(tmp_path, **change):
+    from dse.published import published_profile
+    from dse.workloads.catalog import resolve_workload
+
+    raw = published_profile(resolve_workload("llava_vid/videomme")).to_dict()
+    for key, value in change.items():
+        if key == "unique_rows":
+            raw["layers"][0]["unique_rows"].update(value)
+        else:
+            raw[key] = value
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(raw))
+    return str(path)
+
+
+def test_profile_as_saved_is_accepted(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
+                           "--profile", write_profile(tmp_path))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"kept_fraction": 1.5}, "kept_fraction must be a number in [0, 1]"),
+    ({"kept_fraction": 0.9}, "disagrees with the layers"),
+    ({"unique_rows": {"q_proj": 20000.0}}, "unique_rows[q_proj] = 20000 exceeds the 11648 tokens"),
+    ({"unique_rows": {"q_prj": 100.0}}, "'q_prj' is no GEMM"),
+    ({"unique_rows": {"sv": 100.0}}, "'sv' is no GEMM"),
+])
+def test_profile_that_contradicts_itself_is_refused(capsys, tmp_path, change, words):
+    line = refused(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
+                   "--profile", write_profile(tmp_path, **change))
+    assert words in line
+
+
+@pytest.mark.parametrize("flag,value,words", [
+    ("--block", "99x99x99", "use T <= 64, H <= 13, W <= 13"),
+    ("--block", "2x14x2", "use T <= 64, H <= 13, W <= 13"),
+    ("--vector-size", "100000", "use 1..3584"),
+])
+def test_knobs_beyond_the_workload_are_refused(capsys, flag, value, words):
+    line = refused(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", flag, value)
+    assert words in line
+
+
+def test_largest_fitting_block_and_vector_run(capsys):
+    code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
+                           "--block", "64x13x13", "--vector-size", "3584")
+    assert code == 0, err
+
+
+def test_focus_knobs_on_an_accelerator_without_the_unit_are_refused(capsys):
+    line = refused(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "dense",
+                   "--block", "4x4x4", "--threshold", "0.5")
+    assert "--threshold, --block" in line and "dense" in line

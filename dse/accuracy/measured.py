@@ -26,6 +26,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,9 @@ class _Live:
         sizes = tuple(int(b) for b in block.split("x"))
         if self._bench is None:
             clip = read_frames(self.video, self.frames, min_frames=max(2, sizes[0]))
+            if clip.total_frames < self.frames:
+                print(f"focus-dse: warning: accuracy.frames {self.frames}: {clip.path} has {clip.total_frames} "
+                      f"frames; using all {clip.total_frames}", file=sys.stderr)
             self._bench = ViTBench(clip, load_dinov2())
         if self._bench.clip.pixels.shape[0] < sizes[0]:
             raise UserError(f"measured accuracy: block {block} needs {sizes[0]} frames; set accuracy.frames")
