@@ -463,9 +463,9 @@ def evaluate(
     per_layer: bool = False,
 ) -> Evaluation:
     backend = get_backend(backend) if isinstance(backend, str) else backend
-    prof = profile_for(design, workload, profile)
-    if prof is not None:  # the similarity knobs act on the Focus unit only
+    if load_spec(design.accelerator)["model"] == "focus":  # the similarity knobs act on the Focus unit only
         check_fits(design.block, design.vector_size, workload)
+    prof = profile_for(design, workload, profile)
     accel: Accelerator = build_accelerator(
         design.accelerator, design.knobs,
         {k: round(v * 1024) for k, v in design.buffer_kb.items()},

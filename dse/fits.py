@@ -2,8 +2,8 @@
 
 The similarity unit compares a token with neighbours inside a TxHxW window of frames x patch rows x
 patch columns, on sub-vectors of `vector_size` elements of a row. A window larger than the
-workload's frame grid, or a sub-vector longer than a row, names neighbours or elements that do not
-exist; the cost model would still charge them (a 99x99x99 block costs ~10^6 comparisons per token).
+workload's frame grid, or a sub-vector longer than every row, names neighbours or elements that do
+not exist; the cost model would still charge them (a 99x99x99 block costs ~10^6 comparisons per token).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from math import isqrt
 
 from dse.errors import UserError
 from dse.workloads.catalog import Workload
+from dse.workloads.gemms import linear_gemms
 
 
 def patch_grid(workload: Workload) -> int:
@@ -29,7 +30,9 @@ def check_fits(block: tuple[int, int, int], vector_size: int, workload: Workload
     if t > frames or h > side or w > side:
         raise UserError(f"block {t}x{h}x{w} does not fit {workload.name} ({workload.frames} frames of a {grid}x{grid} "
                         f"patch grid): use T <= {frames}, H <= {side}, W <= {side}")
-    hidden = workload.spec.llm.hidden
-    if vector_size > hidden:
-        raise UserError(f"vector size {vector_size} is longer than a row of {workload.name}'s model "
-                        f"(hidden {hidden}): use 1..{hidden}")
+    # a sub-vector longer than the hidden size still splits the MLP's down_proj rows (the paper sweeps
+    # up to 4096 on Qwen2-7B); longer than every row, it names elements that do not exist
+    longest = max((g for g in linear_gemms(workload.spec.llm, 1)), key=lambda g: g.K)
+    if vector_size > longest.K:
+        raise UserError(f"vector size {vector_size} is longer than every row {workload.name}'s GEMMs read (the "
+                        f"longest, {longest.name}'s, has {longest.K}): use 1..{longest.K}")

@@ -181,7 +181,7 @@ def test_profile_that_contradicts_itself_is_refused(capsys, tmp_path, change, wo
 @pytest.mark.parametrize("flag,value,words", [
     ("--block", "99x99x99", "use T <= 64, H <= 13, W <= 13"),
     ("--block", "2x14x2", "use T <= 64, H <= 13, W <= 13"),
-    ("--vector-size", "100000", "use 1..3584"),
+    ("--vector-size", "100000", "the longest, down_proj's, has 18944): use 1..18944"),
 ])
 def test_knobs_beyond_the_workload_are_refused(capsys, flag, value, words):
     line = refused(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", flag, value)
@@ -190,7 +190,7 @@ def test_knobs_beyond_the_workload_are_refused(capsys, flag, value, words):
 
 def test_largest_fitting_block_and_vector_run(capsys):
     code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
-                           "--block", "64x13x13", "--vector-size", "3584")
+                           "--block", "64x13x13", "--vector-size", "18944")
     assert code == 0, err
 
 
@@ -198,3 +198,18 @@ def test_focus_knobs_on_an_accelerator_without_the_unit_are_refused(capsys):
     line = refused(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "dense",
                    "--block", "4x4x4", "--threshold", "0.5")
     assert "--threshold, --block" in line and "dense" in line
+
+
+@pytest.mark.parametrize("flag,value,words", [
+    ("--threshold", "0.2", "threshold 0.2 is outside its measured redundancy curve (0.5..1"),
+    ("--vector-size", "4096", "vector_size 4096 is outside its measured redundancy curve (8..384"),
+    ("--block", "4x4x4", "block 4x4x4 has no measured redundancy (dse/data/redundancy.csv): using the nearest"),
+])
+def test_knobs_beyond_the_measured_curves_run_with_a_warning(capsys, flag, value, words):
+    """These were silently clamped to the curve's end (or the nearest block): now one line says so."""
+    from dse.errors import warn
+
+    warn.cache_clear()
+    code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", flag, value)
+    assert code == 0 and len(err.splitlines()) == 1
+    assert err.startswith("focus-dse: warning: ") and words in err

@@ -26,7 +26,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import numpy as np
 
 from dse.accuracy.base import AccuracyResult, dense_accuracy
 from dse.jsonfile import read_json
-from dse.errors import UserError
+from dse.errors import UserError, warn
 
 OPTIONS = {"profiles", "metric", "sec_share", "sec_gamma", "video", "frames", "threshold_step", "cache"}
 
@@ -189,8 +188,8 @@ class _Live:
         if self._bench is None:
             clip = read_frames(self.video, self.frames, min_frames=max(2, sizes[0]))
             if clip.total_frames < self.frames:
-                print(f"focus-dse: warning: accuracy.frames {self.frames}: {clip.path} has {clip.total_frames} "
-                      f"frames; using all {clip.total_frames}", file=sys.stderr)
+                warn(f"accuracy.frames {self.frames}: {clip.path} has {clip.total_frames} frames; "
+                     f"using all {clip.total_frames}")
             self._bench = ViTBench(clip, load_dinov2())
         if self._bench.clip.pixels.shape[0] < sizes[0]:
             raise UserError(f"measured accuracy: block {block} needs {sizes[0]} frames; set accuracy.frames")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dse.concentration import METHODS
-from dse.errors import UserError
+from dse.errors import UserError, warn
 from dse.csvfile import write_csv
 from dse.profile import parse_block
 
@@ -223,8 +223,7 @@ class _Setup:
         self.sec = parse_sec(args.sec)
         clip = read_frames(args.video, args.frames, min_frames=self.block[0])
         if clip.total_frames < args.frames:  # more than the clip has: the researcher wants the whole clip
-            print(f"focus-dse: warning: --frames {args.frames}: {clip.path} has {clip.total_frames} frames; "
-                  f"using all {clip.total_frames}", file=sys.stderr)
+            warn(f"--frames {args.frames}: {clip.path} has {clip.total_frames} frames; using all {clip.total_frames}")
         self.bench = ViTBench(clip, load_dinov2())
         self.layers = parse_layers(args.layers, VIT_LAYERS)
 
