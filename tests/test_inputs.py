@@ -213,3 +213,15 @@ def test_knobs_beyond_the_measured_curves_run_with_a_warning(capsys, flag, value
     code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", flag, value)
     assert code == 0 and len(err.splitlines()) == 1
     assert err.startswith("focus-dse: warning: ") and words in err
+
+
+@pytest.mark.parametrize("space,words", [
+    ({"block": ["2x2x2", "3x2x2"]}, "block 3x2x2 does not fit qwen2_5_vl/mme (1 frames of a 16x16 patch grid)"),
+    ({"vector_size": {"low": 8, "high": 40000}}, "vector size 40000 is longer than every row"),
+])
+def test_study_space_beyond_its_workload_is_refused_before_any_trial(space, words):
+    from dse.errors import UserError
+    from dse.search.studyfile import parse_study
+
+    with pytest.raises(UserError, match="space: " + words.replace("(", r"\(").replace(")", r"\)")):
+        parse_study({"name": "tiny", "workloads": ["qwen2_5_vl/mme"], "space": space})
