@@ -225,3 +225,16 @@ def test_study_space_beyond_its_workload_is_refused_before_any_trial(space, word
 
     with pytest.raises(UserError, match="space: " + words.replace("(", r"\(").replace(")", r"\)")):
         parse_study({"name": "tiny", "workloads": ["qwen2_5_vl/mme"], "space": space})
+
+
+def test_sec_scale_that_caps_an_alpha_warns(capsys):
+    from dse.errors import warn
+
+    warn.cache_clear()
+    code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
+                           "--sec-scale", "3")  # alpha 0.4 x 3 > 1
+    assert code == 0 and err == ("focus-dse: warning: sec_scale above 1/alpha of an SEC layer caps that alpha at 1: "
+                                 "the layer keeps every token\n")
+    code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
+                           "--sec-scale", "2")
+    assert code == 0 and err == ""  # 0.4 x 2 <= 1: nothing capped
