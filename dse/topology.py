@@ -19,7 +19,7 @@ from dse.workloads.gemms import layer_gemms
 
 
 # scalesim simulates a topology row by row (~0.1 s for one 1024-row fold): a million rows is
-# already days of scalesim and a ~50 MB file
+# already days of scalesim and a ~35 MB file
 MAX_TILED_ROWS = 1_000_000
 
 

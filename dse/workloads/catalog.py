@@ -63,6 +63,10 @@ def list_workloads() -> list[str]:
 MAX_TOKENS = 10**18
 
 
+def _shown(value: int) -> str:
+    return str(value) if abs(value) < 10**21 else f"a {len(str(abs(value)))}-digit number"
+
+
 def custom_workload(model: str, frames: int | None, patches: int | None, tokens: int | None) -> Workload:
     load_model(model)  # fail early on an unknown model
     if tokens is None:
@@ -70,12 +74,12 @@ def custom_workload(model: str, frames: int | None, patches: int | None, tokens:
             raise UserError("a custom workload needs --frames and --patches, or --tokens")
         for value, flag in ((frames, "--frames"), (patches, "--patches")):
             if not 0 < value <= MAX_TOKENS:
-                raise UserError(f"{flag} must be an integer in 1..10^18, got {value}")
+                raise UserError(f"{flag} must be an integer in 1..10^18, got {_shown(value)}")
         tokens = frames * patches
         if tokens > MAX_TOKENS:
             raise UserError(f"--frames x --patches = {tokens:.3g} visual tokens: at most 10^18")
     elif not 0 < tokens <= MAX_TOKENS:
-        raise UserError(f"--tokens must be an integer in 1..10^18, got {tokens}")
+        raise UserError(f"--tokens must be an integer in 1..10^18, got {_shown(tokens)}")
     frames = frames or 1
     patches = patches or (tokens // frames if tokens % frames == 0 else 0)
     return Workload(name=f"{model}-{frames}x{patches}" if patches else f"{model}-{tokens}tok",
