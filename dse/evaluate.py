@@ -21,13 +21,14 @@ from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
 from dse.cost.energy import DRAM_PJ_PER_BYTE, energy_breakdown
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
+from dse.fits import check_fits
 from dse.levels import built_hardware, check_level, profile_at_level, runs_sic
 from dse.profile import MLP_GEMMS, SparsityProfile, parse_block
 from dse.published import published_profile
 from dse.sim import focus_unit as fu
-from dse.sim.backends import Backend, gemm_cycles, get_backend, paper_tile_cycles
+from dse.sim.backends import Backend, gemm_cycles, get_backend, paper_tile_cycles, series_cycles
 from dse.sim.hardware import ArrayConfig
-from dse.sim.plan import attention_tiles, check_convention, linear_tiles
+from dse.sim.plan import attention_series, check_convention, linear_tiles
 from dse.sim.tiling import paper_tiles
 from dse.sim.traffic import WORD_BYTES, kernel_bytes
 from dse.workloads.catalog import Workload
@@ -287,8 +288,8 @@ class _Evaluator:
 
     def attention_exact(self, T: int, unique_q: float) -> float:
         """Causal attention on exact tiles (the tiles dse/sim/plan.py plans)."""
-        return sum(g.count * gemm_cycles(g.M, g.K, g.N, self.array, self.backend)
-                   for g in attention_tiles(self.spec, T, unique_q, self.d.m_tile))
+        return sum(s.count * series_cycles(s.M, s.K, s.N, s.grows, s.step, s.tiles, self.array, self.backend)
+                   for s in attention_series(self.spec, T, unique_q, self.d.m_tile))
 
     # -- SRAM traffic, as the array's demand (words -> bytes) ----------------------------
     @staticmethod
@@ -498,6 +499,8 @@ def evaluate(
     per_layer: bool = False,
 ) -> Evaluation:
     backend = get_backend(backend) if isinstance(backend, str) else backend
+    if load_spec(design.accelerator)["model"] == "focus":  # the similarity knobs act on the Focus unit only
+        check_fits(design.block, design.vector_size, workload)
     prof = profile_for(design, workload, profile)
     accel: Accelerator = build_accelerator(
         design.accelerator, design.knobs,
@@ -508,6 +511,9 @@ def evaluate(
     )
     tally, rows = _Evaluator(design, workload, backend, accel).run(prof, per_layer)
     seconds = tally.total / (design.frequency_mhz * 1e6)
+    if not all(map(math.isfinite, (tally.total, seconds, tally.dram, accel.area_mm2, accel.onchip_power_mw))):
+        raise UserError(f"{workload.name}: cycles, time, area or power overflow floating point for this design: "
+                        "use realistic sizes, clocks and bandwidths")
     energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
                               design.dram_pj_per_byte, per_access=design.convention == "faithful")
     dense_macs = sum(g.macs for g in linear_gemms(workload.spec.llm, workload.tokens)) * workload.spec.llm.layers \

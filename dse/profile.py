@@ -5,7 +5,9 @@ and how many unique rows remain after similarity concentration (SIC) for each GE
 M dimension is the token dimension. "Unique rows" is the Focus definition: unique
 (token, sub-vector) pairs divided by sub-vectors per row, i.e. the mean number of rows the
 array computes per K-slice. Keys of `unique_rows` are GEMM names (q_proj ... down_proj)
-and, for attention, "qk" / "sv"; a missing key means no similarity reduction for that GEMM.
+and, for attention, "qk" (the queries of Q K^T; S V runs on every kept token); a missing key means no
+similarity reduction for that GEMM. A file's unique rows never exceed the tokens the GEMM sees, and
+its `kept_fraction`, if given, is the one its layers imply (it is derived, never an input).
 
 Profiles bound to a workload (`workload` set) carry absolute counts for its token count;
 measured profiles (`workload` None, e.g. from a ViT on a real clip) are mapped onto any
@@ -53,6 +55,7 @@ class ConcentrationSettings:
 
 
 MLP_GEMMS = ("gate_proj", "up_proj", "down_proj", "fc1", "fc2")
+ROW_KEYS = ("q_proj", "k_proj", "v_proj", "o_proj", *MLP_GEMMS, "qk")  # what `unique_rows` may name
 
 
 def parse_block(value: Any, where: str = "block") -> tuple[int, int, int]:
@@ -189,7 +192,7 @@ def profile_from_dict(raw: dict[str, Any], where: str = "profile") -> SparsityPr
             )
             for lp in raw["layers"]
         )
-        return SparsityProfile(
+        profile = SparsityProfile(
             layers=layers,
             tokens=int(raw["tokens"]),
             settings=settings,
@@ -199,6 +202,34 @@ def profile_from_dict(raw: dict[str, Any], where: str = "profile") -> SparsityPr
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{where}: malformed sparsity profile ({exc!r}); see dse/profile.py for the format") from None
+    _check_rows(profile, where)
+    if "kept_fraction" in raw:
+        _check_kept_fraction(raw["kept_fraction"], profile.kept_fraction, where)
+    return profile
+
+
+def _check_rows(profile: SparsityProfile, where: str) -> None:
+    """Unique rows name a GEMM the simulator runs and are at most the tokens that GEMM sees."""
+    for lp in profile.layers:
+        for name, rows in lp.unique_rows.items():
+            if name not in ROW_KEYS:
+                raise UserError(f"{where}: layer {lp.layer}: unique_rows key '{name}' is no GEMM the array runs; "
+                                f"use {', '.join(ROW_KEYS)}")
+            seen = lp.tokens(name)
+            if rows > seen:
+                raise UserError(f"{where}: layer {lp.layer}: unique_rows[{name}] = {rows:g} exceeds the {seen:g} tokens "
+                                f"that GEMM sees: unique rows are in [0, {seen:g}]")
+
+
+def _check_kept_fraction(given: Any, derived: float, where: str) -> None:
+    """kept_fraction is computed from the layers; a file stating another one contradicts itself."""
+    ok = isinstance(given, (int, float)) and not isinstance(given, bool)
+    if not ok or not 0 <= given <= 1:
+        raise UserError(f"{where}: kept_fraction must be a number in [0, 1] (it is derived from the layers: "
+                        f"{derived:.6g}), got {given!r}")
+    if abs(given - derived) > 1e-6:
+        raise UserError(f"{where}: kept_fraction {given:g} disagrees with the layers, which keep {derived:.6g} of "
+                        "the rows: kept_fraction is derived from the layers; drop it or fix the layers")
 
 
 def load_profile(path: str | Path) -> SparsityProfile:

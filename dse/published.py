@@ -22,7 +22,7 @@ from functools import cache
 from math import prod
 
 from dse.data_files import REFERENCE_DIR
-from dse.errors import UserError
+from dse.errors import UserError, warn
 from dse.profile import MLP_GEMMS, ConcentrationSettings, LayerProfile, SparsityProfile
 from dse.workloads.catalog import VIDEO_WORKLOADS, Workload
 from dse.workloads.gemms import linear_gemms
@@ -102,6 +102,8 @@ def published_profile(workload: Workload, sec_scale: float = 1.0, removed_scale:
         raise UserError("SEC scale must be positive and the removed-row scale non-negative")
     spec = workload.spec.llm
     cfg = focus_config(workload.name)
+    if any(a * sec_scale > 1.0 for a in cfg["alpha"]):  # once per process: studies search sec_scale up to 4
+        warn("sec_scale above 1/alpha of an SEC layer caps that alpha at 1: the layer keeps every token")
     alphas = tuple(min(1.0, a * sec_scale) for a in cfg["alpha"])
     layers = tuple(layer for layer in cfg["layers"] if layer < spec.layers)
     alphas = alphas[: len(layers)]

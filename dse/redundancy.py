@@ -24,6 +24,7 @@ from bisect import bisect_left
 from functools import cache
 
 from dse.data_files import DATA_DIR
+from dse.errors import warn
 from dse.profile import parse_block
 from dse.workloads.catalog import Workload
 
@@ -54,6 +55,8 @@ def block_fraction(block: tuple[int, int, int]) -> float | None:
         return measured[tuple(block)]
     t, h, w = block
     nearest = min(measured, key=lambda b: (b[0] - t) ** 2 + ((b[1] * b[2] - h * w) / 4) ** 2)
+    warn(f"block {t}x{h}x{w} has no measured redundancy (dse/data/redundancy.csv): using the nearest measured "
+         f"block's, {'x'.join(map(str, nearest))}")
     return measured[nearest]
 
 
@@ -76,6 +79,10 @@ def knob_scale(knob: str, value: float, reference: float) -> float:
     points = curves().get(knob)
     if not points or value == reference:
         return 1.0
+    lo, hi = points[0][0], points[-1][0]
+    if not lo <= value <= hi:
+        warn(f"{knob} {value:g} is outside its measured redundancy curve ({lo:g}..{hi:g}, dse/data/redundancy.csv): "
+             f"using the unique fraction measured at {min(max(value, lo), hi):g}")
     return removed_ratio(interpolate(points, value), interpolate(points, reference))
 
 

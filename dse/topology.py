@@ -8,12 +8,19 @@ identical tiles of one layer merged into one row with their count.
 from __future__ import annotations
 
 from collections import Counter
+from math import ceil
 
+from dse.errors import UserError
 from dse.profile import SparsityProfile
 from dse.scalesim_io import TopologyRow
 from dse.sim.plan import plan_layer
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import layer_gemms
+
+
+# scalesim simulates a topology row by row (~0.1 s for one 1024-row fold): a million rows is
+# already days of scalesim and a ~35 MB file
+MAX_TILED_ROWS = 1_000_000
 
 
 def dense_topology(workload: Workload) -> list[TopologyRow]:
@@ -29,6 +36,12 @@ def tiled_topology(workload: Workload, profile: SparsityProfile | None, m_tile: 
     spec = workload.spec.llm
     if profile is not None:
         profile = profile.for_workload(workload.name, workload.tokens, spec.layers)
+    layer_tokens = [workload.tokens] * spec.layers if profile is None else [int(lp.tokens_kept) for lp in profile.layers]
+    attention_rows = sum(2 * ceil(t / m_tile) for t in layer_tokens) if m_tile > 0 else 0
+    if attention_rows > MAX_TILED_ROWS:
+        raise UserError(f"a tiled topology of {workload.name} with {m_tile}-token M tiles has {attention_rows:,} "
+                        f"attention rows (two per tile and layer; limit {MAX_TILED_ROWS:,}, scalesim runs a "
+                        "topology row by row): use a larger --m-tile, fewer tokens, or `focus-dse simulate`")
     rows = []
     for layer in range(spec.layers):
         if profile is None:

@@ -202,3 +202,39 @@ def test_documented_command_line_runs_with_every_method(cli, tmp_path):
                        "--method", "random", "-o", str(out))
     assert code == 0 and json.loads(out.read_text())["source"] == "measured"
     assert any("--block does not apply to --method random; ignored" in line for line in err)
+
+
+@needs_model
+def test_more_frames_than_the_clip_has_warns_and_uses_all(cli, tmp_path):
+    """Issue 13: --frames beyond the clip silently used fewer; now one warning line says so."""
+    video, out = write_video(tmp_path / "three.mp4", levels=(0, 80, 160)), tmp_path / "p.json"
+    code, _, err = cli("--video", str(video), "--frames", "100000", "--layers", "0", "--method", "random",
+                       "-o", str(out))
+    assert code == 0 and err == [f"focus-dse: warning: --frames 100000: {video} has 3 frames; using all 3"]
+    assert json.loads(out.read_text())["provenance"]["frames"] == 3
+
+
+def test_compare_shows_progress_per_method_and_budget_step(cli, monkeypatch):
+    """Issue 13: --compare ran for minutes printing nothing. Each method gets a progress line on
+    stderr counting its budget-search runs (the ViT is replaced by a stub: this checks the reporting)."""
+    from types import SimpleNamespace
+
+    from dse.concentration import cli as concentrate_cli
+
+    class Stub:
+        def __init__(self, args, given):
+            pass
+
+        def measure(self, method, budget, progress=None, **override):
+            for _ in range(3):
+                progress.update()
+            return 0.5, SimpleNamespace(budget_met=True, kept_fraction=budget, cls_cosine=0.99, patch_cosine=0.98,
+                                        layers=[], tokens=1)
+
+    monkeypatch.setattr(concentrate_cli, "_Setup", Stub)
+    code, out, err = cli("--compare", "--budget", "0.4")
+    assert code == 0 and "wrote" in out
+    text = "\n".join(err).replace("\r", "\n")
+    for number, method in enumerate(concentrate_cli.METHODS, 1):
+        line = f"method {number}/{len(concentrate_cli.METHODS)} {method}: tuning to budget 0.4: 3 run"
+        assert line in text, text

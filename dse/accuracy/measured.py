@@ -34,7 +34,7 @@ import numpy as np
 
 from dse.accuracy.base import AccuracyResult, dense_accuracy
 from dse.jsonfile import read_json
-from dse.errors import UserError
+from dse.errors import UserError, warn
 from dse.levels import runs_sec, runs_sic
 
 OPTIONS = {"profiles", "metric", "sec_share", "sec_gamma", "video", "frames", "threshold_step", "cache"}
@@ -189,6 +189,9 @@ class _Live:
         sizes = tuple(int(b) for b in block.split("x"))
         if self._bench is None:
             clip = read_frames(self.video, self.frames, min_frames=max(2, sizes[0]))
+            if clip.total_frames < self.frames:
+                warn(f"accuracy.frames {self.frames}: {clip.path} has {clip.total_frames} frames; "
+                     f"using all {clip.total_frames}")
             self._bench = ViTBench(clip, load_dinov2())
         if self._bench.clip.pixels.shape[0] < sizes[0]:
             raise UserError(f"measured accuracy: block {block} needs {sizes[0]} frames; set accuracy.frames")

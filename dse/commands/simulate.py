@@ -71,6 +71,9 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "batch": "batch", "encoder_threshold": "encoder_threshold"}
 
 
+FOCUS_KNOBS = ("threshold", "block", "vector_size", "sec_scale", "n_scatter")
+
+
 def load_design_file(path: str) -> tuple[dict, str | dict | None]:
     """A design-point file: {"design": {...}, "workload": W} or the bare design dict. W is a
     published workload's name or {"model": ..., "frames": ..., "patches": ...} / {"model", "tokens"}."""
@@ -115,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             args.workload = design_workload
     workload = workload_from_args(args)
+    focus_only = [f"--{f.replace('_', '-')}" for f in FOCUS_KNOBS if getattr(args, f) is not None]
+    if focus_only and load_spec(design.accelerator)["model"] != "focus":
+        raise UserError(f"{', '.join(focus_only)} set the Focus concentration unit, which {design.accelerator} does "
+                        "not have: drop them or use --accelerator focus")
     profile = load_profile(args.profile) if args.profile not in (None, "published") else "published"
     if profile != "published":
         if load_spec(design.accelerator)["model"] != "focus":

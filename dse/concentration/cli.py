@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dse.concentration import METHODS
-from dse.errors import UserError
+from dse.errors import UserError, warn
 from dse.csvfile import write_csv
 from dse.profile import parse_block
 
@@ -222,6 +222,8 @@ class _Setup:
         self.block = parse_block(args.block, "--block")
         self.sec = parse_sec(args.sec)
         clip = read_frames(args.video, args.frames, min_frames=self.block[0])
+        if clip.total_frames < args.frames:  # more than the clip has: the researcher wants the whole clip
+            warn(f"--frames {args.frames}: {clip.path} has {clip.total_frames} frames; using all {clip.total_frames}")
         self.bench = ViTBench(clip, load_dinov2())
         self.layers = parse_layers(args.layers, VIT_LAYERS)
 
@@ -345,8 +347,12 @@ def run_concentrate(args: argparse.Namespace) -> int:
         path = _writable(results / f"concentrate-compare-{budget:g}.csv", "--results-dir")
         setup = _Setup(args, given)
         rows = []
-        for method in tqdm(METHODS, desc=f"methods at budget {budget}", disable=None):
-            used, m = setup.measure(method, budget)
+        for number, method in enumerate(METHODS, 1):
+            # minutes of work: one line per method, counting its budget-search runs, even into a log file
+            with tqdm(desc=f"method {number}/{len(METHODS)} {method}: tuning to budget {budget:g}", unit=" run",
+                      file=sys.stderr, mininterval=0) as bar:
+                used, m = setup.measure(method, budget, progress=bar)
+                bar.set_postfix_str(f"kept {m.kept_fraction:.3f}")
             rows.append(_row("budget", budget, method, used, m))
         write_csv(path, rows)
         for r in rows:

@@ -212,6 +212,36 @@ def parse_workloads(raw: dict, where: str) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def check_space_fits(space: SearchSpace, workloads: tuple[Any, ...], accelerator: str, where: str) -> None:
+    """Every block and the longest vector the space can choose fit every workload: refused before the
+    first trial, not halfway through the study (dse/fits.py)."""
+    from dse.cost.accelerator import load_spec
+    from dse.evaluate import DesignPoint
+    from dse.fits import check_fits
+    from dse.profile import parse_block
+
+    if load_spec(accelerator)["model"] != "focus":
+        return
+
+    def values(name: str, default: Any) -> list[Any]:
+        knob = space.knobs.get(name)
+        if knob is None:
+            return [default]
+        if knob.kind == "fixed":
+            return [knob.value]
+        return list(knob.choices) if knob.kind == "cat" else [knob.high]
+
+    blocks = [parse_block(b) for b in values("block", DesignPoint.block)]
+    vector = max(values("vector_size", DesignPoint.vector_size))
+    for item in workloads:
+        w = resolve_workload_item(item)
+        for block in blocks:
+            try:
+                check_fits(block, int(vector), w)
+            except UserError as exc:
+                raise UserError(f"{where}: {exc}") from None
+
+
 def resolve_workload_item(item: Any):
     from dse.workloads import resolve_workload
 
@@ -241,6 +271,7 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     if convention not in CONVENTIONS:
         raise UserError(f"{where}.convention: '{convention}' is not one of {', '.join(CONVENTIONS)}")
     space = parse_space(raw.get("space"), buffers, f"{where}: space")
+    check_space_fits(space, workloads, accelerator, f"{where}: space")
     objectives = parse_objectives(raw.get("objectives", ["accuracy", "energy", "latency"]), f"{where}: objectives")
     constraints = parse_constraints(raw.get("constraints"), f"{where}: constraints")
     sampler = parse_sampler(raw.get("sampler"), f"{where}: sampler")

@@ -14,19 +14,65 @@ from math import ceil
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
 
+def fold_layout(rows: int, cols: int, dataflow: str) -> tuple[tuple[str, int], tuple[str, int], str, int]:
+    """How a dataflow maps a GEMM: the two dimensions folded onto the array (each with the array
+    side it is cut by), the dimension that streams through, and the fill/drain cycles of a fold."""
+    if dataflow == "os":  # outputs stationary: M over rows, N over cols, K streams
+        return ("M", rows), ("N", cols), "K", rows + cols - 2
+    if dataflow == "ws":  # weights stationary: K over rows, N over cols, M streams
+        return ("K", rows), ("N", cols), "M", 2 * rows + cols - 2
+    # input stationary: K over rows, M over cols, N streams
+    return ("K", rows), ("M", cols), "N", 2 * rows + cols - 2
+
+
 def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> tuple[int, int]:
     """(number of folds, cycles of one fold) for the dataflow."""
-    if dataflow == "os":  # outputs stationary: M over rows, N over cols, K streams
-        return ceil(M / rows) * ceil(N / cols), K + rows + cols - 2
-    if dataflow == "ws":  # weights stationary: K over rows, N over cols, M streams
-        return ceil(K / rows) * ceil(N / cols), M + 2 * rows + cols - 2
-    # input stationary: K over rows, M over cols, N streams
-    return ceil(K / rows) * ceil(M / cols), N + 2 * rows + cols - 2
+    dims = {"M": M, "K": K, "N": N}
+    (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
+    return ceil(dims[a] / side_a) * ceil(dims[b] / side_b), dims[streamed] + fill
 
 
 def compute_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> int:
     folds, per_fold = fold_grid(M, K, N, rows, cols, dataflow)
     return folds * per_fold - 1
+
+
+def floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum(floor((a*i + b) / m) for i in range(n)) for a, b >= 0, m > 0, in O(log) steps
+    (the Euclid-like reduction of the AtCoder Library's floor_sum)."""
+    total = 0
+    while n > 0:
+        if a >= m:
+            total += (n - 1) * n // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        y_max = a * n + b
+        if y_max < m:
+            break
+        n, b = divmod(y_max, m)
+        m, a = a, m
+    return total
+
+
+def series_cycles(M: int, K: int, N: int, grows: str, step: int, count: int, rows: int, cols: int,
+                  dataflow: str) -> int:
+    """Compute cycles of `count` GEMMs, the i-th (from 0) with dimension `grows` ("M", "K" or "N")
+    enlarged by i*step: what causal attention tiles are (each sees `step` more keys than the one
+    before). Equals summing compute_cycles tile by tile, in time independent of count."""
+    if count <= 0:
+        return 0
+    dims = {"M": M, "K": K, "N": N}
+    (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
+    if grows == streamed:  # fixed folds, each longer by `step` cycles per tile
+        folds = ceil(dims[a] / side_a) * ceil(dims[b] / side_b)
+        lengths = count * (dims[streamed] + fill) + step * (count * (count - 1) // 2)
+        return folds * lengths - count
+    side, other, other_side = (side_a, b, side_b) if grows == a else (side_b, a, side_a)
+    # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
+    grown_folds = floor_sum(count, side, step, dims[grows] + side - 1)
+    return ceil(dims[other] / other_side) * grown_folds * (dims[streamed] + fill) - count
 
 
 def gemm_counts(M: int, K: int, N: int, array: ArrayConfig) -> GemmCounts:

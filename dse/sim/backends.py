@@ -17,6 +17,8 @@ from dse.sim import analytic
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
 BACKENDS = ("analytic", "scalesim")
+# the scalesim backend sums a tile series tile by tile (one fold run per distinct shape)
+MAX_SCALESIM_TILES = 4096
 
 
 class Backend(Protocol):
@@ -64,6 +66,23 @@ def gemm_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) ->
     if backend.name == "analytic":
         return _analytic_cycles(M, K, N, array)
     return fold_count(M, K, N, array) * (fold_cycles(M, K, N, array, backend) + 1) - 1
+
+
+def series_cycles(M: int, K: int, N: int, grows: str, step: int, tiles: int, array: ArrayConfig,
+                  backend: Backend) -> int:
+    """Compute cycles of a tile series (dse/sim/plan.py TileSeries: dimension `grows` larger by
+    `step` per tile), whole GEMMs as scalesim counts them; analytic: in closed form."""
+    if backend.name == "analytic":
+        return analytic.series_cycles(M, K, N, grows, step, tiles, array.rows, array.cols, array.dataflow)
+    if tiles > MAX_SCALESIM_TILES:
+        raise UserError(f"the scalesim backend runs attention tile by tile: {tiles:,} tiles of one series "
+                        f"(limit {MAX_SCALESIM_TILES:,}); use --backend analytic (exact closed forms)")
+    total = 0
+    for i in range(tiles):
+        dims = {"M": M, "K": K, "N": N}
+        dims[grows] += i * step
+        total += gemm_cycles(dims["M"], dims["K"], dims["N"], array, backend)
+    return total
 
 
 def paper_tile_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) -> int:

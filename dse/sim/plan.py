@@ -50,16 +50,43 @@ def linear_tiles(tokens: int, unique: float, m_tile: int) -> list[tuple[int, int
     return [(m, n) for m, n in out if m > 0]
 
 
-def attention_tiles(spec: TransformerSpec, tokens: int, unique_q: float, m_tile: int) -> list[Gemm]:
+@dataclass(frozen=True)
+class TileSeries:
+    """`tiles` GEMMs whose dimension `grows` ("K" or "N") is larger by `step` in each tile than in
+    the one before (M, K, N: the first tile), each run `count` times (heads). Causal attention's
+    full tiles form one series, so a layer is a few series whatever its token count."""
+
+    name: str
+    kind: str
+    M: int
+    K: int
+    N: int
+    grows: str
+    step: int
+    tiles: int
+    count: int
+
+    def gemms(self) -> list[Gemm]:
+        """The series tile by tile."""
+        grown = [{"M": self.M, "K": self.K, "N": self.N, self.grows: getattr(self, self.grows) + i * self.step}
+                 for i in range(self.tiles)]
+        return [Gemm(self.name, d["M"], d["K"], d["N"], count=self.count, kind=self.kind) for d in grown]
+
+
+def attention_series(spec: TransformerSpec, tokens: int, unique_q: float, m_tile: int) -> list[TileSeries]:
     """Causal attention per tile of rows [a, b): Q K^T on the tile's unique query rows against the
-    b keys before its end, S V on all its rows; `count` = heads."""
+    b keys before its end, S V on all its rows; full tiles of m_tile rows, then the remainder."""
     share = unique_q / tokens if tokens else 0.0
-    out: list[Gemm] = []
-    for start in range(0, tokens, m_tile):
-        end = min(tokens, start + m_tile)
-        qk, _ = attention_gemms(spec, tile_rows(end - start, share), end)
-        _, sv = attention_gemms(spec, end - start, end)
-        out += [qk, sv] if qk.M > 0 else [sv]
+    full, rest = divmod(tokens, m_tile)
+    out: list[TileSeries] = []
+    for rows, first_end, tiles in ((m_tile, m_tile, full), (rest, tokens, 1)):
+        if tiles == 0 or rows == 0:
+            continue
+        qk, _ = attention_gemms(spec, tile_rows(rows, share), first_end)
+        _, sv = attention_gemms(spec, rows, first_end)
+        for g, grows in ((qk, "N"), (sv, "K")):
+            if g.M > 0:
+                out.append(TileSeries(g.name, g.kind, g.M, g.K, g.N, grows, m_tile, tiles, g.count))
     return out
 
 
@@ -80,5 +107,5 @@ def plan_layer(spec: TransformerSpec, tokens: int, m_tile: int, rows_for=None, t
         if t > 0:
             out += [TileGemm(g.name, g.kind, m, g.K, g.N, repeat=n) for m, n in linear_tiles(t, rows_for(g.name), m_tile)]
     out += [TileGemm(g.name, g.kind, g.M, g.K, g.N, repeat=g.count)
-            for g in attention_tiles(spec, tokens, rows_for("qk"), m_tile)]
+            for s in attention_series(spec, tokens, rows_for("qk"), m_tile) for g in s.gemms()]
     return out

@@ -19,8 +19,16 @@ from dse.errors import UserError
 from dse.scalesim_io import TopologyRow, write_config, write_layout, write_topology
 from dse.sim.hardware import ArrayConfig, GemmCounts, check_gemm_shape
 
-# Above this many simulated cycles a run takes minutes and GBs (~0.08 ms per cycle).
+# scalesim's time and memory grow with cycles x array edge (~0.1 ms per cycle on 32x32, ~0.6 ms on
+# 256x256, measured): above 2 M cycles on a 32x32 array (proportionally fewer on larger arrays) a run
+# takes minutes and GBs.
 MAX_SIMULATED_CYCLES = 2_000_000
+REFERENCE_EDGE = 64  # rows + cols of the 32x32 array the cycle limit is for
+
+
+def cycle_limit(array: ArrayConfig) -> int:
+    """The most cycles scalesim may simulate for one GEMM on this array."""
+    return MAX_SIMULATED_CYCLES * REFERENCE_EDGE // max(REFERENCE_EDGE, array.rows + array.cols)
 
 
 class ScaleSimError(UserError):
@@ -74,10 +82,11 @@ class ScaleSimBackend:
         from dse.sim.analytic import compute_cycles
 
         expected = compute_cycles(M, K, N, array.rows, array.cols, array.dataflow)
-        if expected > MAX_SIMULATED_CYCLES:
+        limit = cycle_limit(array)
+        if expected > limit:
             raise ScaleSimError(
-                f"GEMM {M}x{K}x{N} is ~{expected:,} cycles: too big for scalesim here "
-                f"(limit {MAX_SIMULATED_CYCLES:,}); use --backend analytic"
+                f"GEMM {M}x{K}x{N} is ~{expected:,} cycles: too big for scalesim here (limit {limit:,} on a "
+                f"{array.rows}x{array.cols} array, ~0.1-0.6 ms per cycle); use --backend analytic"
             )
         return _run_one(M, K, N, array, bandwidth_words)
 

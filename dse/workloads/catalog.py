@@ -68,17 +68,28 @@ def list_workloads() -> list[str]:
     return sorted(_published())
 
 
+# Costs are closed forms in the token count, but energy and time are floats: S^2 attention terms
+# must stay far from float overflow (~1e308), and 10^18 tokens is far beyond any VLM.
+MAX_TOKENS = 10**18
+
+
+def _shown(value: int) -> str:
+    return str(value) if abs(value) < 10**21 else f"a {len(str(abs(value)))}-digit number"
+
+
 def custom_workload(model: str, frames: int | None, patches: int | None, tokens: int | None) -> Workload:
     load_model(model)  # fail early on an unknown model
     if tokens is None:
         if frames is None or patches is None:
             raise UserError("a custom workload needs --frames and --patches, or --tokens")
         for value, flag in ((frames, "--frames"), (patches, "--patches")):
-            if value <= 0:
-                raise UserError(f"{flag} must be a positive integer, got {value}")
+            if not 0 < value <= MAX_TOKENS:
+                raise UserError(f"{flag} must be an integer in 1..10^18, got {_shown(value)}")
         tokens = frames * patches
-    elif tokens <= 0:
-        raise UserError(f"--tokens must be a positive integer, got {tokens}")
+        if tokens > MAX_TOKENS:
+            raise UserError(f"--frames x --patches = {tokens:.3g} visual tokens: at most 10^18")
+    elif not 0 < tokens <= MAX_TOKENS:
+        raise UserError(f"--tokens must be an integer in 1..10^18, got {_shown(tokens)}")
     frames = frames or 1
     patches = patches or (tokens // frames if tokens % frames == 0 else 0)
     return Workload(name=f"{model}-{frames}x{patches}" if patches else f"{model}-{tokens}tok",
