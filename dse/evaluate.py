@@ -482,6 +482,7 @@ def profile_for(design: DesignPoint, workload: Workload, profile: SparsityProfil
     threshold, block, vector size and SEC scale (see dse/redundancy.py), at its concentration level."""
     if load_spec(design.accelerator)["model"] != "focus" or design.concentration == "none":
         return None
+    check_fits(design.block, design.vector_size, workload)  # before any curve is read for them
     if isinstance(profile, SparsityProfile):
         prof = profile.for_workload(workload.name, workload.tokens, workload.spec.llm.layers)
     else:
@@ -499,8 +500,6 @@ def evaluate(
     per_layer: bool = False,
 ) -> Evaluation:
     backend = get_backend(backend) if isinstance(backend, str) else backend
-    if load_spec(design.accelerator)["model"] == "focus":  # the similarity knobs act on the Focus unit only
-        check_fits(design.block, design.vector_size, workload)
     prof = profile_for(design, workload, profile)
     accel: Accelerator = build_accelerator(
         design.accelerator, design.knobs,
