@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from math import ceil
 from typing import Any
 
 from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
 from dse.cost.energy import DRAM_PJ_PER_BYTE, energy_breakdown
+from dse.cost.precision import check_precision, get_precision
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
 from dse.fits import check_fits
@@ -26,6 +27,7 @@ from dse.levels import built_hardware, check_level, profile_at_level, runs_sic
 from dse.profile import MLP_GEMMS, SparsityProfile, parse_block
 from dse.published import published_profile
 from dse.sim import focus_unit as fu
+from dse.sim.cores import check_cores, column_shares, combine, head_shares
 from dse.sim.backends import Backend, gemm_cycles, get_backend, paper_tile_cycles, series_cycles
 from dse.sim.hardware import ArrayConfig
 from dse.sim.plan import attention_series, check_convention, linear_tiles
@@ -69,6 +71,9 @@ class DesignPoint:
     output_tokens: int = 0  # G decoded tokens
     batch: int = 1  # sequences decoded together (decode GEMMs have M = batch)
     encoder_threshold: float | None = None  # None: dense encoder; else Focus similarity inside the ViT
+    # the datapath and scale-out; the defaults are the Focus RTL: one FP16 array
+    precision: str = "fp16"  # fp16 | bf16 | fp8 | int8, weights and activations (dse/cost/precision.py)
+    cores: int = 1  # arrays of rows x cols, each with its own Focus unit and buffers, sharing DRAM (dse/sim/cores.py)
 
     def __post_init__(self) -> None:
         from dse.query import check_query_knobs, parse_phases
@@ -76,6 +81,8 @@ class DesignPoint:
         object.__setattr__(self, "phases", parse_phases(self.phases, "design: phases"))
         check_query_knobs(self)
         check_convention(self.convention)
+        check_precision(self.precision)
+        check_cores(self.cores)
         for name in ("rows", "cols", "m_tile", "n_tile", "vector_size", "n_scatter"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -237,8 +244,10 @@ def buffer_tiles(design: DesignPoint, accel: Accelerator) -> tuple[int, int]:
 
     Buffers are double-buffered (half active, as scalesim models them): input holds
     m x R words, weights R x n, outputs m x n. A buffer smaller than the chosen tiles need
-    shrinks the tile (more DRAM re-reads) instead of being silently ignored."""
-    half_words = {b.name: b.bytes // (2 * WORD_BYTES) for b in accel.buffers}
+    shrinks the tile (more DRAM re-reads) instead of being silently ignored. Words are the
+    design's precision's: at 8 bits a buffer holds twice the words of FP16."""
+    word = get_precision(design.precision).word_bytes
+    half_words = {b.name: b.bytes // (2 * word) for b in accel.buffers}
     m, n = design.m_tile, design.n_tile
     if "input" in half_words:
         m = max(1, min(m, half_words["input"] // design.rows))
@@ -269,6 +278,7 @@ class _Evaluator:
         # the baselines' published sparsity (fraction of rows they skip) for this workload
         self.adaptiv = baseline_sparsity("adaptiv", workload.name) if self.kind == "adaptiv" else {}
         self.cmc = baseline_sparsity("cmc", workload.name) if self.kind == "cmc" else {}
+        self.wb = get_precision(design.precision).word_bytes  # bytes per word, in DRAM and SRAM
 
     # -- array cycles -----------------------------------------------------------------
     def tiles_paper(self, rows_per_tile: int, tiles: int, K: int, N: int) -> float:
@@ -286,64 +296,79 @@ class _Evaluator:
             return self.tiles_paper(rows, P, K, N)
         return self.tiles_exact(T, T, K, N)
 
-    def attention_exact(self, T: int, unique_q: float) -> float:
-        """Causal attention on exact tiles (the tiles dse/sim/plan.py plans)."""
+    def attention_exact(self, T: int, unique_q: float, heads: int) -> float:
+        """Causal attention of `heads` heads on exact tiles (the tiles dse/sim/plan.py plans)."""
+        spec = self.spec if heads == self.spec.heads else replace(self.spec, heads=heads)
         return sum(s.count * series_cycles(s.M, s.K, s.N, s.grows, s.step, s.tiles, self.array, self.backend)
-                   for s in attention_series(self.spec, T, unique_q, self.d.m_tile))
+                   for s in attention_series(spec, T, unique_q, self.d.m_tile))
 
     # -- SRAM traffic, as the array's demand (words -> bytes) ----------------------------
     @staticmethod
-    def sram_of(M: float, K: int, N: int, dram_in: float, dram_w: float, dram_out: float) -> dict[str, float]:
-        b = WORD_BYTES
+    def sram_of(M: float, K: int, N: int, dram_in: float, dram_w: float, dram_out: float,
+                word_bytes: int = WORD_BYTES) -> dict[str, float]:
+        b = word_bytes
         return {"input": b * M * K + dram_in, "wgt": b * K * N + dram_w, "output": b * M * N + dram_out}
 
-    # -- one layer ----------------------------------------------------------------------
+    # -- one layer: each GEMM split over the cores (dse/sim/cores.py) ----------------------
     def layer(self, T_attn: int, T_mlp: int, rows_for) -> _Tally:
         tally = _Tally()
-        kind = self.kind
-        hd, heads = self.spec.head_dim, self.spec.heads
-        mt, nt = self.m_buf, self.n_buf
+        kind, cores = self.kind, self.d.cores
         for g in linear_gemms(self.spec, 1):
             T = T_mlp if g.name in MLP_GEMMS else T_attn
             if T <= 0:
                 continue
-            K, N = g.K, g.N
-            dense_macs = T * K * N
-            if kind == "focus":
-                U = rows_for(g.name)
-                tally.add(g.name, *self.focus_linear(g.name, T, U, K, N))
-            elif kind == "dense":
-                c = self.dense_linear(T, K, N)
-                dram = kernel_bytes(T, K, N, mt, nt)
-                tally.add(g.name, fu.UnitCycles(c), dram, dense_macs, self.bpc, {"array": c},
-                          self.sram_of(T, K, N, 2 * T * K * ceil(N / nt), 2 * K * N * ceil(T / mt), 2 * T * N))
-            elif kind == "adaptiv":
-                tally.add(g.name, *self.adaptiv_gemm(T, K, N))
-            else:
-                tally.add(g.name, *self.cmc_gemm(T, K, N, g.name, self.cmc["linear_sparsity"]))
+            U = rows_for(g.name) if kind == "focus" else T
+            tally.add(g.name, *combine([(self.linear(g.name, T, U, g.K, n), k)
+                                        for n, k in column_shares(g.N, self.d.cols, cores)]))
         T = T_attn
         if T > 0:
-            if kind == "focus":
-                tally.add("attention", *self.focus_attention(T, rows_for("qk")))
-            elif kind == "dense":
-                if self.paper:
-                    P, rows = paper_tiles(T, self.d.m_tile)
-                    c = self.tiles_paper(rows, P, hd, T) * heads  # (QK + SV) / 2, SV charged as QK
-                else:
-                    c = self.attention_exact(T, T)
-                dram = 0.5 * heads * (kernel_bytes(T, hd, T, mt, nt) + kernel_bytes(T, T, hd, mt, nt))
-                macs = T * T * hd * heads  # causal halves of QK and SV
-                tally.add("attention", fu.UnitCycles(c), dram, macs, self.bpc,
-                          {"array": c, "softmax": T * T * heads / 2 / 192},
-                          {"input": 2 * macs / 32, "output": 2 * T * T * heads})
-            elif kind == "adaptiv":
-                tally.add("attention", *self.adaptiv_attention(T))
-            else:
-                tally.add("attention", *self.cmc_attention(T))
+            U_q = rows_for("qk") if kind == "focus" else T
+            tally.add("attention", *combine([(self.attention(T, U_q, h), k)
+                                             for h, k in head_shares(self.spec.heads, cores)]))
         if kind == "focus" and T_mlp < T_attn:
             # SEC top-k on 32 max units over this layer's importance vector
             tally.busy["sec"] = tally.busy.get("sec", 0.0) + ceil(T_attn / 32)
         return tally
+
+    def linear(self, name: str, T: int, U: float, K: int, N: int):
+        """One core's share of a weight GEMM: T tokens (U unique rows for Focus), K x N weights."""
+        if self.kind == "focus":
+            return self.focus_linear(name, T, U, K, N)
+        if self.kind == "dense":
+            return self.dense_gemm(T, K, N)
+        if self.kind == "adaptiv":
+            return self.adaptiv_gemm(T, K, N)
+        return self.cmc_gemm(T, K, N, name, self.cmc["linear_sparsity"])
+
+    def attention(self, T: int, U_q: float, heads: int):
+        """One core's share of a layer's attention: `heads` of its heads."""
+        if self.kind == "focus":
+            return self.focus_attention(T, U_q, heads)
+        if self.kind == "dense":
+            return self.dense_attention(T, heads)
+        if self.kind == "adaptiv":
+            return self.adaptiv_attention(T, heads)
+        return self.cmc_attention(T, heads)
+
+    # -- dense -----------------------------------------------------------------------------
+    def dense_gemm(self, T: int, K: int, N: int):
+        mt, nt, b = self.m_buf, self.n_buf, self.wb
+        c = self.dense_linear(T, K, N)
+        dram = kernel_bytes(T, K, N, mt, nt, b)
+        return fu.UnitCycles(c), dram, T * K * N, self.bpc, {"array": c}, \
+            self.sram_of(T, K, N, b * T * K * ceil(N / nt), b * K * N * ceil(T / mt), b * T * N, b)
+
+    def dense_attention(self, T: int, heads: int):
+        hd, mt, nt, b = self.spec.head_dim, self.m_buf, self.n_buf, self.wb
+        if self.paper:
+            P, rows = paper_tiles(T, self.d.m_tile)
+            c = self.tiles_paper(rows, P, hd, T) * heads  # (QK + SV) / 2, SV charged as QK
+        else:
+            c = self.attention_exact(T, T, heads)
+        dram = 0.5 * heads * (kernel_bytes(T, hd, T, mt, nt, b) + kernel_bytes(T, T, hd, mt, nt, b))
+        macs = T * T * hd * heads  # causal halves of QK and SV
+        return fu.UnitCycles(c), dram, macs, self.bpc, {"array": c, "softmax": T * T * heads / 2 / 192}, \
+            {"input": b * macs / 32, "output": b * T * T * heads}
 
     # -- Focus ---------------------------------------------------------------------------
     def focus_linear(self, name: str, T: int, U: float, K: int, N: int):
@@ -366,25 +391,25 @@ class _Evaluator:
             tile = fu.gather_tile(block, d.m_tile, d.n_tile, C)
             gather = fu.gather_cycles(T, N, block, d.m_tile, d.n_tile, C)
         cycles = fu.linear_unit(compute, scatter, gather, detect, tile)
-        U_c = ceil(U)
-        dram_in = 2 * U_c * K * ceil(N / self.n_buf)
-        dram_w = 2 * K * N * ceil(T / self.m_buf)
-        dram_out = 2 * U_c * N
-        sram = self.sram_of(U, K, N, dram_in, dram_w, dram_out)
+        U_c, b = ceil(U), self.wb
+        dram_in = b * U_c * K * ceil(N / self.n_buf)
+        dram_w = b * K * N * ceil(T / self.m_buf)
+        dram_out = b * U_c * N
+        sram = self.sram_of(U, K, N, dram_in, dram_w, dram_out, b)
         # concentrated rows in, scattered partial sums out; detection reads 7 neighbours
         if not self.no_sic:
-            sram["concentrate_out"] = 2 * WORD_BYTES * T * ceil(K / R) * N
+            sram["concentrate_out"] = 2 * b * T * ceil(K / R) * N
         if detect:
-            a = WORD_BYTES * (T * N + T * ceil(N / 32))
+            a = b * (T * N + T * ceil(N / 32))
             sram["layouter"] = 8 * a
-            sram["similarity_map"] = WORD_BYTES * T * ceil(N / 32)
-            sram["similarity_table"] = WORD_BYTES * (3 * T * N)
+            sram["similarity_map"] = b * T * ceil(N / 32)
+            sram["similarity_table"] = b * (3 * T * N)
         busy = {"array": compute, "scatter": scatter, "detect": detect}
         return cycles, dram_in + dram_w + dram_out, U * K * N, self.bpc, busy, sram
 
-    def focus_attention(self, T: int, U_q: float):
-        d = self.d
-        hd, heads, R, C = self.spec.head_dim, self.spec.heads, d.rows, d.cols
+    def focus_attention(self, T: int, U_q: float, heads: int):
+        d, b = self.d, self.wb
+        hd, R, C = self.spec.head_dim, d.rows, d.cols
         if self.paper:
             Pq = ceil(U_q / d.m_tile)
             Pk = ceil(T / d.m_tile)
@@ -394,23 +419,24 @@ class _Evaluator:
             keys = self.w.tokens  # the paper's simulator scatters over all S keys
             scatter = fu.scatter_cycles(T, hd * heads, keys, R, C, d.n_scatter)
             detect = 0.0
-            dram = (WORD_BYTES * U_q * hd * ceil(T / d.n_tile)
-                    + 0.5 * heads * kernel_bytes(T, T, hd, self.m_buf, self.n_buf) + 2 * ceil(U_q) * self.w.tokens)
+            share = heads / self.spec.heads  # the simulator's per-layer terms, shared out with the heads
+            dram = (b * U_q * hd * ceil(T / d.n_tile) * share
+                    + 0.5 * heads * kernel_bytes(T, T, hd, self.m_buf, self.n_buf, b) + b * ceil(U_q) * self.w.tokens * share)
         else:
-            compute = self.attention_exact(T, U_q)
+            compute = self.attention_exact(T, U_q, heads)
             if self.no_sic:
                 scatter = detect = 0.0
             else:
                 scatter = fu.scatter_cycles(T, hd * heads, T, R, C, d.n_scatter) / 2  # causal: kept keys
                 detect = fu.detect_cycles(T, hd * heads, d.vector_size, d.block_volume - 1)
-            dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, self.m_buf, self.n_buf)
-                                  + kernel_bytes(T, T, hd, self.m_buf, self.n_buf))
+            dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, self.m_buf, self.n_buf, b)
+                                  + kernel_bytes(T, T, hd, self.m_buf, self.n_buf, b))
         stall = max(0.0, max(scatter, detect) - compute)
         macs = (U_q * T * hd + T * T * hd) * heads / 2
         busy = {"array": compute, "scatter": scatter, "detect": detect, "softmax": T * T * heads / 2 / 192}
-        sram = {"input": 2 * macs / 32, "output": 2 * T * T * heads}
+        sram = {"input": b * macs / 32, "output": b * T * T * heads}
         if not self.no_sic:
-            sram["concentrate_out"] = 2 * T * T * heads
+            sram["concentrate_out"] = b * T * T * heads
         return fu.UnitCycles(compute, scatter, 0.0, detect, stall), dram, macs, self.bpc, busy, sram
 
     # -- AdapTiV: output-stationary MAC lines, 64 wide x 16 lines, K in steps of 256 --------
@@ -420,12 +446,13 @@ class _Evaluator:
         k_steps = ceil(K / 256) if self.paper else K / 256  # the paper pads K=128 to 256
         array = 256 * ceil(N / 16) * ceil(M / 64) * k_steps
         merge = ceil(S * K / 64)
-        dram = 2 * S * K + 2 * M * K * ceil(N / 256) + 2 * K * N * ceil(M / 256) + 2 * M * N
-        sram = self.sram_of(M, K, N, 2 * S * K + 2 * M * K * ceil(N / 256), 2 * K * N * ceil(M / 256), 2 * M * N)
+        b = self.wb
+        dram = b * S * K + b * M * K * ceil(N / 256) + b * K * N * ceil(M / 256) + b * M * N
+        sram = self.sram_of(M, K, N, b * S * K + b * M * K * ceil(N / 256), b * K * N * ceil(M / 256), b * M * N, b)
         return fu.UnitCycles(array + merge), dram, M * K * N, self.bpc, {"array": array, "merge": merge}, sram
 
-    def adaptiv_attention(self, S: int):
-        hd, heads = self.spec.head_dim, self.spec.heads
+    def adaptiv_attention(self, S: int, heads: int):
+        hd = self.spec.head_dim
         qk, dram_qk, macs, _, busy, sram = self.adaptiv_gemm(S, hd, S)
         _, dram_sv, _, _, _, _ = self.adaptiv_gemm(S, S, hd)
         c = qk.compute * heads  # QK + SV (charged as QK) halved for causality
@@ -442,13 +469,14 @@ class _Evaluator:
         M = S * (1 - sparsity)
         array = self.tiles_paper(rows, P, K, N) if rows > 0 else 0.0
         codec = 0.0 if self.paper else ceil((F - P) * (self.w.patches or S // max(F, 1)) * K / (256 * 4))
-        reference = 0 if name in ("k_proj", "v_proj") else 2 * S * K
-        dram = reference + 2 * M * K * ceil(N / 64) + 2 * K * N * ceil(M / 768) + 2 * M * N
-        sram = self.sram_of(M, K, N, reference + 2 * M * K * ceil(N / 64), 2 * K * N * ceil(M / 768), 2 * M * N)
+        b = self.wb
+        reference = 0 if name in ("k_proj", "v_proj") else b * S * K
+        dram = reference + b * M * K * ceil(N / 64) + b * K * N * ceil(M / 768) + b * M * N
+        sram = self.sram_of(M, K, N, reference + b * M * K * ceil(N / 64), b * K * N * ceil(M / 768), b * M * N, b)
         return fu.UnitCycles(array + codec), dram, M * K * N, self.bpc, {"array": array, "codec": codec}, sram
 
-    def cmc_attention(self, S: int):
-        hd, heads = self.spec.head_dim, self.spec.heads
+    def cmc_attention(self, S: int, heads: int):
+        hd = self.spec.head_dim
         qk = self.cmc_gemm(S, hd, S, "qk", self.cmc["query_sparsity"])
         sv = self.cmc_gemm(S, S, hd, "sv", self.cmc["attn_score_sparsity"])
         c = int((qk[0].total + sv[0].total) * heads // 2)
@@ -507,6 +535,8 @@ def evaluate(
         paper_buffers=design.convention == "focus-paper",
         frequency_mhz=design.frequency_mhz,
         levels=built_hardware(design.concentration, design.convention),
+        precision=design.precision,
+        cores=design.cores,
     )
     tally, rows = _Evaluator(design, workload, backend, accel).run(prof, per_layer)
     seconds = tally.total / (design.frequency_mhz * 1e6)

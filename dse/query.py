@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dse.cost.precision import get_precision
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, Evaluation
 from dse.phases.common import DenseArray, PhaseCost, design_accelerator
@@ -117,7 +118,8 @@ def run_query(design: DesignPoint, workload: Workload, profile="published", back
     spec = workload.spec.llm
     cache = tuple(int(visual.layers[layer].tokens_kept) + P if visual is not None else workload.tokens + P
                   for layer in range(spec.layers))
-    inp = DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, B)
+    inp = DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, B,
+                      get_precision(design.precision).word_bytes)
     if design.phases == ("prefill",) and B == 1:  # the paper's scope: nothing else to build
         return QueryResult(design, ev, {"prefill": _prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
     dense = DenseArray(design, design_accelerator(design), backend)

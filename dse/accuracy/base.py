@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from dse.data_files import REFERENCE_DIR
 
 # accuracy.csv column -> accelerator / method name used in focus-dse
-METHOD_COLUMNS = {"dense": "Dense", "focus": "Focus", "adaptiv": "Adaptiv", "cmc": "CMC", "framefusion": "FF"}
+METHOD_COLUMNS = {"dense": "Dense", "focus": "Focus", "adaptiv": "Adaptiv", "cmc": "CMC", "framefusion": "FF",
+                  "int8_dense": "INT8_Dense", "int8_focus": "INT8_Focus"}
 
 
 @dataclass(frozen=True)

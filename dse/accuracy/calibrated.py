@@ -36,6 +36,18 @@ The model predicts the *relative* drop of a design vs dense, in % of the dense s
 - s_sec = 0.5: prior share of Focus's default drop due to SEC (the rest: similarity). The paper
   publishes no accuracy of its ablation to fit it. A design whose `concentration` leaves a level
   off (dse/levels.py) drops that level's share; `none` has no drop.
+- precision (design.precision): fp16 is the paper's setting (the columns above). int8 uses the
+  published INT8 columns: dense score = INT8_Dense, base(w) = Focus's relative drop INT8_Focus vs
+  INT8_Dense, as published (not shrunk: at the default design the prediction is the published
+  INT8_Focus score); the knob factors are the fp16 ones. Priors where the paper measured nothing:
+  bf16 = fp16 (models like Qwen2 and LLaVA-Video are trained and released in bf16, so it is their
+  native precision, no worse than fp16); fp8 = int8 (an 8-bit format with per-tensor scaling, as
+  int8; E4M3's floating point keeps outliers that int8 clips, so int8 is the cautious stand-in).
+  AdapTiV and CMC below fp16 (no published number): their fp16 score shifted by dense's
+  INT8_Dense - Dense (prior: quantisation costs them what it costs the dense model). Workloads
+  without INT8 columns (the image ones): prior = the fp16 model with base(w) plus the mean change
+  of Focus's relative drop from fp16 to int8 over the workloads that have them, and the fp16 dense
+  score (INT8_Dense is within a point of Dense wherever the paper measured both).
 The printed summary gives every fitted number with its in-sample and leave-one-out errors.
 """
 
@@ -60,6 +72,9 @@ DEFAULT = {"m_tile": 1024, "vector_size": 32, "block": (2, 2, 2)}
 PRIORS = {"sec_share": 0.5, "sec_gamma": 2.0}
 OPTIONS = {"fidelity_curve", "sec_share", "sec_gamma", "fidelity_metric"}
 FIDELITY_METRICS = ("patch_cosine", "cls_cosine")
+# whose published accuracies a precision uses: measured (fp16, int8) or a prior (bf16, fp8; see above)
+PRECISION_DATA = {"fp16": "fp16", "bf16": "fp16", "fp8": "int8", "int8": "int8"}
+COLUMNS = {"fp16": ("dense", "focus"), "int8": ("int8_dense", "int8_focus")}
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,8 @@ class Calibration:
     group_mean: dict[str, float]  # "video"/"image" -> mean relative drop (%)
     shrink: dict[str, float]  # group -> lambda
     base_loo_rmse: float  # % of dense: predicting an unseen workload's Focus drop by its group mean
+    int8_base: dict[str, float]  # workload -> published relative Focus drop at INT8 (%), vs INT8 dense
+    int8_shift: float  # mean of int8_base - observed (% of dense) over those workloads: the prior elsewhere
 
     # -- sweep effects as changes of relative drop (% of dense) vs the default ----------
     def _acc_vector(self, v: int) -> float:
@@ -219,8 +236,13 @@ def calibrate() -> Calibration:
             base[n] = mu + lam * (observed[n] - mu)
             others = [observed[o] for o in names if o != n]
             loo.append(float(np.mean(others)) - observed[n])
+    dense8, focus8 = COLUMNS["int8"]
+    int8 = {name: 100 * (s[dense8] - s[focus8]) / s[dense8] for name, s in published_accuracy().items()
+            if dense8 in s and focus8 in s}
+    shift = float(np.mean([int8[n] - observed[n] for n in int8]))
     return Calibration(vector, block, mtile, tuple(vbeta), tuple(bbeta), tuple(mbeta), reference, noise_sd,
-                       base, observed, group_mean, shrink, float(np.sqrt(np.mean(np.square(loo)))))
+                       base, observed, group_mean, shrink, float(np.sqrt(np.mean(np.square(loo)))),
+                       int8, shift)
 
 
 # -- knobs the data don't cover ---------------------------------------------------------------
@@ -310,7 +332,10 @@ class CalibratedProvider:
         from dse.published import focus_config
 
         cal = self.cal
-        base = cal.base.get(workload.name, cal.group_mean[_group(workload.name, workload.frames)])
+        group = _group(workload.name, workload.frames)
+        base = cal.base.get(workload.name, cal.group_mean[group])
+        if PRECISION_DATA[design.precision] == "int8":
+            base = cal.int8_base[workload.name] if workload.name in cal.int8_base else base + cal.int8_shift
         tau0 = focus_config(workload.name)["threshold"]
         tau = tau0 if design.threshold is None else design.threshold
         T = self.threshold_factor(tau, tau0)
@@ -323,23 +348,35 @@ class CalibratedProvider:
                            "sec_pct": sec, "sic_pct": sic}
 
     def predict(self, design, workload) -> AccuracyResult:
+        from dse.accuracy.base import baseline_accuracy
+
         model = _accelerator_model(design.accelerator)
-        dense = dense_accuracy(workload.name)
+        data = PRECISION_DATA[design.precision]
+        if data == "int8" and workload.name not in self.cal.int8_base:
+            source = {"precision_data": "prior: fp16 model + mean fp16 -> int8 change (no INT8 column here)"}
+        else:
+            source = {"precision_data": f"published {data.upper()} columns" if data == design.precision
+                      else f"prior: {data}'s published columns"}
+        dense = baseline_accuracy(COLUMNS[data][0], workload.name)
+        if dense is None:  # no INT8 column for this workload: prior = the fp16 dense score
+            dense = dense_accuracy(workload.name)
         scale = dense if dense is not None else 100.0
         if model == "dense":
-            return AccuracyResult(scale, 0.0, scale, self.label, {"note": "dense: no concentration"})
+            return AccuracyResult(scale, 0.0, scale, self.label, {"note": "dense: no concentration", **source})
         if model in ("adaptiv", "cmc"):
-            from dse.accuracy.base import baseline_accuracy
-
-            acc = baseline_accuracy(model, workload.name)
-            if acc is None or dense is None:
+            acc, fp16_dense = baseline_accuracy(model, workload.name), dense_accuracy(workload.name)
+            if acc is None or dense is None or fp16_dense is None:
                 raise UserError(f"no published {model} accuracy for '{workload.name}': the calibrated model "
                                 "covers Focus designs; baselines only where the paper measured them")
-            return AccuracyResult(acc, dense - acc, dense, f"published ({model}, Focus paper)", {})
+            if data != "fp16":  # prior: quantisation costs the baseline what it costs dense
+                acc += dense - fp16_dense
+                source["precision_data"] = f"prior: fp16 {model} score + (INT8_Dense - Dense)"
+            return AccuracyResult(acc, dense - acc, dense, f"published ({model}, Focus paper)", source)
         rel, details = self.relative_drop(design, workload)
         acc = float(scale * (1 - rel / 100))
         return AccuracyResult(acc, scale - acc, scale, self.label,
-                              {"relative_drop_pct": float(rel), **{k: float(v) for k, v in details.items()}})
+                              {"relative_drop_pct": float(rel), **{k: float(v) for k, v in details.items()},
+                               **source})
 
     def summary(self) -> str:
         cal = self.cal
@@ -360,6 +397,8 @@ class CalibratedProvider:
         tau = (f"measured fidelity curve {self.curve_path} ({self.metric})" if self.curve else
                "prior E = (1 - unique fraction) * sqrt(1 - threshold), unique fraction from dse/data/redundancy.csv")
         lines.append(f"threshold (not in the data): {tau}")
+        lines.append("precision: fp16 and int8 from the published columns (int8: INT8_Dense, INT8_Focus as published); "
+                     "bf16 prior = fp16's, fp8 prior = int8's")
         lines.append(f"SEC strength (not in the data): prior (ratio of mean -ln(kept fraction))^{self.sec_gamma:g}; "
                      f"SEC share of the default drop {self.sec_share:g} (prior)")
         return "\n".join(lines)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.accuracy.base import AccuracyResult, dense_accuracy
+from dse.accuracy.base import AccuracyResult
 from dse.jsonfile import read_json
 from dse.errors import UserError, warn
 from dse.levels import runs_sec, runs_sic
@@ -120,8 +120,7 @@ class MeasuredProvider:
         S = cal.sec_factor(workload, design.sec_scale)
         rel = base * (cal.sec_share * S * runs_sec(design.concentration)
                       + (1 - cal.sec_share) * ratio * runs_sic(design.concentration))
-        dense = dense_accuracy(workload.name)
-        scale = dense if dense is not None else 100.0
+        scale = result.dense  # the published dense score at the design's precision (calibrated.py), or 100
         acc = scale * (1 - rel / 100)
         return AccuracyResult(acc, scale - acc, scale, self.label,
                               {"relative_drop_pct": rel, "base_pct": base, "sec_factor": S, "fidelity_loss_ratio": ratio})

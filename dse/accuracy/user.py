@@ -18,7 +18,8 @@ Drops are taken against `dense_accuracy` (option: a number, or {workload: number
 answer's "dense_accuracy", else the Focus paper's dense score; without any, the drop is NaN.
 Answers are cached within a process per workload and the knobs that decide what the model
 sees (CONCENTRATION_KNOBS: accelerator, convention, concentration, threshold, sec_scale, vector_size,
-block, m_tile); the array, buffers, frequency and memory do not change the accuracy. A command that
+block, m_tile, precision: the design dict's "precision" says at which precision to evaluate);
+the array, buffers, frequency, cores and memory do not change the accuracy. A command that
 times out is killed with its whole process group (its children too). A function that raises
 fails that trial (FAIL, with the exception's message); the study goes on.
 """
@@ -39,7 +40,7 @@ from dse.errors import UserError
 
 OPTIONS = {"function", "command", "timeout", "dense_accuracy"}
 CONCENTRATION_KNOBS = ("accelerator", "convention", "concentration", "threshold", "sec_scale", "vector_size", "block",
-                       "m_tile")
+                       "m_tile", "precision")
 
 
 def _check_dense(dense: Any) -> None:

@@ -6,6 +6,7 @@ import argparse
 
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
 from dse.cost.accelerator import load_spec
+from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.evaluate import DesignPoint
 from dse.jsonfile import read_json
@@ -49,6 +50,10 @@ def register(sub) -> None:
     g.add_argument("--dram-bandwidth-gbps", type=float, help="DRAM bandwidth limit (default: unlimited)")
     g.add_argument("--buffer-kb", action="append", default=[], metavar="NAME=KB",
                    help="resize one buffer, e.g. --buffer-kb output=256 (repeatable)")
+    g.add_argument("--precision", choices=PRECISIONS,
+                   help="weights and activations: fp16 (default, the Focus RTL), bf16, fp8, int8 (README 'Precision')")
+    g.add_argument("--cores", type=int,
+                   help="arrays of rows x cols, each with its own Focus unit and buffers, sharing DRAM (default 1)")
     q = p.add_argument_group("the whole query (README 'The whole query'; default: the prefill alone, as the paper)")
     q.add_argument("--phases", help="comma-separated, of encoder,prefill,decode (default prefill)")
     q.add_argument("--prompt-tokens", type=int, help="P text prompt tokens after the visual ones (default 0)")
@@ -68,7 +73,8 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "n_scatter": "n_scatter", "concentration": "concentration",
                  "dram_bandwidth_gbps": "dram_bandwidth_gbps",
                  "phases": "phases", "prompt_tokens": "prompt_tokens", "output_tokens": "output_tokens",
-                 "batch": "batch", "encoder_threshold": "encoder_threshold"}
+                 "batch": "batch", "encoder_threshold": "encoder_threshold",
+                 "precision": "precision", "cores": "cores"}
 
 
 FOCUS_KNOBS = ("threshold", "block", "vector_size", "sec_scale", "n_scatter")
@@ -171,7 +177,8 @@ def render(r: dict) -> str:
     d = r["design"]
     lines = [
         f"{r['workload']} ({r['tokens']} visual tokens, {r['model']}) on {r['accelerator']} "
-        f"{d['rows']}x{d['cols']} {d['dataflow'].upper()} @ {d['frequency_mhz']:g} MHz",
+        f"{d['rows']}x{d['cols']} {d['dataflow'].upper()} @ {d['frequency_mhz']:g} MHz"
+        + (f", {d['precision']}" if d["precision"] != "fp16" else "") + (f", {d['cores']} cores" if d["cores"] > 1 else ""),
         f"convention {r['convention']} ({r['convention_note']}); backend {r['backend']}; "
         f"profile {r['profile_source']}; concentration {d['concentration']}",
         f"total cycles     {r['total_cycles']:,}  (compute {round(r['compute_cycles']):,}, "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from dse.cost.precision import RTL_PRECISION, component_ratio
 from dse.cost.sram import Buffer, sized_buffer
 from dse.data_files import DATA_DIR, REFERENCE_DIR
 from dse.errors import UserError
@@ -71,9 +72,11 @@ class Accelerator:
     components: tuple[Component, ...]
     buffers: tuple[Buffer, ...]
     description: str = ""
+    cores: int = 1  # copies of components and buffers (dse/sim/cores.py); the lists above are one core's
 
     @property
     def core_area_mm2(self) -> float:
+        """Logic area of one core."""
         return sum(c.area_mm2 * c.count for c in self.components)
 
     @property
@@ -82,15 +85,16 @@ class Accelerator:
 
     @property
     def area_mm2(self) -> float:
-        return self.core_area_mm2 + sum(b.area_mm2 for b in self.buffers)
+        return self.cores * (self.core_area_mm2 + sum(b.area_mm2 for b in self.buffers))
 
     @property
     def onchip_power_mw(self) -> float:
-        return self.core_power_mw + sum(b.peak_mw for b in self.buffers)
+        return self.cores * (self.core_power_mw + sum(b.peak_mw for b in self.buffers))
 
     @property
     def buffer_bytes(self) -> int:
-        return sum(b.bytes for b in self.buffers)
+        """On-chip bytes of all cores."""
+        return self.cores * sum(b.bytes for b in self.buffers)
 
     @property
     def buffer_kb(self) -> float:
@@ -177,8 +181,11 @@ def build_accelerator(
     paper_buffers: bool = True,
     frequency_mhz: float = RTL_MHZ,
     levels: frozenset[str] = ALL_LEVELS,
+    precision: str = RTL_PRECISION,
+    cores: int = 1,
 ) -> Accelerator:
-    """The accelerator for these knobs. buffer_bytes overrides sizes per buffer name.
+    """The accelerator for these knobs (`cores` copies of it; its MAC datapaths at `precision`,
+    dse/cost/precision.py). buffer_bytes overrides sizes per buffer name.
     paper_buffers=False drops buffers marked paper_only (the dense SA's borrowed Focus buffers);
     components and buffers tagged with a concentration level not in `levels` are not built (a
     size given for such a buffer has nothing to size).
@@ -206,6 +213,8 @@ def build_accelerator(
                   c.power_mw * clock * (pe_scale if c.busy == "array" else 1))
         for c in components
     ]
+    if precision != RTL_PRECISION:
+        components = [scaled_component(c, precision) for c in components]
     overrides = dict(buffer_bytes or {})
     defaults_at_paper = default_buffer_bytes(name_or_path, PAPER_KNOBS)
     needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
@@ -223,7 +232,14 @@ def build_accelerator(
             continue
         size = overrides.get(b["name"], needed[b["name"]])
         buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size, frequency_mhz))
-    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""))
+    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
+                       cores)
+
+
+def scaled_component(c: Component, precision: str) -> Component:
+    """The component built at `precision`: power and area times its datapath's ratio to FP16."""
+    r = component_ratio(c.busy, precision)
+    return Component(c.module, c.count, c.busy, c.area_mm2 * r.area_um2, c.power_mw * r.energy_pj)
 
 
 PAPER_KNOBS = {"rows": 32, "cols": 32, "m_tile": 1024, "n_tile": 96, "n_scatter": 2}

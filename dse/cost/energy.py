@@ -5,6 +5,9 @@ focus-paper (as the paper's simulator): every RTL component and every buffer's p
 faithful: each component is charged power x its busy time (array: compute cycles; SIC
 units: detection; accumulators: scatter; SFUs: softmax; ...); each buffer its leakage for
 the whole run plus its accesses x per-access energy; DRAM bytes x pJ/B.
+With several cores (accel.cores), busy cycles are summed over the cores (core-cycles) and what
+is charged for the whole run (leakage, "always" components, focus-paper peak power) is charged
+once per core.
 """
 
 from __future__ import annotations
@@ -26,14 +29,15 @@ def energy_breakdown(
 ) -> dict[str, float]:
     hz = frequency_mhz * 1e6
     seconds = total_cycles / hz
+    run = total_cycles * accel.cores  # core-cycles of the whole run
     out: dict[str, float] = {"dram": dram_bytes * dram_pj_per_byte * 1e-12}
     for c in accel.components:
-        busy = total_cycles if (not per_access or c.busy == "always") else min(busy_cycles.get(c.busy, 0.0), total_cycles)
+        busy = run if (not per_access or c.busy == "always") else min(busy_cycles.get(c.busy, 0.0), run)
         out[c.module] = out.get(c.module, 0.0) + c.power_mw * c.count * 1e-3 * busy / hz
     for b in accel.buffers:
         if per_access:
             pj = (b.read_pj_per_byte + b.write_pj_per_byte) / 2
-            out[f"sram:{b.name}"] = b.leakage_mw * 1e-3 * seconds + sram_bytes.get(b.name, 0.0) * pj * 1e-12
+            out[f"sram:{b.name}"] = b.leakage_mw * 1e-3 * seconds * accel.cores + sram_bytes.get(b.name, 0.0) * pj * 1e-12
         else:
-            out[f"sram:{b.name}"] = b.peak_mw * 1e-3 * seconds
+            out[f"sram:{b.name}"] = b.peak_mw * 1e-3 * seconds * accel.cores
     return out

@@ -2,7 +2,9 @@
 
 Cycles come from dse/sim/backends.py (gemm_cycles: exactly what scalesim counts), DRAM bytes
 from dse/sim/traffic.py (kernel_bytes), the compute/DRAM overlap per GEMM and the energy
-from the same code the prefill uses (evaluate._Tally, dse/cost/energy.py).
+from the same code the prefill uses (evaluate._Tally, dse/cost/energy.py). With several cores a
+weight GEMM splits by columns and attention instances (heads x windows x frames) go out in rounds
+of one per core, as dse/sim/cores.py says.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 
 from dse.cost.accelerator import Accelerator, build_accelerator
 from dse.cost.energy import energy_breakdown
+from dse.cost.precision import get_precision
 from dse.evaluate import DesignPoint, _Evaluator, _Tally, buffer_tiles
 from dse.sim import focus_unit as fu
 from dse.sim.backends import Backend, gemm_cycles
+from dse.sim.cores import column_shares, combine
 from dse.sim.hardware import ArrayConfig
 from dse.sim.plan import linear_tiles
 from dse.sim.traffic import kernel_bytes
@@ -43,7 +47,8 @@ def design_accelerator(design: DesignPoint) -> Accelerator:
     """The accelerator a design builds (as dse.evaluate.evaluate builds it)."""
     return build_accelerator(design.accelerator, design.knobs,
                              {k: round(v * 1024) for k, v in design.buffer_kb.items()},
-                             paper_buffers=design.convention == "focus-paper", frequency_mhz=design.frequency_mhz)
+                             paper_buffers=design.convention == "focus-paper", frequency_mhz=design.frequency_mhz,
+                             precision=design.precision, cores=design.cores)
 
 
 class DenseArray:
@@ -58,6 +63,7 @@ class DenseArray:
             else buffer_tiles(design, accel)
         self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
                     if design.dram_bandwidth_gbps else None)
+        self.wb = get_precision(design.precision).word_bytes
 
     def cycles(self, M: int, K: int, N: int, unique: float | None = None) -> float:
         """M rows cut in exact m_tile tiles (each computing its share of `unique` rows)."""
@@ -68,13 +74,18 @@ class DenseArray:
                unique: float | None = None, stream_weights: bool = True, detect: bool = True) -> None:
         """A weight GEMM (inputs re-read per N tile, weights per M tile unless they stay on chip); with
         `unique` rows the Focus unit concentrates it (scatter, gather, detection as in the prefill; `detect`
-        False when another GEMM already detected on the same input)."""
+        False when another GEMM already detected on the same input); split over the cores by columns."""
+        shares = [(self._linear_share(M, K, n, unique, stream_weights, detect), k)
+                  for n, k in column_shares(N, self.d.cols, self.d.cores)]
+        add_scaled(tally, name, *combine(shares), repeat)
+
+    def _linear_share(self, M: int, K: int, N: int, unique: float | None, stream_weights: bool, detect: bool):
         U = M if unique is None else unique
         c = self.cycles(M, K, N, unique)
-        mt, nt = self.m_buf, self.n_buf
-        weights = 2 * K * N * ceil(M / mt) if stream_weights else 0
-        dram = kernel_bytes(U, K, N, mt, nt) - 2 * K * N * ceil(M / mt) + weights
-        sram = _Evaluator.sram_of(U, K, N, 2 * U * K * ceil(N / nt), weights, 2 * U * N)
+        mt, nt, b = self.m_buf, self.n_buf, self.wb
+        weights = b * K * N * ceil(M / mt) if stream_weights else 0
+        dram = kernel_bytes(U, K, N, mt, nt, b) - b * K * N * ceil(M / mt) + weights
+        sram = _Evaluator.sram_of(U, K, N, b * U * K * ceil(N / nt), weights, b * U * N, b)
         if unique is None:
             cycles, busy = fu.UnitCycles(c), {"array": c}
         else:
@@ -85,18 +96,23 @@ class DenseArray:
             cycles = fu.linear_unit(c, scatter, gather, detect, fu.gather_tile(d.block_volume, d.m_tile,
                                                                                  d.n_tile, d.cols))
             busy = {"array": c, "scatter": scatter, "detect": detect}
-        add_scaled(tally, name, cycles, dram, U * K * N, self.bpc, busy, sram, repeat)
+        return cycles, dram, U * K * N, self.bpc, busy, sram
 
     def attention(self, tally: _Tally, queries: int, keys: int, head_dim: int, count: float) -> None:
         """Full (non-causal) attention of `queries` over `keys`, `count` times (heads x windows x frames)."""
         c = gemm_cycles(queries, head_dim, keys, self.array, self.backend) \
             + gemm_cycles(queries, keys, head_dim, self.array, self.backend)
-        mt, nt = self.m_buf, self.n_buf
-        dram = kernel_bytes(queries, head_dim, keys, mt, nt) + kernel_bytes(queries, keys, head_dim, mt, nt)
+        mt, nt, b = self.m_buf, self.n_buf, self.wb
+        dram = kernel_bytes(queries, head_dim, keys, mt, nt, b) + kernel_bytes(queries, keys, head_dim, mt, nt, b)
         macs = 2 * queries * keys * head_dim
-        add_scaled(tally, "attention", fu.UnitCycles(c), dram, macs, self.bpc,
-                   {"array": c, "softmax": queries * keys / 192},
-                   {"input": 2 * macs / 32, "output": 2 * queries * keys}, count)
+        one = (fu.UnitCycles(c), dram, macs, self.bpc, {"array": c, "softmax": queries * keys / 192},
+               {"input": b * macs / 32, "output": b * queries * keys})
+        # rounds of one instance per core: `full` rounds on every core, then one round on `rest` cores
+        full, rest = divmod(count, self.d.cores)
+        if full:
+            add_scaled(tally, "attention", *combine([(one, self.d.cores)]), full)
+        if rest:
+            add_scaled(tally, "attention", *combine([(one, rest)]), 1)
 
 
 def add_scaled(tally: _Tally, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bpc: float | None,

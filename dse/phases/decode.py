@@ -26,6 +26,7 @@ from math import ceil, floor
 from dse.evaluate import DesignPoint, _Tally
 from dse.phases.common import DenseArray, PhaseCost, phase_cost, scale_into
 from dse.sim.backends import gemm_cycles
+from dse.sim.cores import head_shares
 from dse.sim.traffic import WORD_BYTES
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import TransformerSpec
@@ -36,15 +37,16 @@ class DecodeInput:
     cache: tuple[int, ...]  # per layer: tokens in its KV cache when decoding starts
     tokens: int  # G
     batch: int
+    word_bytes: int = WORD_BYTES  # the design's precision (dse/cost/precision.py)
 
 
-def kv_bytes_per_token(spec: TransformerSpec) -> int:
-    return 2 * spec.kv_dim * WORD_BYTES  # K and V of one layer
+def kv_bytes_per_token(spec: TransformerSpec, word_bytes: int = WORD_BYTES) -> int:
+    return 2 * spec.kv_dim * word_bytes  # K and V of one layer
 
 
 def peak_kv_cache_bytes(spec: TransformerSpec, inp: DecodeInput) -> float:
     """All layers' KV caches after the last output token, for the whole batch."""
-    return inp.batch * kv_bytes_per_token(spec) * sum(c + inp.tokens for c in inp.cache)
+    return inp.batch * kv_bytes_per_token(spec, inp.word_bytes) * sum(c + inp.tokens for c in inp.cache)
 
 
 def segments(first: int, last: int, quanta: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -110,24 +112,27 @@ def run_decode(design: DesignPoint, spec: TransformerSpec, inp: DecodeInput, den
 
 
 def _weights_fit(spec: TransformerSpec, dense: DenseArray) -> bool:
-    weights = (sum(g.K * g.N for g in linear_gemms(spec, 1)) * spec.layers + spec.hidden * spec.vocab) * WORD_BYTES
-    wgt = sum(b.bytes for b in dense.accel.buffers if b.name == "wgt")
+    weights = (sum(g.K * g.N for g in linear_gemms(spec, 1)) * spec.layers + spec.hidden * spec.vocab) * dense.wb
+    # every core holds the weights of its columns (dse/sim/cores.py)
+    wgt = sum(b.bytes for b in dense.accel.buffers if b.name == "wgt") * dense.accel.cores
     return weights <= wgt / 2  # double-buffered: half holds data
 
 
 def _attention(tally: _Tally, dense: DenseArray, spec: TransformerSpec, first: int, last: int, count: int) -> None:
     """Attention of one decode token per sequence over L = first..last cached keys, summed exactly;
-    `count` = sequences x layers with this cache."""
-    array, backend, hd, heads = dense.array, dense.backend, spec.head_dim, spec.heads
+    `count` = sequences x layers with this cache. The heads split over the cores: a step takes
+    as long as the core with the most heads."""
+    array, backend, hd, heads, wb = dense.array, dense.backend, spec.head_dim, spec.heads, dense.wb
+    most = head_shares(heads, dense.d.cores)[0][0]
 
     def qk(L: int) -> float:
-        return heads * gemm_cycles(1, hd, L, array, backend)
+        return most * gemm_cycles(1, hd, L, array, backend)
 
     def sv(L: int) -> float:
-        return heads * gemm_cycles(1, L, hd, array, backend)
+        return most * gemm_cycles(1, L, hd, array, backend)
 
     def dram(L: float) -> float:
-        return kv_bytes_per_token(spec) * L + WORD_BYTES * heads * hd  # K, V read; attention output written
+        return kv_bytes_per_token(spec, wb) * L + wb * heads * hd  # K, V read; attention output written
 
     c = ceil_affine_sum(qk, first, last, array.cols) + ceil_affine_sum(sv, first, last, array.rows)
     m = 0.0
@@ -142,13 +147,14 @@ def _attention(tally: _Tally, dense: DenseArray, spec: TransformerSpec, first: i
     keys = (first + last) * (last - first + 1) / 2  # sum of L
     n = last - first + 1
     macs = 2 * hd * heads * keys
+    busy = c if most == heads else c / most * heads  # core-cycles: every head's
     tally.compute += c * count
     tally.mem_stall += m * count
-    tally.dram += (kv_bytes_per_token(spec) * keys + WORD_BYTES * heads * hd * n) * count
+    tally.dram += (kv_bytes_per_token(spec, wb) * keys + wb * heads * hd * n) * count
     tally.macs += macs * count
     tally.gemms["attention"] = tally.gemms.get("attention", 0.0) + (c + m) * count
-    for k, v in {"array": c, "softmax": heads * keys / 192}.items():
+    for k, v in {"array": busy, "softmax": heads * keys / 192}.items():
         tally.busy[k] = tally.busy.get(k, 0.0) + v * count
-    for k, v in {"input": WORD_BYTES * 2 * hd * heads * keys, "output": WORD_BYTES * heads * keys}.items():
+    for k, v in {"input": wb * 2 * hd * heads * keys, "output": wb * heads * keys}.items():
         tally.sram[k] = tally.sram.get(k, 0.0) + v * count
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.levels import LEVELS
 from dse.profile import parse_block
@@ -54,6 +55,9 @@ KNOB_TYPES: dict[str, KnobType] = {
     "output_tokens": KnobType("int", 0, 1 << 20),  # G output tokens
     "batch": KnobType("int", 1, 1 << 16),  # sequences decoded together
     "encoder_threshold": KnobType("float", 0.0, 1.0, nullable=True),  # Focus inside the ViT (null: off)
+    # the datapath and scale-out (dse/cost/precision.py, dse/sim/cores.py)
+    "precision": KnobType("cat", choices=PRECISIONS),  # weights and activations: fp16 | bf16 | fp8 | int8
+    "cores": KnobType("int", 1, 1024),  # arrays of rows x cols sharing the DRAM bandwidth
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 

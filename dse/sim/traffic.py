@@ -2,7 +2,8 @@
 
 A weight-stationary kernel keeps an m_buf x K slice of inputs and a K x n_buf slice of
 weights on chip: inputs are re-read once per N tile, weights once per M tile, outputs
-written once.
+written once. Words are FP16 (2 B) unless the design's precision says otherwise
+(dse/cost/precision.py).
 """
 
 from __future__ import annotations
@@ -12,5 +13,5 @@ from math import ceil
 WORD_BYTES = 2
 
 
-def kernel_bytes(M: float, K: int, N: float, m_buf: int, n_buf: int) -> float:
-    return WORD_BYTES * (M * K * ceil(N / n_buf) + K * N * ceil(M / m_buf) + M * N)
+def kernel_bytes(M: float, K: int, N: float, m_buf: int, n_buf: int, word_bytes: int = WORD_BYTES) -> float:
+    return word_bytes * (M * K * ceil(N / n_buf) + K * N * ceil(M / m_buf) + M * N)

@@ -1,0 +1,78 @@
+"""Scale-out: `cores` copies of the array (each with its own Focus unit and buffers) sharing DRAM.
+
+How a GEMM is split (one rule for every GEMM, so that one 64x64 vs four 32x32 is a fair question):
+- weight GEMMs by output columns: the ceil(N / C) column folds are dealt out as evenly as
+  they go (the last fold, if partial, to a core with the fewer folds); every core runs all M
+  tiles on its columns. Why columns: similarity concentration is a property of the input rows,
+  so each core's Focus unit keeps exactly the rows one unit would (an M split would cut the
+  M tiles the similarity blocks live in); each weight is read by one core only; decode's GEMMs
+  (M = batch, often 1) split evenly only this way. What it costs: every core reads the inputs
+  for its columns (kernel_bytes on its share: duplicated where its N tiles round up) and its
+  Focus unit detects similarity on the whole input (detection is repeated on every core).
+- attention by heads: heads are independent GEMM pairs; ceil or floor of heads / cores each.
+Each core's share is counted with the same exact GEMM model; the GEMM ends when its slowest
+core does (cores = 1: one share, today's numbers). DRAM bytes add up over the cores and go
+through the one shared DRAM interface; busy cycles add up (core-cycles, for energy).
+"""
+
+from __future__ import annotations
+
+from math import ceil
+from typing import Any
+
+from dse.errors import UserError
+from dse.sim import focus_unit as fu
+
+
+def check_cores(cores: object) -> int:
+    if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+        raise UserError(f"design: cores must be a positive integer (1, 2, 4, ...), got {cores!r}")
+    return cores
+
+
+def column_shares(N: int, cols: int, cores: int) -> list[tuple[int, int]]:
+    """(columns, cores with that many), cores with no column left out; one entry when cores = 1."""
+    if cores == 1:
+        return [(N, 1)]
+    folds = ceil(N / cols)
+    base, extra = divmod(folds, cores)
+    widths = [(base + 1) * cols] * extra + [base * cols] * (cores - extra)
+    pad = folds * cols - N
+    last = max(i for i, w in enumerate(widths) if w)  # a core with the fewer folds when any has them
+    widths[last] -= pad
+    return _grouped(widths)
+
+
+def head_shares(heads: int, cores: int) -> list[tuple[int, int]]:
+    """(heads, cores with that many), idle cores left out."""
+    base, extra = divmod(heads, cores)
+    return _grouped([base + 1] * extra + [base] * (cores - extra))
+
+
+def _grouped(sizes: list[int]) -> list[tuple[int, int]]:
+    out: dict[int, int] = {}
+    for s in sizes:
+        if s > 0:
+            out[s] = out.get(s, 0) + 1
+    return sorted(out.items(), reverse=True)
+
+
+GemmCost = tuple  # (UnitCycles, dram bytes, macs, bytes per cycle, busy, sram): what _Tally.add takes
+
+
+def combine(shares: list[tuple[GemmCost, int]]) -> GemmCost:
+    """One GEMM run as `count` cores per share: the slowest share's cycles; bytes, MACs, busy and
+    SRAM summed over all cores."""
+    if len(shares) == 1 and shares[0][1] == 1:
+        return shares[0][0]
+    slowest = max((cost[0] for cost, _ in shares), key=lambda c: c.total)
+    dram = sum(cost[1] * n for cost, n in shares)
+    macs = sum(cost[2] * n for cost, n in shares)
+    busy: dict[str, Any] = {}
+    sram: dict[str, Any] = {}
+    for cost, n in shares:
+        for mine, theirs in ((busy, cost[4]), (sram, cost[5])):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0.0) + v * n
+    return fu.UnitCycles(slowest.compute, slowest.scatter, slowest.gather, slowest.detect, slowest.stall), \
+        dram, macs, shares[0][0][3], busy, sram
