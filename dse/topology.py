@@ -2,7 +2,8 @@
 
 Dense: one row per distinct GEMM of the model with its repeat count (layers x heads).
 With a profile: the tiles the array really runs, per layer and M tile (M = unique rows),
-identical tiles of one layer merged into one row with their count.
+identical tiles of one layer merged into one row with their count. With several cores: the
+share of the slowest core (dse/sim/cores.py: its columns of each weight GEMM, its heads).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from math import ceil
 from dse.errors import UserError
 from dse.profile import SparsityProfile
 from dse.scalesim_io import TopologyRow
+from dse.sim.cores import core_share
 from dse.sim.plan import plan_layer
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import layer_gemms
@@ -31,8 +33,10 @@ def dense_topology(workload: Workload) -> list[TopologyRow]:
     return rows
 
 
-def tiled_topology(workload: Workload, profile: SparsityProfile | None, m_tile: int = 1024) -> list[TopologyRow]:
-    """Per layer and M tile, the GEMMs the array runs (attention: causal tile shapes)."""
+def tiled_topology(workload: Workload, profile: SparsityProfile | None, m_tile: int = 1024, cores: int = 1,
+                   cols: int = 32) -> list[TopologyRow]:
+    """Per layer and M tile, the GEMMs the array runs (attention: causal tile shapes); with
+    `cores` arrays of `cols` columns, what the slowest core runs."""
     spec = workload.spec.llm
     if profile is not None:
         profile = profile.for_workload(workload.name, workload.tokens, spec.layers)
@@ -51,7 +55,8 @@ def tiled_topology(workload: Workload, profile: SparsityProfile | None, m_tile: 
             tokens, rows_for, tokens_for = int(lp.tokens_kept), lp.rows, lp.tokens
         merged: Counter[tuple[str, int, int, int]] = Counter()
         for t in plan_layer(spec, tokens, m_tile, rows_for, tokens_for):
-            merged[(t.name, t.M, t.N, t.K)] += t.repeat
+            N, repeat = core_share(t.kind, t.N, t.repeat, spec.heads, cols, cores)
+            merged[(t.name, t.M, N, t.K)] += repeat
         for (name, M, N, K), repeat in merged.items():
             rows.append(TopologyRow(f"L{layer}_{name}_m{M}", M, N, K, repeat))
     return rows

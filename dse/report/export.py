@@ -3,8 +3,11 @@
 Each folder holds
 - scalesim.cfg: the array (rows, cols, dataflow) and SRAM sizes (ifmap = the `input` buffer,
   filter = `wgt`, ofmap = `output`, in kB, rounded up) in SCALE-Sim's own format; in USER
-  mode at the design's DRAM bandwidth (GB/s * 1e3 / MHz / 2-byte words per cycle, >= 1) when
-  it has one, CALC mode (no stalls) when unlimited;
+  mode at the design's DRAM bandwidth (GB/s * 1e3 / MHz / bytes per word of its precision, per
+  cycle, >= 1) when it has one, CALC mode (no stalls) when unlimited. A multi-core design
+  (cores > 1) gets one core's config, at its share (1 / cores) of the DRAM bandwidth, and the
+  topology of the slowest core's share (scalesim has no multi-core model); design.json's
+  scalesim note says so;
 - topology.csv (one per workload when the study has several: topology__<model>__<dataset>.csv)
   and layout.csv: the GEMMs this design really runs (per layer and M tile, M = the unique rows
   its concentration leaves), so `scalesim -c scalesim.cfg -t topology.csv -l layout.csv -i gemm`
@@ -55,9 +58,6 @@ def _file_tag(name: str) -> str:
     return name.replace("/", "__").replace(" ", "_")
 
 
-WORD_BYTES = 2  # SCALE-Sim words are the 16-bit operands
-
-
 def buffer_sizes_kb(design) -> dict[str, float]:
     """Each buffer's size in kB: the design's own, else what its tiles need (as the evaluation sizes them)."""
     from dse.cost.accelerator import default_buffer_bytes
@@ -67,10 +67,14 @@ def buffer_sizes_kb(design) -> dict[str, float]:
 
 
 def bandwidth_words(design) -> int | None:
-    """The design's DRAM bandwidth in SCALE-Sim words per cycle (>= 1); None when unlimited."""
+    """One core's DRAM bandwidth (the design's / cores) in SCALE-Sim words (operands of the design's
+    precision) per cycle (>= 1); None when unlimited."""
+    from dse.cost.precision import get_precision
+
     if design.dram_bandwidth_gbps is None:
         return None
-    return max(1, round(design.dram_bandwidth_gbps * 1e3 / design.frequency_mhz / WORD_BYTES))
+    word = get_precision(design.precision).word_bytes
+    return max(1, round(design.dram_bandwidth_gbps * 1e3 / design.frequency_mhz / word / design.cores))
 
 
 def _int_cycles(metrics: dict) -> dict:
@@ -107,7 +111,7 @@ def export_design(trial, spec: StudySpec, folder: Path, rank_no: int, source: Ex
     topologies = {}
     layer_names: list[str] = []
     for w in workloads:
-        rows = tiled_topology(w, profile_for(design, w, "published"), design.m_tile)
+        rows = tiled_topology(w, profile_for(design, w, "published"), design.m_tile, design.cores, design.cols)
         name = "topology.csv" if len(workloads) == 1 else f"topology__{_file_tag(w.name)}.csv"
         write_topology(folder / name, rows)
         topologies[w.name] = name
@@ -137,7 +141,10 @@ def export_design(trial, spec: StudySpec, folder: Path, rank_no: int, source: Ex
         "profile": ua.get("profile_source") or _profile_source(design, workloads[0]),
         "buffers_kb": sizes,
         "scalesim": {"config": "scalesim.cfg", "topology": topologies, "layout": "layout.csv",
-                     "note": "array cycles only; the concentration unit (detect/scatter/gather) is not in SCALE-Sim"},
+                     "note": "array cycles only; the concentration unit (detect/scatter/gather) is not in SCALE-Sim"
+                     + (f"; ONE core of {design.cores}: the config is one core's (1/{design.cores} of the DRAM "
+                        "bandwidth) and the topology the slowest core's share (its columns of each weight GEMM, "
+                        "its heads of attention); SCALE-Sim has no multi-core model" if design.cores > 1 else "")},
         "resimulate": "focus-dse simulate --design design.json --json",
     }
     (folder / "design.json").write_text(json.dumps(record, indent=1, default=float))

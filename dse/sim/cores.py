@@ -57,11 +57,19 @@ def _grouped(sizes: list[int]) -> list[tuple[int, int]]:
     return sorted(out.items(), reverse=True)
 
 
-GemmCost = tuple  # (UnitCycles, dram bytes, macs, bytes per cycle, busy, sram): what _Tally.add takes
+def core_share(kind: str, N: int, repeat: int, heads: int, cols: int, cores: int) -> tuple[int, int]:
+    """(N, repeat) of what the slowest core runs of a GEMM run `repeat` times (attention: once per
+    head per tile, so `repeat` is a multiple of `heads`): its columns of a weight GEMM, its heads."""
+    if cores == 1:
+        return N, repeat
+    if kind == "linear":
+        return column_shares(N, cols, cores)[0][0], repeat
+    return N, repeat // heads * head_shares(heads, cores)[0][0]
 
 
-def combine(shares: list[tuple[GemmCost, int]]) -> GemmCost:
-    """One GEMM run as `count` cores per share: the slowest share's cycles; bytes, MACs, busy and
+def combine(shares: list[tuple[tuple, int]]) -> tuple:
+    """One GEMM run as `count` cores per share (each share's cost is what _Tally.add takes: cycles,
+    DRAM bytes, MACs, bytes per cycle, busy, SRAM): the slowest share's cycles; bytes, MACs, busy and
     SRAM summed over all cores."""
     if len(shares) == 1 and shares[0][1] == 1:
         return shares[0][0]
