@@ -12,7 +12,8 @@ How a GEMM is split (one rule for every GEMM, so that one 64x64 vs four 32x32 is
 - attention by heads: heads are independent GEMM pairs; ceil or floor of heads / cores each.
 Each core's share is counted with the same exact GEMM model; the GEMM ends when its slowest
 core does (cores = 1: one share, today's numbers). DRAM bytes add up over the cores and go
-through the one shared DRAM interface; busy cycles add up (core-cycles, for energy).
+through the one shared DRAM interface; busy cycles add up (core-cycles, for energy). SEC's top-k
+over a layer's importance vector runs once (on one core's unit), as with one core.
 """
 
 from __future__ import annotations
