@@ -567,8 +567,9 @@ def evaluate(
             "energy_j": energy,
             "cycles": {k: round(v) for k, v in tally.gemms.items()},
             "busy_cycles": {k: round(v) for k, v in tally.busy.items()},
-            "area_mm2": {c.module: c.area_mm2 * c.count for c in accel.components}
-            | {f"buffer:{b.name}": b.area_mm2 for b in accel.buffers},
+            # all cores' area (sums to area_mm2); buffer sizes are each core's
+            "area_mm2": {c.module: c.area_mm2 * c.count * accel.cores for c in accel.components}
+            | {f"buffer:{b.name}": b.area_mm2 * accel.cores for b in accel.buffers},
             "buffers_kb": {b.name: b.bytes / 1024 for b in accel.buffers},
         },
         per_layer=rows,
