@@ -421,7 +421,8 @@ class _Evaluator:
             detect = 0.0
             share = heads / self.spec.heads  # the simulator's per-layer terms, shared out with the heads
             dram = (b * U_q * hd * ceil(T / d.n_tile) * share
-                    + 0.5 * heads * kernel_bytes(T, T, hd, self.m_buf, self.n_buf, b) + b * ceil(U_q) * self.w.tokens * share)
+                    + 0.5 * heads * kernel_bytes(T, T, hd, self.m_buf, self.n_buf, b)
+                    + b * ceil(U_q) * self.w.tokens * share)
         else:
             compute = self.attention_exact(T, U_q, heads)
             if self.no_sic:

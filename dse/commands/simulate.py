@@ -178,7 +178,8 @@ def render(r: dict) -> str:
     lines = [
         f"{r['workload']} ({r['tokens']} visual tokens, {r['model']}) on {r['accelerator']} "
         f"{d['rows']}x{d['cols']} {d['dataflow'].upper()} @ {d['frequency_mhz']:g} MHz"
-        + (f", {d['precision']}" if d["precision"] != "fp16" else "") + (f", {d['cores']} cores" if d["cores"] > 1 else ""),
+        + (f", {d['precision']}" if d["precision"] != "fp16" else "")
+        + (f", {d['cores']} cores" if d["cores"] > 1 else ""),
         f"convention {r['convention']} ({r['convention_note']}); backend {r['backend']}; "
         f"profile {r['profile_source']}; concentration {d['concentration']}",
         f"total cycles     {r['total_cycles']:,}  (compute {round(r['compute_cycles']):,}, "

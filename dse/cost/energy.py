@@ -37,7 +37,8 @@ def energy_breakdown(
     for b in accel.buffers:
         if per_access:
             pj = (b.read_pj_per_byte + b.write_pj_per_byte) / 2
-            out[f"sram:{b.name}"] = b.leakage_mw * 1e-3 * seconds * accel.cores + sram_bytes.get(b.name, 0.0) * pj * 1e-12
+            leak = b.leakage_mw * 1e-3 * seconds * accel.cores
+            out[f"sram:{b.name}"] = leak + sram_bytes.get(b.name, 0.0) * pj * 1e-12
         else:
             out[f"sram:{b.name}"] = b.peak_mw * 1e-3 * seconds * accel.cores
     return out
