@@ -261,3 +261,16 @@ def test_multicore_export_resimulates_and_says_one_core(tmp_path, monkeypatch, c
         again = json.loads(capsys.readouterr().out)
         for key in ("energy_j", "execution_time_s", "area_mm2"):
             assert again[key] == record["metrics"][key if key != "execution_time_s" else "latency_s"]
+
+
+def test_whole_query_phases_split_over_cores(workload):
+    """Encoder and decode GEMMs split like the prefill's: decode at M = 1 only by columns and heads."""
+    from dse.query import run_query
+
+    base = dict(accelerator="focus", phases=("encoder", "prefill", "decode"), prompt_tokens=64, output_tokens=8,
+                dram_bandwidth_gbps=64.0)
+    one = run_query(DesignPoint(**base), workload).phases
+    two = run_query(DesignPoint(**base, cores=2), workload).phases
+    for name in ("encoder", "prefill", "decode"):
+        assert two[name].compute_cycles == pytest.approx(one[name].compute_cycles / 2, rel=0.02), name
+        assert two[name].dram_bytes >= one[name].dram_bytes
