@@ -22,7 +22,6 @@ from math import ceil
 from typing import Any
 
 from dse.errors import UserError
-from dse.sim import focus_unit as fu
 
 
 def check_cores(cores: object) -> int:
@@ -83,5 +82,4 @@ def combine(shares: list[tuple[tuple, int]]) -> tuple:
         for mine, theirs in ((busy, cost[4]), (sram, cost[5])):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0.0) + v * n
-    return fu.UnitCycles(slowest.compute, slowest.scatter, slowest.gather, slowest.detect, slowest.stall), \
-        dram, macs, shares[0][0][3], busy, sram
+    return slowest, dram, macs, shares[0][0][3], busy, sram
