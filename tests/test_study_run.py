@@ -35,7 +35,7 @@ def test_run_prints_accuracy_fit_and_default_comparison(finished):
 def test_reports_written(finished):
     tmp, _, _ = finished
     folder = tmp / "results" / "small"
-    for name in ("study.db", "trials.csv", "trials.parquet", "pareto.png", "pareto.svg",
+    for name in ("journal.log", "trials.csv", "trials.parquet", "pareto.png", "pareto.svg",
                  "importances.csv", "accuracy_model.txt", "reference_points.csv",
                  "pareto_accuracy_vs_energy.png", "pareto_energy_vs_latency.svg"):
         assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name

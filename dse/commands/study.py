@@ -3,8 +3,9 @@
 STUDY is a study file (.yaml/.yml/.toml) or a built-in name (`quickstart`); status, plot and
 export also take the name of a study already in the storage. Storage: --storage URL
 (sqlite:///x.db, postgresql://user@host/db, or a path ending in .log for a journal file),
-else the study file's `storage`, else <results-dir>/<study>/study.db (journal.log with
---workers > 1). See dse/search/ for the study file, dse/accuracy/ for accuracy providers.
+else the study file's `storage`, else <results-dir>/<study>/journal.log (or the study.db
+of a study made before the journal became the default). See dse/search/ for the study file,
+dse/accuracy/ for accuracy providers.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def register(sub) -> None:
 
 
 # -- resolving STUDY and its storage ------------------------------------------------------------------
-def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool = False):
+def _spec_and_storage(args: argparse.Namespace, stored: bool = False):
     """(spec, storage ref). From the study file when STUDY is one; else the spec stored with the study."""
     from dse.search.runner import load_stored_spec
     from dse.search.storage import resolve_storage
@@ -75,7 +76,7 @@ def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool =
     path = locate(args.study)
     if path is not None:
         spec = load_study(args.study)
-        ref = resolve_storage(spec.name, args.results_dir, args.storage, spec.storage, workers)
+        ref = resolve_storage(spec.name, args.results_dir, args.storage, spec.storage)
         if stored:
             spec_stored = load_stored_spec(spec.name, ref)
             if spec_stored.fingerprint() != spec.fingerprint():
@@ -84,7 +85,7 @@ def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool =
         return spec, ref
     if not args.study or "/" in args.study or "\\" in args.study:
         raise UserError(f"no study file {args.study}")
-    ref = resolve_storage(args.study, args.results_dir, args.storage, None, workers)
+    ref = resolve_storage(args.study, args.results_dir, args.storage, None)
     if ref.path is not None and not ref.path.exists():
         from dse.search.studyfile import builtin_studies
 
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     from dse.search.runner import TARGET_ATTR, open_study, run_study
 
     _check_running_args(args)
-    spec, ref = _spec_and_storage(args, args.workers)
+    spec, ref = _spec_and_storage(args)
     if args.seed is not None:
         spec = replace(spec, seed=args.seed)
     timeout = args.timeout if args.timeout is not None else spec.timeout
