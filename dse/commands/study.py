@@ -128,8 +128,16 @@ def _run(args: argparse.Namespace, create: bool) -> int:
           f"{args.workers} worker(s); target {target} trials")
     print(get_provider(spec.accuracy.provider, spec.accuracy.options).summary())
     sys.stdout.flush()
-    summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
-                        create=create)
+    from dse.report.plotter import Plotter
+
+    plotter = None if args.no_reports else Plotter.start()  # imports matplotlib while the trials run
+    try:
+        summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
+                            create=create)
+    except BaseException:
+        if plotter:
+            plotter.cancel()
+        raise
     print(f"{summary.written} trials in {summary.seconds:.1f} s ({summary.trials_per_second:.1f} trials/s); "
           f"study has {summary.after} finished trials ({', '.join(sorted(set(summary.reasons)))})")
     if summary.interrupted:
@@ -137,9 +145,11 @@ def _run(args: argparse.Namespace, create: bool) -> int:
         print(f"interrupted: {summary.after} finished trials are stored in {ref.display}; "
               f"`focus-dse study resume {args.study}{where}` continues, "
               f"`focus-dse study plot {args.study}{where}` writes reports", file=sys.stderr)
+        if plotter:
+            plotter.cancel()
         return 130
-    if not args.no_reports:
-        _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out)
+    if plotter:
+        _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out, plotter=plotter)
     return 0
 
 
@@ -155,22 +165,34 @@ def _where_args(args: argparse.Namespace, ref) -> str:
     return out
 
 
-def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT) -> None:
+def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT,
+             plotter=None) -> None:
+    """Reports and export. The figures are drawn by `plotter` (default: a plot process started
+    now, which imports matplotlib while the storage is read) while this process writes the rest."""
     from dse.report import default_comparison, write_reports
     from dse.report.export import export_best
+    from dse.report.plotter import Plotter
     from dse.search.evaluation import DesignEvaluator
     from dse.search.runner import open_study
 
-    study = open_study(spec, ref, create=False)
-    out_dir = Path(results_dir) / spec.name
-    evaluator = DesignEvaluator(spec)
-    refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
-    df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs)
+    plotter = plotter or Plotter.start()
+    try:
+        study = open_study(spec, ref, create=False)
+        out_dir = Path(results_dir) / spec.name
+        evaluator = DesignEvaluator(spec)
+        refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
+        df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs, plotter=plotter)
+        folders = []
+        if export_k and len(df) and df["feasible"].any():
+            folders = export_best(study, df, spec, export_k, Path(export_root))
+        written += plotter.finish()
+    except BaseException:
+        plotter.cancel()
+        raise
     print(f"reports in {out_dir}/: {', '.join(sorted({p.name for p in written if '_vs_' not in p.name}))}")
     if len(df) and (df["state"] == "COMPLETE").any():
         print(default_comparison(df, spec, refs))
-    if export_k and len(df) and df["feasible"].any():
-        folders = export_best(study, df, spec, export_k, Path(export_root))
+    if folders:
         print(f"exported {len(folders)} best designs to {Path(export_root) / spec.name}/")
 
 
