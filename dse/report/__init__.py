@@ -22,7 +22,7 @@ def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True, eval
     paths (they are not in the list returned here); by this process otherwise."""
     from dse.report.html import write_html
     from dse.report.importance import importances, plot_importances, write_importances
-    from dse.report.pareto import plot_pareto
+    from dse.report.pareto import pareto_jobs
     from dse.report.plotter import Plotter
     from dse.search.evaluation import DesignEvaluator
 
@@ -34,8 +34,9 @@ def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True, eval
     evaluator = evaluator or DesignEvaluator(spec)
     refs = evaluator.reference_points() if refs is None else refs
     complete = bool(len(df)) and bool((df["state"] == "COMPLETE").any())
-    if complete:
-        plotter.submit(plot_pareto, df, spec, refs, out_dir)  # the longest part, first
+    if complete:  # the longest part, first
+        for func, args in pareto_jobs(df, spec, refs, out_dir):
+            plotter.submit(func, *args)
     written = write_tables(df, out_dir)
     pd.DataFrame.from_dict(refs, orient="index").rename_axis("design").to_csv(out_dir / "reference_points.csv")
     written.append(out_dir / "reference_points.csv")

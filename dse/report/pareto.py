@@ -193,20 +193,40 @@ def _save(fig, stem: Path) -> list[Path]:
     return [png, svg]
 
 
-def plot_pareto(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
-    import textwrap
+def _provider(df: pd.DataFrame, spec: StudySpec) -> str:
+    return next((p for p in df.get("accuracy_provider", pd.Series(dtype=str)) if p), spec.accuracy.provider)
 
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def pareto_jobs(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[tuple]:
+    """The Pareto figures as independent drawing jobs (function, args): the overview, then each pair."""
+    pairs = list(combinations(spec.objectives, 2))
+    return [(plot_overview, (df, spec, refs, out_dir))] + [(plot_pair, (df, spec, refs, out_dir, a, b))
+                                                          for a, b in pairs]
+
+
+def plot_pareto(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
+    """pareto.png/.svg and pareto_<a>_vs_<b>.png/.svg, drawn here."""
+    return [path for func, args in pareto_jobs(df, spec, refs, out_dir) for path in func(*args)]
+
+
+def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
+    """pareto.png/.svg: every pair side by side (one objective: its value per trial)."""
+    plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
-    provider = next((p for p in df.get("accuracy_provider", pd.Series(dtype=str)) if p), spec.accuracy.provider)
+    provider = _provider(df, spec)
     pairs = list(combinations(spec.objectives, 2))
     workloads = ", ".join(w if isinstance(w, str) else str(w) for w in spec.workloads)
     title = f"study {spec.name}: {spec.accelerator} on {workloads} ({spec.convention}; {len(df)} trials)"
-    if not pairs:  # one objective: its value per trial
+    if not pairs:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         metric = OBJECTIVES[spec.objectives[0]].metric
         done = df[df["state"] == "COMPLETE"]
@@ -223,7 +243,6 @@ def plot_pareto(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_di
         plt.close(fig)
         return written
     norm = _area_norm(df)
-    note = front_note(spec)
     n = len(pairs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
@@ -235,18 +254,26 @@ def plot_pareto(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_di
         ax.axis("off")
     handles, labels = _legend_handles(axes.flat[0])
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
-    fig.suptitle(f"{title}\n{note}", fontsize=9.5)
+    fig.suptitle(f"{title}\n{front_note(spec)}", fontsize=9.5)
     fig.colorbar(mappable, cax=cax, label="area (mm²)")
     written = _save(fig, out_dir / "pareto")
     plt.close(fig)
-    for a, b in pairs:
-        fig, axes, cax = _figure(1, 1, (4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
-        ax = axes[0, 0]
-        mappable = _panel(ax, df, a, b, refs, provider, norm)
-        fig.colorbar(mappable, cax=cax, label="area (mm²)")
-        handles, labels = _legend_handles(ax)
-        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
-        fig.suptitle(f"{spec.name}: {a} vs {b}\n" + textwrap.fill(note, 95), fontsize=8)
-        written += _save(fig, out_dir / f"pareto_{a}_vs_{b}")
-        plt.close(fig)
+    return written
+
+
+def plot_pair(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path, a: str, b: str) -> list[Path]:
+    """pareto_<a>_vs_<b>.png/.svg: one pair with its own legend and colour bar."""
+    import textwrap
+
+    plt = _pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes, cax = _figure(1, 1, (4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
+    ax = axes[0, 0]
+    mappable = _panel(ax, df, a, b, refs, _provider(df, spec), _area_norm(df))
+    fig.colorbar(mappable, cax=cax, label="area (mm²)")
+    handles, labels = _legend_handles(ax)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.suptitle(f"{spec.name}: {a} vs {b}\n" + textwrap.fill(front_note(spec), 95), fontsize=8)
+    written = _save(fig, out_dir / f"pareto_{a}_vs_{b}")
+    plt.close(fig)
     return written
