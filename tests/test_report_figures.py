@@ -115,6 +115,14 @@ def test_html_loads_plotly_from_beside_it(small, tmp_path):
     assert f"src='{PLOTLY_JS}'" in page and page.count("Plotly.newPlot") >= 3
     assert len(page) < 1_000_000  # the 4.8 MB of plotly.js are not in the page
     assert "does not read" in page and "projected" in page
+    # every figure is a valid plotly specification (plotly's own validators)
+    import plotly.graph_objects as go
+
+    from dse.report.html import _history_figure, _importance_figure, _pareto_figures
+
+    for figure in _pareto_figures(df, spec, refs, "calibrated") + [_history_figure(df, spec, "calibrated"),
+                                                                    _importance_figure(imp)]:
+        go.Figure(figure)
     js = tmp_path / PLOTLY_JS
     before = js.stat().st_mtime_ns
     write_html(df, spec, refs, imp, tmp_path, "calibrated")
