@@ -278,6 +278,10 @@ def _looks_like_journal(path: Path) -> bool:
 def _complete_end(f) -> int:
     """The offset just past the file's last newline (0 when it has none): where complete lines end."""
     size = f.seek(0, 2)
+    if size:  # the usual case, a complete last line: one byte read, not a 64 kB chunk per append
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return size
     pos = size
     while pos > 0:
         start = max(0, pos - 65536)
