@@ -2,8 +2,8 @@
 
 Drawing the Pareto figures (PNG + SVG) is the longest part of a report. `study run` starts two
 plot processes before its trials: they import matplotlib while the trials run, then draw the
-figures they are sent (dealt out in turn) while this process writes the tables, the HTML page
-and the export.
+figures (each takes the next one from a shared queue when it is free) while this process writes
+the tables, the HTML page and the export.
 The figures are functions of the data sent (the trials table, the reference points, the
 importances), never of timing, so the files are the same as when drawn in this process.
 The children ignore Ctrl-C (the parent stops them) and are stopped when the run is interrupted.
@@ -49,11 +49,12 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
 
 class Plotter:
     """Runs drawing jobs (functions returning the paths they wrote) inline, or in child processes
-    started by `Plotter.start(n)`, dealt out in turn; `finish()` returns every path written, in
-    submission order."""
+    started by `Plotter.start(n)`, which take the jobs from one queue as each becomes free;
+    `finish()` returns every path written, in submission order."""
 
     def __init__(self) -> None:
-        self._children: list[tuple[Any, Any, Any]] = []  # (process, job queue, result connection)
+        self._children: list[tuple[Any, Any]] = []  # (process, result connection)
+        self._queue = None  # the jobs, shared by the children
         self._jobs = 0
         self._written: list[tuple[int, list[Path]]] = []
 
@@ -63,29 +64,30 @@ class Plotter:
 
         plotter = cls()
         ctx = process_context()
+        # a queue, whose feeder thread sends the jobs: submit() never waits for a child busy
+        # drawing (a trials table is larger than a pipe's buffer)
+        plotter._queue = ctx.Queue()
         for i in range(processes):
-            # jobs go through a queue, whose feeder thread sends them: submit() never waits for a
-            # child busy drawing (a trials table is larger than a pipe's buffer)
-            jobs, (parent, child) = ctx.Queue(), ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_child_main, args=(jobs, child, os.getpid()), name=f"focus-dse-plots-{i}",
-                                  daemon=True)
+            parent, child = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_child_main, args=(plotter._queue, child, os.getpid()),
+                                  name=f"focus-dse-plots-{i}", daemon=True)
             process.start()
             child.close()
-            plotter._children.append((process, jobs, parent))
+            plotter._children.append((process, parent))
         return plotter
 
     def submit(self, func: Callable[..., list[Path]], *args: Any) -> None:
         index, self._jobs = self._jobs, self._jobs + 1
-        if not self._children:
+        if self._queue is None:
             self._written.append((index, func(*args)))
         else:
-            self._children[index % len(self._children)][1].put((index, func, args))
+            self._queue.put((index, func, args))
 
     def finish(self) -> list[Path]:
         errors = []
-        for _, jobs, _ in self._children:
-            jobs.put(None)
-        for _, _, conn in self._children:
+        for _ in self._children:
+            self._queue.put(None)  # one stop per child
+        for _, conn in self._children:
             status, value = conn.recv()
             if status == "ok":
                 self._written += value
@@ -98,15 +100,17 @@ class Plotter:
 
     def cancel(self) -> None:
         """Stop the children (an interrupted run, or an error before the report)."""
-        for process, jobs, _ in self._children:
+        for process, _ in self._children:
             if process.is_alive():
                 process.terminate()
-            jobs.cancel_join_thread()  # jobs still queued for a stopped child are dropped
         self._close()
 
     def _close(self) -> None:
-        for process, jobs, conn in self._children:
+        for process, conn in self._children:
             conn.close()
-            jobs.close()
             process.join(timeout=30)
         self._children = []
+        if self._queue is not None:
+            self._queue.cancel_join_thread()  # what a stopped child left in the queue is dropped
+            self._queue.close()
+            self._queue = None
