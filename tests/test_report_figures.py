@@ -65,10 +65,10 @@ def test_reference_labels_do_not_overlap_when_designs_coincide(small):
 
 
 def test_pareto_figures_show_area_and_say_what_the_front_is(small, tmp_path):
-    from dse.report.pareto import plot_pareto
+    from dse.report.pareto import pareto_jobs
 
     _, spec, _, df, refs = small
-    written = plot_pareto(df, spec, refs, tmp_path)
+    written = [path for func, args in pareto_jobs(df, spec, refs, tmp_path) for path in func(*args)]
     assert {p.name for p in written} >= {"pareto.png", "pareto.svg", "pareto_accuracy_vs_energy.svg"}
     svg = (tmp_path / "pareto.svg").read_text()
     assert "area (mm²)" in svg  # the colour bar
@@ -79,14 +79,16 @@ def test_pareto_figures_show_area_and_say_what_the_front_is(small, tmp_path):
 
 def test_figures_drawn_in_the_plot_process_are_the_same_bytes(small, tmp_path):
     """Drawing in the child process changes where, not what: identical files."""
-    from dse.report.pareto import plot_pareto
+    from dse.report.pareto import pareto_jobs
     from dse.report.plotter import Plotter
 
     _, spec, _, df, refs = small
-    inline = plot_pareto(df, spec, refs, tmp_path / "inline")
-    plotter = Plotter.start()
-    plotter.submit(plot_pareto, df, spec, refs, tmp_path / "child")
-    child = plotter.finish()
+    inline, plotter = Plotter(), Plotter.start()
+    for func, args in pareto_jobs(df, spec, refs, tmp_path / "inline"):
+        inline.submit(func, *args)
+    for func, args in pareto_jobs(df, spec, refs, tmp_path / "child"):
+        plotter.submit(func, *args)
+    inline, child = inline.finish(), plotter.finish()
     assert [p.name for p in inline] == [p.name for p in child]
     for a, b in zip(inline, child):
         assert a.read_bytes() == b.read_bytes(), a.name

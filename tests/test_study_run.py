@@ -41,7 +41,7 @@ def test_reports_written(finished):
         assert (folder / name).is_file() and (folder / name).stat().st_size > 0, name
     assert (folder / "pareto.svg").read_text().lstrip().startswith("<?xml")
     try:
-        import plotly  # noqa: F401  (optuna.visualization needs it)
+        import plotly  # noqa: F401  (pareto.html loads its plotly.min.js)
     except ImportError:
         pytest.skip("plotly not installed: no pareto.html (pip install plotly)")
     html = (folder / "pareto.html").read_text()

@@ -6,8 +6,8 @@ constraint, not an objective, so a design that looks better than a reference may
 black-edged dots: the feasible Pareto front of *all* objectives, projected on the pair (so some
 look dominated in 2-D); orange line, drawn over the points: the pair's own 2-D front; markers:
 dense, Focus default, AdapTiV, CMC at their paper configurations (same workloads, provider,
-model), hollow so that coinciding ones stay visible, labelled with their area, the labels
-placed so that they do not overlap.
+model), the baselines hollow so that coinciding ones stay visible, each labelled with its area,
+the labels placed so that they do not overlap.
 """
 
 from __future__ import annotations
@@ -211,11 +211,6 @@ def pareto_jobs(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_di
     pairs = list(combinations(spec.objectives, 2))
     return [(plot_overview, (df, spec, refs, out_dir))] + [(plot_pair, (df, spec, refs, out_dir, a, b))
                                                           for a, b in pairs]
-
-
-def plot_pareto(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
-    """pareto.png/.svg and pareto_<a>_vs_<b>.png/.svg, drawn here."""
-    return [path for func, args in pareto_jobs(df, spec, refs, out_dir) for path in func(*args)]
 
 
 def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
