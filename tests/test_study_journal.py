@@ -53,3 +53,24 @@ def test_mask_hides_passwords(url):
 def test_bad_storage_text_is_user_error():
     with pytest.raises(UserError):
         parse_storage("not-a-url")
+
+
+def test_default_storage_is_the_journal_and_an_existing_sqlite_study_keeps_its_file(tmp_path):
+    from dse.search.storage import resolve_storage
+
+    path = write_study(tmp_path, name="dflt", trials=4)
+    assert study_main(["run", str(path), "--results-dir", str(tmp_path), "--no-progress", "--no-reports"]) == 0
+    assert (tmp_path / "dflt" / "journal.log").is_file() and not (tmp_path / "dflt" / "study.db").exists()
+    # a study made when SQLite was the default: resume and status keep using its study.db
+    old = tmp_path / "old"
+    path = write_study(tmp_path, name="legacy", trials=4)
+    spec = load_study(str(path))
+    sqlite = parse_storage(f"sqlite:///{old / 'legacy' / 'study.db'}")
+    (old / "legacy").mkdir(parents=True)
+    run_study(spec, sqlite, 3, progress=False)
+    ref = resolve_storage("legacy", old, None, None)
+    assert ref.kind == "sqlite" and ref.default
+    assert study_main(["resume", str(path), "--results-dir", str(old), "--trials", "4", "--no-progress",
+                       "--no-reports"]) == 0
+    assert len(open_study(spec, sqlite, create=False).get_trials()) == 4
+    assert not (old / "legacy" / "journal.log").exists()

@@ -59,7 +59,7 @@ def test_two_workers_on_a_journal_lose_and_duplicate_nothing(tmp_path):
                   "--no-reports"], tmp_path)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert (tmp_path / "par" / "journal.log").is_file()  # --workers > 1 defaults to the journal
+    assert (tmp_path / "par" / "journal.log").is_file()  # the default storage
     trials = stored(path, tmp_path)
     check_intact(trials, expected=160)
     workers = {t.user_attrs[UID_ATTR].rsplit(":", 1)[0] for t in trials}

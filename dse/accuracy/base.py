@@ -30,6 +30,7 @@ class AccuracyResult:
 
 class AccuracyProvider(Protocol):
     name: str  # calibrated | measured | user
+    cheap: bool  # a prediction costs microseconds: reports may probe it with extra designs
 
     @property
     def label(self) -> str: ...

@@ -286,6 +286,7 @@ def sec_removed(workload, sec_scale: float) -> float:
 
 class CalibratedProvider:
     name = "calibrated"
+    cheap = True
 
     def __init__(self, options: dict[str, Any] | None = None):
         options = dict(options or {})

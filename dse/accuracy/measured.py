@@ -86,6 +86,10 @@ class MeasuredProvider:
             self.live = _Live(options)
 
     @property
+    def cheap(self) -> bool:
+        return self.live is None  # live: seconds of ViT inference per new setting; files: interpolation
+
+    @property
     def label(self) -> str:
         if self.live:
             return f"measured (live: DINOv2 ViT-S/14 on {self.live.video_name}, {self.metric}, mapped to drop)"

@@ -101,6 +101,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 class UserProvider:
     name = "user"
+    cheap = False  # a user's function or command may take any time
 
     def __init__(self, options: dict[str, Any] | None = None):
         options = dict(options or {})

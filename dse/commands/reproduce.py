@@ -91,29 +91,45 @@ def print_ablation(rows: list[dict], out: Path) -> None:
 
 
 def plot_sweep(rows: list[dict], knob: str, path: Path) -> None:
+    fig = sweep_figure(rows, knob)  # selects the Agg backend before pyplot is imported here
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def sweep_figure(rows: list[dict], knob: str):
+    """Two panels over the knob's values: latency bars (compute + stall) with the paper simulator's
+    latency marked, and energy below; both axes start at zero (differences at their true scale);
+    one legend for every series, under the plot, so that it covers no bar and no marker."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = [str(r["value"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar(labels, [r["compute_cycles"] / 5e8 for r in rows], label="compute")
-    ax.bar(labels, [r["stall_cycles"] / 5e8 for r in rows], bottom=[r["compute_cycles"] / 5e8 for r in rows],
-           label="stall")
+    compute = [r["compute_cycles"] / 5e8 for r in rows]
+    fig, (ax, low) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    ax.bar(labels, compute, label="compute (latency)", color="tab:blue")
+    ax.bar(labels, [r["stall_cycles"] / 5e8 for r in rows], bottom=compute, label="stall (latency)",
+           color="tab:orange")
     paper = [(label, r["paper_total_cycles"] / 5e8) for label, r in zip(labels, rows) if r["paper_total_cycles"]]
     if paper:
-        ax.plot(*zip(*paper), "rx", markersize=9, label="paper simulator")
-    ax.set_xlabel(knob)
+        ax.plot(*zip(*paper), "x", color="red", markersize=9, markeredgewidth=2, zorder=4,
+                label="paper simulator (latency)")
     ax.set_ylabel("latency at 500 MHz (s)")
-    twin = ax.twinx()
-    twin.plot(labels, [r["energy_j"] for r in rows], "k.-", label="energy")
-    twin.set_ylabel("energy (J)")
-    ax.legend(loc="upper left")
-    ax.set_title(f"Focus on llava_vid/videomme vs {knob} (modelled, focus-dse)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    ax.set_ylim(0, max(c + r["stall_cycles"] / 5e8 for c, r in zip(compute, rows)) * 1.12)
+    low.plot(labels, [r["energy_j"] for r in rows], "k.-", label="energy")
+    low.set_ylabel("energy (J)")
+    low.set_ylim(0, max(r["energy_j"] for r in rows) * 1.12)
+    low.set_xlabel(knob)
+    for a in (ax, low):
+        a.grid(True, axis="y", alpha=0.3)
+    handles = ax.get_legend_handles_labels()[0] + low.get_legend_handles_labels()[0]
+    fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=4, fontsize=8, frameon=False)
+    ax.set_title(f"Focus on llava_vid/videomme vs {knob} (modelled, focus-dse)", fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.16, hspace=0.08)
+    return fig
 
 
 def run_whole_query(args: argparse.Namespace) -> int:

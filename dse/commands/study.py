@@ -3,8 +3,9 @@
 STUDY is a study file (.yaml/.yml/.toml) or a built-in name (`quickstart`); status, plot and
 export also take the name of a study already in the storage. Storage: --storage URL
 (sqlite:///x.db, postgresql://user@host/db, or a path ending in .log for a journal file),
-else the study file's `storage`, else <results-dir>/<study>/study.db (journal.log with
---workers > 1). See dse/search/ for the study file, dse/accuracy/ for accuracy providers.
+else the study file's `storage`, else <results-dir>/<study>/journal.log (or the study.db
+of a study made before the journal became the default). See dse/search/ for the study file,
+dse/accuracy/ for accuracy providers.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def register(sub) -> None:
 
 
 # -- resolving STUDY and its storage ------------------------------------------------------------------
-def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool = False):
+def _spec_and_storage(args: argparse.Namespace, stored: bool = False):
     """(spec, storage ref). From the study file when STUDY is one; else the spec stored with the study."""
     from dse.search.runner import load_stored_spec
     from dse.search.storage import resolve_storage
@@ -85,7 +86,7 @@ def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool =
     path = locate(args.study)
     if path is not None:
         spec = load_study(args.study)
-        ref = resolve_storage(spec.name, args.results_dir, args.storage, spec.storage, workers)
+        ref = resolve_storage(spec.name, args.results_dir, args.storage, spec.storage)
         if stored:
             spec_stored = load_stored_spec(spec.name, ref)
             if spec_stored.fingerprint() != spec.fingerprint():
@@ -94,7 +95,7 @@ def _spec_and_storage(args: argparse.Namespace, workers: int = 1, stored: bool =
         return spec, ref
     if not args.study or "/" in args.study or "\\" in args.study:
         raise UserError(f"no study file {args.study}")
-    ref = resolve_storage(args.study, args.results_dir, args.storage, None, workers)
+    ref = resolve_storage(args.study, args.results_dir, args.storage, None)
     if ref.path is not None and not ref.path.exists():
         from dse.search.studyfile import builtin_studies
 
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     from dse.search.runner import TARGET_ATTR, open_study, run_study
 
     _check_running_args(args)
-    spec, ref = _spec_and_storage(args, args.workers)
+    spec, ref = _spec_and_storage(args)
     if args.seed is not None:
         spec = replace(spec, seed=args.seed)
     timeout = args.timeout if args.timeout is not None else spec.timeout
@@ -137,18 +138,29 @@ def _run(args: argparse.Namespace, create: bool) -> int:
           f"{args.workers} worker(s); target {target} trials")
     print(get_provider(spec.accuracy.provider, spec.accuracy.options).summary())
     sys.stdout.flush()
-    summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
-                        create=create)
+    from dse.report.plotter import Plotter
+
+    plotter = None if args.no_reports else Plotter.start()  # imports matplotlib while the trials run
+    try:
+        summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
+                            create=create)
+    except BaseException:
+        if plotter:
+            plotter.cancel()
+        raise
     print(f"{summary.written} trials in {summary.seconds:.1f} s ({summary.trials_per_second:.1f} trials/s); "
           f"study has {summary.after} finished trials ({', '.join(sorted(set(summary.reasons)))})")
     commands = _command_line(args)
     if summary.interrupted:
         print(f"interrupted: {summary.after} finished trials are stored in {ref.display}; "
               f"`{commands.resume()}` continues, `{commands.plot()}` writes reports", file=sys.stderr)
+        if plotter:
+            plotter.cancel()
         return 130
     reports = None
-    if not args.no_reports:
-        reports = _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out)
+    if plotter:
+        reports = _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out,
+                           plotter=plotter)
     _print_summary(spec, ref, reports, commands, summary.after)
     return 0
 
@@ -191,21 +203,32 @@ class Reports:
     export: Export | None
 
 
-def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT) -> Reports:
+def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT,
+             plotter=None) -> Reports:
+    """Reports and export. The figures are drawn by `plotter` (default: a plot process started
+    now, which imports matplotlib while the storage is read) while this process writes the rest."""
     from dse.report import write_reports
     from dse.report.export import export_best
+    from dse.report.plotter import Plotter
     from dse.search.evaluation import DesignEvaluator
     from dse.search.runner import open_study
 
-    study = open_study(spec, ref, create=False)
-    out_dir = Path(results_dir) / spec.name
-    evaluator = DesignEvaluator(spec)
-    refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
-    df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs)
+    plotter = plotter or Plotter.start()
+    try:
+        study = open_study(spec, ref, create=False)
+        out_dir = Path(results_dir) / spec.name
+        evaluator = DesignEvaluator(spec)
+        refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
+        df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs, plotter=plotter)
+        export = None
+        if export_k and len(df) and df["feasible"].any():
+            export = export_best(study, df, spec, export_k, Path(export_root), ref)
+        written += plotter.finish()
+    except BaseException:
+        plotter.cancel()
+        raise
     print(f"reports in {out_dir}/: {', '.join(sorted({p.name for p in written if '_vs_' not in p.name}))}")
-    export = None
-    if export_k and len(df) and df["feasible"].any():
-        export = export_best(study, df, spec, export_k, Path(export_root), ref)
+    if export is not None:
         print(f"exported {len(export.designs)} best designs to {export.folder}/")
     return Reports(out_dir, df, refs, written, export)
 

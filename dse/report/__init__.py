@@ -11,34 +11,45 @@ from dse.report.tables import rank, trials_dataframe, write_tables
 from dse.search.studyfile import StudySpec
 
 
-def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True,
-                  evaluator=None, refs: dict[str, dict] | None = None) -> tuple[pd.DataFrame, list[Path]]:
+def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True, evaluator=None,
+                  refs: dict[str, dict] | None = None, plotter=None) -> tuple[pd.DataFrame, list[Path]]:
     """Everything under <results-dir>/<study>/: trials.csv/.parquet, pareto.png/.svg (+ per pair),
-    pareto.html, importances.csv/.png, accuracy_model.txt, reference_points.csv.
+    pareto.html (+ plotly.min.js), importances.csv/.png, accuracy_model.txt, reference_points.csv.
     `evaluator` / `refs`: the study's DesignEvaluator and its reference points when the caller
-    already has them (they are computed once per report)."""
-    from dse.report.html import importances, write_html, write_importances
-    from dse.report.pareto import plot_pareto
+    already has them (they are computed once per report). The figures are drawn by `plotter`
+    (dse/report/plotter.py) when given: the caller then calls its finish(), which returns their
+    paths (they are not in the list returned here); by this process otherwise."""
+    from dse.report.html import write_html
+    from dse.report.importance import importances, plot_importances, write_importances
+    from dse.report.pareto import pareto_jobs
+    from dse.report.plotter import Plotter
     from dse.search.evaluation import DesignEvaluator
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    own = plotter is None
+    plotter = plotter or Plotter()
     df = trials_dataframe(study, spec)
-    written = write_tables(df, out_dir)
     evaluator = evaluator or DesignEvaluator(spec)
     refs = evaluator.reference_points() if refs is None else refs
+    complete = bool(len(df)) and bool((df["state"] == "COMPLETE").any())
+    if complete:  # the longest part, first
+        for func, args in pareto_jobs(df, spec, refs, out_dir):
+            plotter.submit(func, *args)
+    written = write_tables(df, out_dir)
     pd.DataFrame.from_dict(refs, orient="index").rename_axis("design").to_csv(out_dir / "reference_points.csv")
     written.append(out_dir / "reference_points.csv")
     (out_dir / "accuracy_model.txt").write_text(evaluator.provider.summary() + "\n")
     written.append(out_dir / "accuracy_model.txt")
-    if len(df) and (df["state"] == "COMPLETE").any():
-        written += plot_pareto(df, spec, refs, out_dir)
-        written += write_importances(importances(study, spec), out_dir)
+    if complete:
+        imp = importances(study, spec, evaluator)
+        written += write_importances(imp, out_dir)
+        plotter.submit(plot_importances, imp, out_dir)
         if html:
             provider = next((p for p in df["accuracy_provider"] if p), "")
-            path = write_html(study, spec, out_dir, provider)
-            if path:
-                written.append(path)
+            written += write_html(df, spec, refs, imp, out_dir, provider)
+    if own:
+        written += plotter.finish()
     return df, written
 
 

@@ -1,119 +1,229 @@
-"""Interactive HTML (optuna.visualization, plotly) and parameter importances.
+"""pareto.html: the study's interactive page (plotly.js), drawn from the trials table.
 
-pareto.html is one self-contained page (plotly.js embedded once): the Pareto front of the
-objectives (3-D for three, 2-D panels per pair otherwise), parameter importances per
-objective, and the optimisation history. importances.csv / importances.png give the
-importances (PED-ANOVA, Optuna's default evaluator) as a table and a bar chart.
+One page, with plotly's JavaScript once beside it (plotly.min.js, 4.8 MB, copied from the
+installed plotly package once per folder, again only when it differs) instead of embedded:
+- the Pareto front: 3-D for three objectives, 2-D for two; then one 2-D panel per pair when
+  there are three or more. Feasible trials coloured by area, the front of all objectives
+  black-edged (projected on each pair), infeasible trials grey, the reference designs marked;
+  hovering a point shows its trial number, objectives, area and knobs;
+- each objective per trial (the optimisation history);
+- the knob importances per objective (dse/report/importance.py), with the knobs it does not read.
+The figures are plotly.js specifications (data + layout) written as JSON straight from the
+trials table: neither optuna.visualization (which deep-copies every trial, with its stored
+design and metrics, for each of its plots) nor plotly's Python figure classes (which validate
+every value) are involved.
 """
 
 from __future__ import annotations
 
+import html as html_text
+import json
+import math
+import shutil
 from itertools import combinations
 from pathlib import Path
 
 import pandas as pd
 
+from dse.report.importance import Importances
 from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
-
-def _completed(study) -> int:
-    from optuna.trial import TrialState
-
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def importances(study, spec: StudySpec) -> pd.DataFrame:
-    """Importance of each searched knob per objective (rows: knobs; columns: objectives)."""
-    import optuna
-
-    if _completed(study) < 3 or not spec.space.searched:
-        return pd.DataFrame()
-    import warnings
-
-    out = {}
-    for i, name in enumerate(spec.objectives):
-        sign = -1.0 if OBJECTIVES[name].direction == "maximize" else 1.0  # PED-ANOVA looks for low targets
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                imp = optuna.importance.get_param_importances(study, target=lambda t, i=i, s=sign: s * t.values[i])
-        except (RuntimeError, ValueError, ZeroDivisionError):
-            continue
-        out[name] = imp
-    df = pd.DataFrame(out).fillna(0.0)
-    if not df.empty:
-        df = df.loc[df.max(axis=1).sort_values(ascending=False).index]
-        df.index.name = "knob"
-    return df
+PLOTLY_JS = "plotly.min.js"
+# name: (2-D symbol, 3-D symbol (Scatter3d has no triangles), colour); open symbols keep coinciding ones visible
+REFERENCE_MARKERS = {"dense": ("square-open", "square-open", "black"),
+                     "Focus default": ("star", "diamond", "crimson"),
+                     "AdapTiV": ("triangle-up-open", "circle-open", "royalblue"),
+                     "CMC": ("diamond-open", "diamond-open", "forestgreen")}
 
 
-def write_importances(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    if df.empty:
-        return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, png_path = out_dir / "importances.csv", out_dir / "importances.png"
-    df.to_csv(csv_path)
-    ax = df.iloc[::-1].plot.barh(figsize=(7, 0.35 * len(df) + 1.5))
-    ax.set_xlabel("importance (PED-ANOVA, normalised per objective)")
-    ax.figure.tight_layout()
-    ax.figure.savefig(png_path, dpi=120)
-    plt.close(ax.figure)
-    return [csv_path, png_path]
+def _axis_title(objective: str, provider: str) -> str:
+    o = OBJECTIVES[objective]
+    extra = f" [{provider.split(' (')[0]}]" if objective.startswith("accuracy") and provider else ""
+    return f"{o.label} {o.arrow}{extra}"
 
 
-def write_html(study, spec: StudySpec, out_dir: Path, provider: str = "") -> Path | None:
-    """pareto.html; None when plotly is not installed (optuna.visualization needs it)."""
-    try:
-        import plotly  # noqa: F401
-    except ImportError:
-        return None
-    import optuna.visualization as vis
+def _values(series) -> list:
+    """JSON-ready numbers (NaN -> null)."""
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in series.tolist()]
 
-    if _completed(study) < 1:
-        return None
-    names = [f"{OBJECTIVES[o].label}" + (f" [{provider.split(' (')[0]}]" if o.startswith("accuracy") and provider
-                                          else "") for o in spec.objectives]
+
+def _hover(df: pd.DataFrame, spec: StudySpec) -> pd.Series:
+    """Per trial: number, objectives, area, searched knobs."""
+    knobs = [k.name for k in spec.space.searched if k.name in df.columns]
+    metrics = [(o, OBJECTIVES[o].metric) for o in spec.objectives]
+    out = []
+    for r in df.to_dict("records"):
+        head = f"trial {r['number']}" + ("" if r["feasible"] else " (infeasible)")
+        values = ", ".join(f"{o} {r[m]:.4g}" for o, m in metrics)
+        settings = ", ".join(f"{k}={r[k]}" for k in knobs)
+        out.append(f"{head}<br>{values}<br>area {r['area_mm2']:.3g} mm²<br>{settings}")
+    return pd.Series(out, index=df.index)
+
+
+def _point_traces(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], axes: list[str], hover: pd.Series,
+                  area_range: tuple[float, float], first: bool, xy: tuple[str, str] = ("x", "y")) -> list[dict]:
+    """Infeasible, feasible, front and reference traces over the given objectives (2 or 3 axes);
+    `first`: the panel whose traces carry the legend and the colour bar."""
+    three = len(axes) == 3
+    metrics = [OBJECTIVES[o].metric for o in axes]
+    done = df[df["state"] == "COMPLETE"]
+    feas, infeas = done[done["feasible"]], done[~done["feasible"]]
+    rest, front = feas[~feas["pareto"]], feas[feas["pareto"]]
+    size = 3 if three else 5
+    area = {"colorscale": "Viridis", "cmin": area_range[0], "cmax": area_range[1]}
+
+    def trace(frame: pd.DataFrame, name: str, group: str, marker: dict, text: list) -> dict:
+        t = {"type": "scatter3d" if three else "scatter", "mode": "markers", "name": name, "legendgroup": group,
+             "showlegend": first, "marker": marker, "text": text, "hoverinfo": "text"}
+        t.update(zip("xyz", (_values(frame[m]) for m in metrics)))
+        if not three:
+            t.update(xaxis=xy[0], yaxis=xy[1])
+        return t
+
+    traces = [
+        trace(infeas, f"infeasible ({len(infeas)})", "infeasible",
+              {"size": size, "color": "lightgrey", "symbol": "x"}, hover[infeas.index].tolist()),
+        trace(rest, f"feasible ({len(feas)}), colour = area", "feasible",
+              {"size": size, "color": _values(rest["area_mm2"]), "opacity": 0.6, "showscale": first,
+               "colorbar": {"title": {"text": "area (mm²)"}}, **area}, hover[rest.index].tolist()),
+        trace(front, f"Pareto front of all {len(spec.objectives)} objectives ({len(front)})", "front",
+              {"size": size + 3, "color": _values(front["area_mm2"]), "line": {"color": "black", "width": 1}, **area},
+              hover[front.index].tolist()),
+    ]
+    for name, m in refs.items():
+        symbol2d, symbol3d, colour = REFERENCE_MARKERS.get(name, ("circle-open", "circle-open", "purple"))
+        traces.append(trace(pd.DataFrame([m]), name, name,
+                            {"size": 12, "symbol": symbol3d if three else symbol2d, "color": colour,
+                             "line": {"color": colour, "width": 2}},
+                            [f"{name}<br>area {m.get('area_mm2', float('nan')):.3g} mm²"]))
+    return traces
+
+
+def _grid_axes(n: int, cols: int, titles: list[tuple[str, str]], gap: float = 0.07) -> tuple[dict, list]:
+    """Layout axes for n 2-D panels in rows of `cols`, and each panel's (xaxis, yaxis) names."""
+    rows = (n + cols - 1) // cols
+    width, height = (1 - gap * (cols - 1)) / cols, (1 - 0.12 * (rows - 1)) / rows
+    layout, names = {}, []
+    for i, (xt, yt) in enumerate(titles):
+        r, c = divmod(i, cols)
+        suffix = "" if i == 0 else str(i + 1)
+        x0, y1 = c * (width + gap), 1 - r * (height + 0.12)
+        layout[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": f"y{suffix}", "title": {"text": xt}}
+        layout[f"yaxis{suffix}"] = {"domain": [y1 - height, y1], "anchor": f"x{suffix}", "title": {"text": yt}}
+        names.append((f"x{suffix}", f"y{suffix}"))
+    return layout, names
+
+
+def _pareto_figures(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], provider: str) -> list[dict]:
+    hover = _hover(df, spec)
+    feas = df[(df["state"] == "COMPLETE") & df["feasible"]]["area_mm2"]
+    area_range = (float(feas.min()), float(feas.max())) if len(feas) else (0.0, 1.0)
+    objectives = list(spec.objectives)
+    legend = {"orientation": "h", "y": -0.12}
     figures = []
-    n = len(spec.objectives)
-    if n in (2, 3):
-        figures.append(vis.plot_pareto_front(study, target_names=names))
-    if n > 3 or n == 3:
-        for a, b in combinations(range(n), 2):
-            figures.append(vis.plot_pareto_front(study, target_names=[names[a], names[b]],
-                                                 targets=lambda t, a=a, b=b: (t.values[a], t.values[b])))
-    if n == 1:
-        figures.append(vis.plot_optimization_history(study, target_name=names[0]))
-    else:
-        for i in range(n):
-            figures.append(vis.plot_optimization_history(study, target=lambda t, i=i: t.values[i],
-                                                         target_name=names[i]))
-    if spec.space.searched and _completed(study) >= 3:
-        import warnings
+    if len(objectives) in (2, 3):
+        titles = [_axis_title(o, provider) for o in objectives]
+        data = _point_traces(df, spec, refs, objectives, hover, area_range, True)
+        if len(objectives) == 3:
+            axes = {"scene": {f"{a}axis": {"title": {"text": t}} for a, t in zip("xyz", titles)}}
+        else:
+            axes = {"xaxis": {"title": {"text": titles[0]}}, "yaxis": {"title": {"text": titles[1]}}}
+        figures.append({"data": data, "layout": {"title": {"text": "Pareto front"}, "height": 700, "legend": legend,
+                                                 **axes}})
+    pairs = list(combinations(objectives, 2))
+    if len(objectives) >= 3:
+        cols = min(3, len(pairs))
+        axes, names = _grid_axes(len(pairs), cols, [(_axis_title(a, provider), _axis_title(b, provider))
+                                                    for a, b in pairs])
+        data = []
+        for i, ((a, b), xy) in enumerate(zip(pairs, names)):
+            data += _point_traces(df, spec, refs, [a, b], hover, area_range, i == 0, xy)
+        rows = (len(pairs) + cols - 1) // cols
+        figures.append({"data": data, "layout": {
+            "title": {"text": "each pair: the front of all objectives projected (black-edged points)"},
+            "height": 450 * rows, "legend": legend, **axes}})
+    return figures
 
-        for i in range(n):
-            sign = -1.0 if OBJECTIVES[spec.objectives[i]].direction == "maximize" else 1.0
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    figures.append(vis.plot_param_importances(study, target=lambda t, i=i, s=sign: s * t.values[i],
-                                                              target_name=names[i]))
-            except (RuntimeError, ValueError, ZeroDivisionError):
-                pass
-    parts = []
-    for i, fig in enumerate(figures):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-    title = f"focus-dse study {spec.name}"
-    html = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-            f"<h2>{title}</h2><p>accuracy provider: {provider or spec.accuracy.provider}; objectives: "
-            f"{', '.join(f'{o} {OBJECTIVES[o].arrow}' for o in spec.objectives)}; infeasible trials are shown "
-            f"in grey where Optuna knows their constraints.</p>" + "\n".join(parts) + "</body></html>")
+
+def _history_figure(df: pd.DataFrame, spec: StudySpec, provider: str) -> dict:
+    done = df[df["state"] == "COMPLETE"]
+    axes, names = _grid_axes(len(spec.objectives), len(spec.objectives),
+                             [("trial", _axis_title(o, provider)) for o in spec.objectives])
+    data = []
+    for i, (o, (x, y)) in enumerate(zip(spec.objectives, names)):
+        for feasible, colour, label in ((True, "steelblue", "feasible"), (False, "lightgrey", "infeasible")):
+            part = done[done["feasible"] == feasible]
+            data.append({"type": "scatter", "mode": "markers", "x": _values(part["number"]),
+                         "y": _values(part[OBJECTIVES[o].metric]), "xaxis": x, "yaxis": y, "name": label,
+                         "legendgroup": label, "showlegend": i == 0, "marker": {"size": 4, "color": colour}})
+    return {"data": data, "layout": {"title": {"text": "each objective per trial"}, "height": 380, **axes}}
+
+
+def _importance_figure(imp: Importances) -> dict:
+    objectives = list(dict.fromkeys(imp.table["objective"]))
+    axes, names = _grid_axes(len(objectives), len(objectives), [("share of importance", "") for _ in objectives],
+                             gap=0.12)
+    data = []
+    for o, (x, y) in zip(objectives, names):
+        rows = imp.table[(imp.table["objective"] == o) & imp.table["reads"]].sort_values("importance")
+        data.append({"type": "bar", "orientation": "h", "x": _values(rows["importance"]), "y": rows["knob"].tolist(),
+                     "xaxis": x, "yaxis": y, "name": o, "showlegend": False, "marker": {"color": "steelblue"}})
+        axes["xaxis" + x[1:]]["range"] = [0, 1]
+        axes["xaxis" + x[1:]]["title"]["text"] = f"{o}: share of importance"
+    return {"data": data, "layout": {
+        "title": {"text": "knob importance per objective (PED-ANOVA over the knobs each objective reads)"},
+        "height": 140 + 24 * imp.table["knob"].nunique(), **axes}}
+
+
+def _js(value) -> str:
+    """JSON inside a <script> element (a '</' in a string would end the element)."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def _plotly_js(out_dir: Path) -> bool:
+    """plotly.min.js beside the page, copied from the installed plotly when missing or different;
+    False when plotly is not installed."""
+    from importlib.resources import files
+    from importlib.util import find_spec
+
+    if find_spec("plotly") is None:
+        return False
+    source = Path(str(files("plotly") / "package_data" / PLOTLY_JS))
+    target = out_dir / PLOTLY_JS
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        shutil.copyfile(source, target)
+    return True
+
+
+def write_html(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], imp: Importances, out_dir: Path,
+               provider: str = "") -> list[Path]:
+    """pareto.html and plotly.min.js; nothing when plotly is not installed or no trial completed."""
+    from dse.report.pareto import front_note
+
+    if not len(df) or not (df["state"] == "COMPLETE").any():
+        return []
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not _plotly_js(out_dir):
+        return []
+    provider = provider or spec.accuracy.provider
+    figures = _pareto_figures(df, spec, refs, provider) + [_history_figure(df, spec, provider)]
+    notes = []
+    if not imp.empty:
+        figures.append(_importance_figure(imp))
+        unread = {o: ", ".join(g[~g["reads"]]["knob"]) for o, g in imp.table.groupby("objective", sort=False)}
+        notes = [f"{o}: does not read {k} (importance 0 by construction)" for o, k in unread.items() if k]
+        notes.append(f"how: {imp.method}")
+    title = f"focus-dse study {spec.name}"
+    objectives = ", ".join(f"{o} {OBJECTIVES[o].arrow}" for o in spec.objectives)
+    intro = [f"accuracy provider: {provider}; objectives: {objectives}; {len(df)} trials.", front_note(spec), *notes]
+    plots = "".join(f"<div id='fig{i}'></div><script>Plotly.newPlot('fig{i}', {_js(f['data'])}, "
+                    f"{_js(f['layout'])}, {{responsive: true}});</script>\n" for i, f in enumerate(figures))
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>{html_text.escape(title)}</title>"
+            f"<script charset='utf-8' src='{PLOTLY_JS}'></script></head><body>"
+            f"<h2>{html_text.escape(title)}</h2>" + "".join(f"<p>{html_text.escape(line)}</p>" for line in intro)
+            + plots + "</body></html>")
     path = out_dir / "pareto.html"
-    path.write_text(html)
-    return path
+    path.write_text(page)
+    return [path, out_dir / PLOTLY_JS]

@@ -1,9 +1,13 @@
 """Pareto fronts as PNG and SVG (matplotlib): one panel per objective pair, reference designs marked.
 
 pareto.png / pareto.svg hold every pair side by side; pareto_<a>_vs_<b>.png/.svg one pair each.
-Grey dots: feasible trials; red crosses: infeasible; coloured line: the feasible front of all
-objectives projected on the pair (its 2-D non-dominated subset drawn as a step line); markers:
-dense, Focus default, AdapTiV, CMC at their paper configurations (same workloads, provider, model).
+Red crosses: infeasible trials; dots: feasible trials coloured by their area (area is a
+constraint, not an objective, so a design that looks better than a reference may be bigger);
+black-edged dots: the feasible Pareto front of *all* objectives, projected on the pair (so some
+look dominated in 2-D); orange line, drawn over the points: the pair's own 2-D front; markers:
+dense, Focus default, AdapTiV, CMC at their paper configurations (same workloads, provider,
+model), the baselines hollow so that coinciding ones stay visible, each labelled with its area,
+the labels placed so that they do not overlap.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ from dse.report.tables import nondominated
 from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
+# drawn in this order (biggest first), so that a smaller marker on the same spot stays on top
 REFERENCE_STYLE = {
-    "dense": dict(marker="s", color="black"),
-    "Focus default": dict(marker="*", color="crimson", s=220),
-    "AdapTiV": dict(marker="^", color="royalblue"),
-    "CMC": dict(marker="D", color="forestgreen"),
+    "Focus default": dict(marker="*", color="crimson", s=260, filled=True),
+    "dense": dict(marker="s", color="black", s=90, filled=False),
+    "AdapTiV": dict(marker="^", color="royalblue", s=110, filled=False),
+    "CMC": dict(marker="D", color="forestgreen", s=60, filled=False),
 }
+OTHER_STYLE = dict(marker="o", color="purple", s=80, filled=False)
+AREA_CMAP = "viridis"
+FONT = 7.5  # reference labels, points
+# label offsets (points) tried in turn, with alignment: right, left, above, below, farther out
+OFFSETS = [(7, 3, "left"), (-7, 3, "right"), (7, -10, "left"), (-7, -10, "right"), (7, 13, "left"),
+           (-7, 13, "right"), (7, -20, "left"), (-7, -20, "right"), (7, 23, "left"), (-7, 23, "right")]
 
 
 def _label(objective: str, provider: str) -> str:
@@ -34,98 +45,230 @@ def _label(objective: str, provider: str) -> str:
     return label
 
 
-def _panel(ax, df: pd.DataFrame, spec: StudySpec, a: str, b: str, refs: dict[str, dict], provider: str) -> None:
-    ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
-    done = df[df["state"] == "COMPLETE"]
-    feas, infeas = done[done["feasible"]], done[~done["feasible"]]
-    ax.scatter(infeas[ma], infeas[mb], s=10, marker="x", color="lightcoral", alpha=0.5,
-               label=f"infeasible ({len(infeas)})")
-    ax.scatter(feas[ma], feas[mb], s=10, color="0.65", alpha=0.6, label=f"feasible ({len(feas)})")
-    front = feas[feas["pareto"]]
-    if len(front):
-        maximize = [OBJECTIVES[a].direction == "maximize", OBJECTIVES[b].direction == "maximize"]
-        pts = front[[ma, mb]].to_numpy(float)
-        two_d = pts[nondominated(pts, maximize)]
-        two_d = two_d[np.argsort(two_d[:, 0])]
-        ax.scatter(front[ma], front[mb], s=22, color="darkorange", zorder=3, label=f"Pareto front ({len(front)})")
-        # the staircase bounding the region the 2-D front dominates
-        ax.step(two_d[:, 0], two_d[:, 1], where="pre" if maximize[0] else "post", color="darkorange", lw=1.2,
-                zorder=3)
-    for name, metrics in refs.items():
-        style = dict(REFERENCE_STYLE.get(name, dict(marker="o", color="purple")))
-        size = style.pop("s", 80)
-        ax.scatter([metrics[ma]], [metrics[mb]], s=size, edgecolor="white", linewidth=0.8, zorder=5,
-                   label=name, **style)
-        ax.annotate(name, (metrics[ma], metrics[mb]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+def front_note(spec: StudySpec) -> str:
+    """What the drawn fronts are (said on every Pareto figure)."""
+    n = len(spec.objectives)
+    area = spec.constraints.area_mm2_max
+    limit = f", constraint ≤ {area:g}" if area is not None else ""
+    return (f"colour: area (mm²{limit}). Black-edged: the Pareto front of all {n} objectives "
+            f"({', '.join(spec.objectives)}), projected on each pair; orange line: that pair's own 2-D front.")
+
+
+def _reference_order(refs: dict[str, dict]) -> list[str]:
+    known = [n for n in REFERENCE_STYLE if n in refs]
+    return known + [n for n in refs if n not in REFERENCE_STYLE]
+
+
+def _place_labels(ax, labels: list[tuple[str, float, float]]) -> None:
+    """Annotate each (text, x, y) at the first offset whose text box stays inside the axes and
+    overlaps no label placed before and no reference marker (else the first that overlaps nothing;
+    boxes estimated in points from the text length)."""
+    to_points = 72.0 / ax.figure.dpi
+    (left, bottom), (right, top) = np.asarray(ax.get_window_extent().get_points()) * to_points
+    anchors = [np.asarray(ax.transData.transform((x, y))) * to_points for _, x, y in labels]
+    taken: list[tuple[float, float, float, float]] = [(a[0] - 6, a[1] - 6, a[0] + 6, a[1] + 6) for a in anchors]
+
+    def free(box) -> bool:
+        return not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken)
+
+    for (text, x, y), anchor in zip(labels, anchors):
+        width = 0.56 * FONT * max(len(line) for line in text.split("\n"))
+        height = 1.3 * FONT * (text.count("\n") + 1)
+        boxes = []
+        for dx, dy, ha in OFFSETS:
+            x0 = anchor[0] + dx - (width if ha == "right" else 0)
+            boxes.append(((dx, dy, ha), (x0, anchor[1] + dy, x0 + width, anchor[1] + dy + height)))
+        inside = [c for c in boxes if left <= c[1][0] and c[1][2] <= right and bottom <= c[1][1] and c[1][3] <= top]
+        choice, box = next((c for c in inside if free(c[1])), None) or next((c for c in boxes if free(c[1])),
+                                                                             boxes[0])
+        taken.append(box)
+        dx, dy, ha = choice
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va="bottom", fontsize=FONT,
+                    zorder=7, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75))
+
+
+def _log_axes(ax, done: pd.DataFrame, refs: dict[str, dict], ma: str, mb: str) -> None:
+    """Log scale on an axis whose positive values span more than 30x (energy, latency)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
     for axis, metric, set_scale in ((ax.xaxis, ma, ax.set_xscale), (ax.yaxis, mb, ax.set_yscale)):
         values = pd.concat([done[metric], pd.Series([m[metric] for m in refs.values()], dtype=float)]).dropna()
         values = values[values > 0]
         if len(values) and not metric.startswith("accuracy") and values.max() / values.min() > 30:
-            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
             set_scale("log")
             axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            axis.set_minor_formatter(NullFormatter())
+            axis.set_minor_locator(NullLocator())
+
+
+def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider: str, norm):
+    """One pair. Returns the scatter whose colours are the areas (for the colour bar)."""
+    ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
+    done = df[df["state"] == "COMPLETE"]
+    feas, infeas = done[done["feasible"]], done[~done["feasible"]]
+    ax.scatter(infeas[ma], infeas[mb], s=9, marker="x", color="lightcoral", alpha=0.45, linewidths=0.8, zorder=1,
+               label=f"infeasible ({len(infeas)})")
+    rest = feas[~feas["pareto"]]
+    mappable = ax.scatter(rest[ma], rest[mb], s=10, c=rest["area_mm2"], cmap=AREA_CMAP, norm=norm, alpha=0.55,
+                          linewidths=0, zorder=2, label=f"feasible ({len(feas)})")
+    front = feas[feas["pareto"]]
+    if len(front):
+        ax.scatter(front[ma], front[mb], s=26, c=front["area_mm2"], cmap=AREA_CMAP, norm=norm, edgecolors="black",
+                   linewidths=0.7, zorder=3, label=f"Pareto front, all objectives ({len(front)})")
+        maximize = [OBJECTIVES[a].direction == "maximize", OBJECTIVES[b].direction == "maximize"]
+        pts = front[[ma, mb]].to_numpy(float)
+        two_d = pts[nondominated(pts, maximize)]
+        two_d = two_d[np.argsort(two_d[:, 0])]
+        # the staircase bounding the region the pair's 2-D front dominates, over the points
+        ax.step(two_d[:, 0], two_d[:, 1], where="pre" if maximize[0] else "post", color="darkorange", lw=1.6,
+                zorder=4, label="2-D front of this pair")
+    labels = []
+    for name in _reference_order(refs):
+        metrics = refs[name]
+        style = dict(REFERENCE_STYLE.get(name, OTHER_STYLE))
+        filled = style.pop("filled")
+        color = style.pop("color")
+        colours = dict(color=color, edgecolors="white") if filled else dict(facecolors="none", edgecolors=color)
+        ax.scatter([metrics[ma]], [metrics[mb]], linewidths=0.8 if filled else 1.8, zorder=5, label=name,
+                   **colours, **style)
+        area = metrics.get("area_mm2")
+        labels.append((f"{name} ({area:.2g} mm²)" if area == area and area is not None else name,
+                       metrics[ma], metrics[mb]))
+    _log_axes(ax, done, refs, ma, mb)
     ax.set_xlabel(_label(a, provider))
     ax.set_ylabel(_label(b, provider))
     ax.grid(True, alpha=0.3)
+    ax.autoscale_view()
+    _place_labels(ax, labels)
+    return mappable
 
 
-def plot_pareto(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
+def _area_norm(df: pd.DataFrame):
+    from matplotlib.colors import Normalize
+
+    feas = df[(df["state"] == "COMPLETE") & df["feasible"]]["area_mm2"].dropna()
+    return Normalize(float(feas.min()), float(feas.max())) if len(feas) else Normalize(0.0, 1.0)
+
+
+def _legend_handles(ax) -> tuple[list, list[str]]:
+    """The panel's legend entries, with neutral colours for the area-coloured point clouds."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    neutral = {"feasible": Line2D([], [], ls="", marker="o", ms=4, color="0.55"),
+               "Pareto front": Line2D([], [], ls="", marker="o", ms=6, color="0.55", markeredgecolor="black")}
+    for i, label in enumerate(labels):
+        for start, proxy in neutral.items():
+            if label.startswith(start):
+                handles[i] = proxy
+    return handles, labels
+
+
+def _figure(rows: int, cols: int, panel: tuple[float, float], margins: tuple[float, float, float, float],
+            gaps: tuple[float, float] = (1.05, 1.0)):
+    """A figure of rows x cols panels of fixed size in inches, margins (left, right, top, bottom) and gaps
+    fixed too: no tight_layout pass (it measures every text twice) and the same layout every time."""
+    import matplotlib.pyplot as plt
+
+    (pw, ph), (left, right, top, bottom), (gw, gh) = panel, margins, gaps
+    width = left + cols * pw + (cols - 1) * gw + right
+    height = top + rows * ph + (rows - 1) * gh + bottom
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=gw / pw, hspace=gh / ph)
+    cax = fig.add_axes((1 - (right - 0.25) / width, bottom / height, 0.14 / width,
+                        (height - top - bottom) / height))
+    return fig, axes, cax
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    """PNG and SVG of one figure (PNG lightly compressed, SVG text kept as text: both written faster;
+    no date and fixed element ids in the SVG: the same data give the same bytes)."""
+    import matplotlib
+
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    fig.savefig(png, dpi=130, pil_kwargs={"compress_level": 1})
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "focus-dse"}):
+        fig.savefig(svg, metadata={"Date": None})
+    return [png, svg]
+
+
+def _provider(df: pd.DataFrame, spec: StudySpec) -> str:
+    return next((p for p in df.get("accuracy_provider", pd.Series(dtype=str)) if p), spec.accuracy.provider)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def pareto_jobs(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[tuple]:
+    """The Pareto figures as independent drawing jobs (function, args): the overview, then each pair."""
+    pairs = list(combinations(spec.objectives, 2))
+    return [(plot_overview, (df, spec, refs, out_dir))] + [(plot_pair, (df, spec, refs, out_dir, a, b))
+                                                          for a, b in pairs]
+
+
+def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
+    """pareto.png/.svg: every pair side by side (one objective: its value per trial)."""
+    plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
-    provider = next((p for p in df.get("accuracy_provider", pd.Series(dtype=str)) if p), spec.accuracy.provider)
+    provider = _provider(df, spec)
     pairs = list(combinations(spec.objectives, 2))
     workloads = ", ".join(w if isinstance(w, str) else str(w) for w in spec.workloads)
     title = f"study {spec.name}: {spec.accelerator} on {workloads} ({spec.convention}; {len(df)} trials)"
-    written: list[Path] = []
-    if not pairs:  # one objective: its value per trial
+    if not pairs:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         metric = OBJECTIVES[spec.objectives[0]].metric
         done = df[df["state"] == "COMPLETE"]
         ax.scatter(done["number"], done[metric], s=10, c=np.where(done["feasible"], "0.5", "lightcoral"))
         for name, metrics in refs.items():
-            ax.axhline(metrics[metric], ls="--", lw=1, color=REFERENCE_STYLE.get(name, {}).get("color", "purple"),
+            ax.axhline(metrics[metric], ls="--", lw=1, color=REFERENCE_STYLE.get(name, OTHER_STYLE)["color"],
                        label=name)
         ax.set_xlabel("trial")
         ax.set_ylabel(_label(spec.objectives[0], provider))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
         fig.suptitle(title, fontsize=10)
-        for ext in ("png", "svg"):
-            fig.savefig(out_dir / f"pareto.{ext}", dpi=130, bbox_inches="tight")
-            written.append(out_dir / f"pareto.{ext}")
+        fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.12)
+        written = _save(fig, out_dir / "pareto")
         plt.close(fig)
         return written
+    norm = _area_norm(df)
     n = len(pairs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.6 * rows), squeeze=False)
+    fig, axes, cax = _figure(rows, cols, (4.6, 3.6), (1.0, 1.1, 0.75, 1.15))
+    mappable = None
     for ax, (a, b) in zip(axes.flat, pairs):
-        _panel(ax, df, spec, a, b, refs, provider)
+        mappable = _panel(ax, df, a, b, refs, provider, norm)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8, frameon=False)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    for ext in ("png", "svg"):
-        fig.savefig(out_dir / f"pareto.{ext}", dpi=130)
-        written.append(out_dir / f"pareto.{ext}")
+    handles, labels = _legend_handles(axes.flat[0])
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
+    fig.suptitle(f"{title}\n{front_note(spec)}", fontsize=9.5)
+    fig.colorbar(mappable, cax=cax, label="area (mm²)")
+    written = _save(fig, out_dir / "pareto")
     plt.close(fig)
-    for a, b in pairs:
-        fig, ax = plt.subplots(figsize=(6, 4.8))
-        _panel(ax, df, spec, a, b, refs, provider)
-        ax.legend(fontsize=7, loc="best")
-        ax.set_title(f"{spec.name}: {a} vs {b}", fontsize=10)
-        fig.tight_layout()
-        for ext in ("png", "svg"):
-            path = out_dir / f"pareto_{a}_vs_{b}.{ext}"
-            fig.savefig(path, dpi=130)
-            written.append(path)
-        plt.close(fig)
+    return written
+
+
+def plot_pair(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path, a: str, b: str) -> list[Path]:
+    """pareto_<a>_vs_<b>.png/.svg: one pair with its own legend and colour bar."""
+    import textwrap
+
+    plt = _pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, axes, cax = _figure(1, 1, (4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
+    ax = axes[0, 0]
+    mappable = _panel(ax, df, a, b, refs, _provider(df, spec), _area_norm(df))
+    fig.colorbar(mappable, cax=cax, label="area (mm²)")
+    handles, labels = _legend_handles(ax)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.suptitle(f"{spec.name}: {a} vs {b}\n" + textwrap.fill(front_note(spec), 95), fontsize=8)
+    written = _save(fig, out_dir / f"pareto_{a}_vs_{b}")
+    plt.close(fig)
     return written

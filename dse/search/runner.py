@@ -255,27 +255,27 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
             trial = mirror.local.ask()
             params = space.suggest(trial)
             design = space.design_dict(params, spec.accelerator, spec.convention)
+            # the report's attributes go on the stored copy only: the local study's tell() deep-copies
+            # its trial, and samplers never read them
+            attrs: dict[str, Any] = {"design": design, UID_ATTR: f"{me}:{result.written}"}
             try:
                 outcome = evaluator.run(design)
             except UserError as exc:
-                trial.set_user_attr("design", design)
-                trial.set_user_attr("error", str(exc))
-                trial.set_user_attr(UID_ATTR, f"{me}:{result.written}")
+                attrs["error"] = str(exc)
                 frozen = mirror.local.tell(trial, state=TrialState.FAIL)
             else:
-                trial.set_user_attr("design", outcome.design)
-                trial.set_user_attr("metrics", outcome.metrics)
+                attrs.update(design=outcome.design, metrics=outcome.metrics, constraint_values=outcome.constraints,
+                             feasible=outcome.feasible, accuracy_provider=outcome.accuracy_provider,
+                             profile_source=outcome.profile_source)
                 if len(outcome.per_workload) > 1:
-                    trial.set_user_attr("per_workload", outcome.per_workload)
-                trial.set_user_attr("constraint_values", outcome.constraints)
-                trial.set_user_attr("feasible", outcome.feasible)
-                trial.set_user_attr("accuracy_provider", outcome.accuracy_provider)
-                trial.set_user_attr("profile_source", outcome.profile_source)
-                trial.set_user_attr(UID_ATTR, f"{me}:{result.written}")
+                    attrs["per_workload"] = outcome.per_workload
                 if NAMED_CONSTRAINTS:
                     for name, value in zip(spec.constraints.names(), outcome.constraints):
                         trial.set_constraint(name, value)
+                else:  # the samplers' constraints_func reads it from the local trial
+                    trial.set_user_attr("constraint_values", outcome.constraints)
                 frozen = mirror.local.tell(trial, objective_values(spec.objectives, outcome.metrics))
+            frozen.user_attrs = {**frozen.user_attrs, **attrs}
             study.add_trial(frozen)  # the one write: the whole finished trial
             result.written += 1
             result.uids.append(frozen.user_attrs[UID_ATTR])

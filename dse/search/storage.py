@@ -1,11 +1,14 @@
-"""Where a study lives: SQLite (default), any SQLAlchemy URL (PostgreSQL, MySQL), or a journal file.
+"""Where a study lives: a journal file (default), SQLite, any SQLAlchemy URL (PostgreSQL, MySQL).
 
-- default, one worker: `<results-dir>/<study>/study.db` (SQLite, WAL journal, synchronous=NORMAL:
-  a killed process loses no committed trial; only a power cut could lose the last ones);
-- default, `--workers N > 1`: `<results-dir>/<study>/journal.log` (Optuna's JournalFileBackend;
-  SQLite serialises writers). Whichever of the two already exists is reused, so a study keeps
-  its storage when resumed with another worker count;
-- `--storage URL`: `sqlite:///path`, `postgresql://user@host:port/db`, `mysql+pymysql://...`;
+- default: `<results-dir>/<study>/journal.log`, Optuna's journal format (JSON lines, which
+  Optuna's JournalFileBackend and optuna-dashboard read) written by FlockJournalBackend below:
+  a trial is one appended line, so 600 quickstart trials take ~2.5 s (~240 trials/s) against
+  ~14 s on SQLite, whose ORM issues dozens of statements per trial
+  (benchmarks/bench_study.py); any number of local workers share it;
+- an existing `<results-dir>/<study>/study.db` (the default before the journal) is kept, so a
+  study keeps the storage it was created in;
+- `--storage URL`: `sqlite:///path` (WAL journal, synchronous=NORMAL: a killed process loses no
+  committed trial), `postgresql://user@host:port/db`, `mysql+pymysql://...`;
 - `--storage path.log`: a journal file.
 Any failure to open or reach a storage is one UserError line (passwords masked).
 
@@ -72,20 +75,19 @@ def parse_storage(value: str) -> StorageRef:
                     "or a journal file path ending in .log")
 
 
-def resolve_storage(study_name: str, results_dir: str | Path, override: str | None, from_file: str | None,
-                    workers: int = 1) -> StorageRef:
-    """The storage a command uses: --storage, else the study file's, else the default under results/."""
+def resolve_storage(study_name: str, results_dir: str | Path, override: str | None,
+                    from_file: str | None) -> StorageRef:
+    """The storage a command uses: --storage, else the study file's, else the default under results/
+    (the journal file, or the SQLite file a study made before the journal became the default)."""
     if override:
         return parse_storage(override)
     if from_file:
         return parse_storage(from_file)
     folder = Path(results_dir) / study_name
-    db, journal = folder / SQLITE_NAME, folder / JOURNAL_NAME
-    if journal.exists() and not db.exists():
-        return StorageRef("journal", str(journal), True)
+    db = folder / SQLITE_NAME
     if db.exists():
         return StorageRef("sqlite", f"sqlite:///{db}", True)
-    return StorageRef("journal", str(journal), True) if workers > 1 else StorageRef("sqlite", f"sqlite:///{db}", True)
+    return StorageRef("journal", str(folder / JOURNAL_NAME), True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -276,6 +278,10 @@ def _looks_like_journal(path: Path) -> bool:
 def _complete_end(f) -> int:
     """The offset just past the file's last newline (0 when it has none): where complete lines end."""
     size = f.seek(0, 2)
+    if size:  # the usual case, a complete last line: one byte read, not a 64 kB chunk per append
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return size
     pos = size
     while pos > 0:
         start = max(0, pos - 65536)

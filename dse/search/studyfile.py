@@ -18,7 +18,7 @@ sampler: {name: nsga2, population_size: 32}    # nsga2 | nsga3 | tpe | random | 
 seed: 0
 trials: 300                                    # the study's target number of finished trials
 timeout: null                                  # seconds, per run
-storage: null                                  # null: results/<name>/study.db (SQLite)
+storage: null                                  # null: results/<name>/journal.log (journal file)
 include_default: true                          # trial 0 = the accelerator's default design, if in the space
 ```
 Every key is checked; an unknown or malformed one is a one-line UserError naming it.

@@ -1,0 +1,116 @@
+"""Where the report's matplotlib figures are drawn: in this process, or in a child process.
+
+Drawing the Pareto figures (PNG + SVG) is the longest part of a report. `study run` starts two
+plot processes before its trials: they import matplotlib while the trials run, then draw the
+figures (each takes the next one from a shared queue when it is free) while this process writes
+the tables, the HTML page and the export.
+The figures are functions of the data sent (the trials table, the reference points, the
+importances), never of timing, so the files are the same as when drawn in this process.
+The children ignore Ctrl-C (the parent stops them) and are stopped when the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+PROCESSES = 2  # the figures are independent: two processes draw them in about half the time
+
+
+def _child_main(jobs, conn, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401  (the import is what this process does while the trials run)
+
+    written: list[tuple[int, list[Path]]] = []
+    while True:
+        try:
+            job = jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:  # the parent was killed: nobody will send more
+                return
+            continue
+        if job is None:
+            conn.send(("ok", written))
+            return
+        index, func, args = job
+        try:
+            written.append((index, func(*args)))
+        except BaseException:  # noqa: BLE001  (reported to the parent, which raises it)
+            conn.send(("error", traceback.format_exc()))
+            return
+
+
+class Plotter:
+    """Runs drawing jobs (functions returning the paths they wrote) inline, or in child processes
+    started by `Plotter.start(n)`, which take the jobs from one queue as each becomes free;
+    `finish()` returns every path written, in submission order."""
+
+    def __init__(self) -> None:
+        self._children: list[tuple[Any, Any]] = []  # (process, result connection)
+        self._queue = None  # the jobs, shared by the children
+        self._jobs = 0
+        self._written: list[tuple[int, list[Path]]] = []
+
+    @classmethod
+    def start(cls, processes: int = PROCESSES) -> "Plotter":
+        from dse.search.workers import process_context
+
+        plotter = cls()
+        ctx = process_context()
+        # a queue, whose feeder thread sends the jobs: submit() never waits for a child busy
+        # drawing (a trials table is larger than a pipe's buffer)
+        plotter._queue = ctx.Queue()
+        for i in range(processes):
+            parent, child = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_child_main, args=(plotter._queue, child, os.getpid()),
+                                  name=f"focus-dse-plots-{i}", daemon=True)
+            process.start()
+            child.close()
+            plotter._children.append((process, parent))
+        return plotter
+
+    def submit(self, func: Callable[..., list[Path]], *args: Any) -> None:
+        index, self._jobs = self._jobs, self._jobs + 1
+        if self._queue is None:
+            self._written.append((index, func(*args)))
+        else:
+            self._queue.put((index, func, args))
+
+    def finish(self) -> list[Path]:
+        errors = []
+        for _ in self._children:
+            self._queue.put(None)  # one stop per child
+        for _, conn in self._children:
+            status, value = conn.recv()
+            if status == "ok":
+                self._written += value
+            else:
+                errors.append(value)
+        self._close()
+        if errors:
+            raise RuntimeError(f"drawing the report's figures failed in a plot process:\n{errors[0]}")
+        return [path for _, paths in sorted(self._written, key=lambda item: item[0]) for path in paths]
+
+    def cancel(self) -> None:
+        """Stop the children (an interrupted run, or an error before the report)."""
+        for process, _ in self._children:
+            if process.is_alive():
+                process.terminate()
+        self._close()
+
+    def _close(self) -> None:
+        for process, conn in self._children:
+            conn.close()
+            process.join(timeout=30)
+        self._children = []
+        if self._queue is not None:
+            self._queue.cancel_join_thread()  # what a stopped child left in the queue is dropped
+            self._queue.close()
+            self._queue = None

@@ -1,0 +1,146 @@
+"""The report's figures: what they show and that they show it legibly (issues 13 and 14)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from dse.search import load_study, run_study
+from dse.search.storage import parse_storage
+from study_helpers import write_study
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A finished 30-trial study: (spec, study, trials table, reference points)."""
+    from dse.report import trials_dataframe
+    from dse.search.evaluation import DesignEvaluator
+    from dse.search.runner import open_study
+
+    tmp = tmp_path_factory.mktemp("figures")
+    spec = load_study(str(write_study(tmp, name="fig")))
+    ref = parse_storage(str(tmp / "fig.log"))
+    run_study(spec, ref, 30, progress=False)
+    study = open_study(spec, ref, create=False)
+    return tmp, spec, study, trials_dataframe(study, spec), DesignEvaluator(spec).reference_points()
+
+
+def _boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_reference_labels_do_not_overlap_when_designs_coincide(small):
+    """AdapTiV and CMC almost on one spot (as in the latency panels) once printed 'AdapCMC'."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dse.report.pareto import _area_norm, _panel
+
+    _, _, _, df, refs = small
+    refs = {k: dict(v) for k, v in refs.items()}
+    refs["CMC"]["accuracy"] = refs["AdapTiV"]["accuracy"] + 0.01
+    refs["CMC"]["latency_s"] = refs["AdapTiV"]["latency_s"] * 1.01
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    _panel(ax, df, "accuracy", "latency", refs, "calibrated", _area_norm(df))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_text().split(" (")[0] in refs]
+    assert len(labels) == len(refs)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    for (ta, a), (tb, b) in itertools.combinations(zip(labels, boxes), 2):
+        assert not _boxes_overlap(a, b), (ta.get_text(), tb.get_text())
+    # coinciding baselines are hollow: the one drawn last does not hide the other
+    hollow = [c for c in ax.collections if c.get_label() in ("AdapTiV", "CMC")]
+    assert len(hollow) == 2 and all(len(c.get_facecolor()) == 0 or c.get_facecolor()[0][3] == 0 for c in hollow)
+    # the 2-D staircase is drawn over the trials' points
+    stair = next(line for line in ax.lines if line.get_label() == "2-D front of this pair")
+    points = [c for c in ax.collections if c.get_label().split(" (")[0] in ("feasible", "infeasible")
+              or c.get_label().startswith("Pareto front")]
+    assert points and all(stair.get_zorder() > c.get_zorder() for c in points)
+    plt.close(fig)
+
+
+def test_pareto_figures_show_area_and_say_what_the_front_is(small, tmp_path):
+    from dse.report.pareto import pareto_jobs
+
+    _, spec, _, df, refs = small
+    written = [path for func, args in pareto_jobs(df, spec, refs, tmp_path) for path in func(*args)]
+    assert {p.name for p in written} >= {"pareto.png", "pareto.svg", "pareto_accuracy_vs_energy.svg"}
+    svg = (tmp_path / "pareto.svg").read_text()
+    assert "area (mm²)" in svg  # the colour bar
+    assert "projected on each pair" in svg and "Pareto front of all 3 objectives" in svg
+    pair = (tmp_path / "pareto_energy_vs_latency.svg").read_text()
+    assert "area (mm²)" in pair and "projected" in pair
+
+
+def test_figures_drawn_in_the_plot_process_are_the_same_bytes(small, tmp_path):
+    """Drawing in the child process changes where, not what: identical files."""
+    from dse.report.pareto import pareto_jobs
+    from dse.report.plotter import Plotter
+
+    _, spec, _, df, refs = small
+    inline, plotter = Plotter(), Plotter.start()
+    for func, args in pareto_jobs(df, spec, refs, tmp_path / "inline"):
+        inline.submit(func, *args)
+    for func, args in pareto_jobs(df, spec, refs, tmp_path / "child"):
+        plotter.submit(func, *args)
+    inline, child = inline.finish(), plotter.finish()
+    assert [p.name for p in inline] == [p.name for p in child]
+    for a, b in zip(inline, child):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_plot_process_reports_a_failure(tmp_path):
+    from dse.report.plotter import Plotter
+
+    plotter = Plotter.start()
+    plotter.submit(np.zeros, "not a shape")
+    with pytest.raises(RuntimeError, match="plot process"):
+        plotter.finish()
+
+
+def test_html_loads_plotly_from_beside_it(small, tmp_path):
+    pytest.importorskip("plotly")
+    from dse.report.html import PLOTLY_JS, write_html
+    from dse.report.importance import importances
+    from dse.search.evaluation import DesignEvaluator
+
+    _, spec, study, df, refs = small
+    imp = importances(study, spec, DesignEvaluator(spec))
+    written = write_html(df, spec, refs, imp, tmp_path, "calibrated")
+    assert {p.name for p in written} == {"pareto.html", PLOTLY_JS}
+    page = (tmp_path / "pareto.html").read_text()
+    assert f"src='{PLOTLY_JS}'" in page and page.count("Plotly.newPlot") >= 3
+    assert len(page) < 1_000_000  # the 4.8 MB of plotly.js are not in the page
+    assert "does not read" in page and "projected" in page
+    # every figure is a valid plotly specification (plotly's own validators)
+    import plotly.graph_objects as go
+
+    from dse.report.html import _history_figure, _importance_figure, _pareto_figures
+
+    for figure in _pareto_figures(df, spec, refs, "calibrated") + [_history_figure(df, spec, "calibrated"),
+                                                                    _importance_figure(imp)]:
+        go.Figure(figure)
+    js = tmp_path / PLOTLY_JS
+    before = js.stat().st_mtime_ns
+    write_html(df, spec, refs, imp, tmp_path, "calibrated")
+    assert js.stat().st_mtime_ns == before  # written once per folder
+
+
+def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
+    from dse.commands.reproduce import sweep_figure
+    from dse.paper import sweep
+
+    fig = sweep_figure(sweep("block", convention="focus-paper"), "block")
+    latency, energy = fig.axes
+    assert latency.get_ylim()[0] == 0 and energy.get_ylim()[0] == 0
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "energy" in labels and "paper simulator (latency)" in labels and len(labels) == 4
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    for ax in fig.axes:  # the legend lies outside both panels
+        assert not _boxes_overlap(legend, ax.get_window_extent())
