@@ -31,7 +31,7 @@ def check_consistent(export: Path, path: Path, results_dir: Path) -> None:
 
     trials = stored_trials(path, results_dir)
     source = json.loads((export / "source.json").read_text())
-    assert Path(source["storage_id"]) == (results_dir / "qs" / "study.db").resolve()
+    assert Path(source["storage_id"]) == (results_dir / "qs" / "journal.log").resolve()
     assert source["finished_trials"] == len(trials)
     ranks = sorted(p for p in export.iterdir() if p.is_dir())
     assert ranks and source["designs"] == len(ranks)
@@ -68,7 +68,7 @@ def test_second_study_never_replaces_the_first_ones_exports(tmp_path, monkeypatc
     assert len(others) == 1 and others[0].name.startswith("qs-")
     second = json.loads((others[0] / "source.json").read_text())
     assert Path(second["storage_id"]) == (tmp_path / "B" / "qs" / "journal.log").resolve()
-    assert f"accel_configs/qs/ holds the exports of study 'qs' in sqlite:///A/qs/study.db" in captured.err
+    assert "accel_configs/qs/ holds the exports of study 'qs' in A/qs/journal.log" in captured.err
     assert captured.err.count("\n") == 1
     assert f"exported 3 best designs to {Path('accel_configs') / others[0].name}/" in captured.out
 
@@ -103,7 +103,7 @@ def test_recreated_study_gets_its_own_folder(tmp_path, capsys):
             "--export-best", "1", "--no-progress"]
     assert study_main(args) == 0
     before = snapshot(tmp_path / "out" / "qs")
-    for f in (tmp_path / "r" / "qs").glob("study.db*"):
+    for f in (tmp_path / "r" / "qs").glob("journal.log*"):
         f.unlink()
     assert study_main(args) == 0
     assert snapshot(tmp_path / "out" / "qs") == before

@@ -164,7 +164,7 @@ def test_summary_next_commands_run_as_printed(summary, capsys):
     assert code == 0 and len(printed.split()) == 10  # the best 10, to the run's export root (its own folder)
     assert all(Path(p).parent == tmp / "designs" / "sm" for p in printed.split())
 
-    assert steps["browse every trial"] == f"optuna-dashboard sqlite:///{tmp / 'res' / 'sm' / 'study.db'}"
+    assert steps["browse every trial"] == f"optuna-dashboard {tmp / 'res' / 'sm' / 'journal.log'}"
     dashboard = pytest.importorskip("optuna_dashboard", reason="optuna-dashboard not installed")
     from test_study_dashboard import wsgi_get
 
