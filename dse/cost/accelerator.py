@@ -68,7 +68,7 @@ class Component:
 @dataclass(frozen=True)
 class Accelerator:
     name: str
-    model: str  # which cycle model: dense, focus, adaptiv, cmc
+    model: str  # which cycle model (dse/sim/units/): dense, focus, adaptiv, cmc
     components: tuple[Component, ...]
     buffers: tuple[Buffer, ...]
     description: str = ""
@@ -124,8 +124,11 @@ def load_spec(name_or_path: str) -> dict:
     missing = sorted({"name", "model", "rtl", "components", "buffers"} - set(spec))
     if missing:
         raise UserError(f"{path}: missing key(s) {missing}")
-    if spec["model"] not in ("dense", "focus", "adaptiv", "cmc"):
-        raise UserError(f"{path}: 'model' must be dense, focus, adaptiv or cmc, got {spec['model']!r}")
+    from dse.sim.units import unit_models
+
+    if spec["model"] not in unit_models():
+        raise UserError(f"{path}: 'model' must be one of {', '.join(unit_models())} (dse/sim/units/), "
+                        f"got {spec['model']!r}")
     _check_entries(spec["components"], COMPONENT_KEYS, {"module", "count"}, f"{path} components")
     _check_entries(spec["buffers"], BUFFER_KEYS, {"name", "bytes", "macros"}, f"{path} buffers")
     for entry in spec["components"] + spec["buffers"]:

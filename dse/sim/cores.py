@@ -68,7 +68,7 @@ def core_share(kind: str, N: int, repeat: int, heads: int, cols: int, cores: int
 
 
 def combine(shares: list[tuple[tuple, int]]) -> tuple:
-    """One GEMM run as `count` cores per share (each share's cost is what _Tally.add takes: cycles,
+    """One GEMM run as `count` cores per share (each share's cost is what Tally.add takes: cycles,
     DRAM bytes, MACs, bytes per cycle, busy, SRAM): the slowest share's cycles; bytes, MACs, busy and
     SRAM summed over all cores."""
     if len(shares) == 1 and shares[0][1] == 1:
