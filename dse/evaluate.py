@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
 from dse.cost.energy import DRAM_PJ_PER_BYTE, energy_breakdown
 from dse.cost.precision import check_precision
@@ -181,19 +183,20 @@ class Evaluation:
         return d
 
 
-def _layer(ctx: UnitContext, unit: ModuleType, T_attn: int, T_mlp: int, rows_for) -> Tally:
-    """One layer: each GEMM split over the cores (dse/sim/cores.py)."""
+def layer_tally(ctx: UnitContext, unit: ModuleType, T_attn, T_mlp, rows_for) -> Tally:
+    """One layer: each GEMM split over the cores (dse/sim/cores.py). Token counts are numbers, or
+    arrays of design points (dse/batch.py) that are positive everywhere."""
     tally = Tally()
     cores = ctx.d.cores
     for g in linear_gemms(ctx.spec, 1):
         T = T_mlp if g.name in MLP_GEMMS else T_attn
-        if T <= 0:
+        if not np.any(T > 0):
             continue
         U = rows_for(g.name) if rows_for else T
         tally.add(g.name, *combine([(unit.linear(ctx, g.name, T, U, g.K, n), k)
                                     for n, k in column_shares(g.N, ctx.d.cols, cores)]))
     T = T_attn
-    if T > 0:
+    if np.any(T > 0):
         U_q = rows_for("qk") if rows_for else T
         tally.add("attention", *combine([(unit.attention(ctx, T, U_q, h), k)
                                          for h, k in head_shares(ctx.spec.heads, cores)]))
@@ -218,7 +221,7 @@ def _run(ctx: UnitContext, unit: ModuleType, profile: SparsityProfile | None,
         else:
             key, T_attn, T_mlp, rows_for = (), ctx.w.tokens, ctx.w.tokens, None
         if key not in cache:
-            cache[key] = _layer(ctx, unit, T_attn, T_mlp, rows_for)
+            cache[key] = layer_tally(ctx, unit, T_attn, T_mlp, rows_for)
         t = cache[key]
         total.merge(t)
         if per_layer:
@@ -242,6 +245,43 @@ def profile_for(design: DesignPoint, workload: Workload, profile: SparsityProfil
     return profile_at_level(prof, design.concentration)
 
 
+OVERFLOW = ("{workload}: cycles, time, area or power overflow floating point for this design: "
+            "use realistic sizes, clocks and bandwidths")
+
+
+def run_totals(tally: Tally, accel: Accelerator, frequency_mhz, dram_pj_per_byte, convention: str):
+    """(seconds, energy per component) of a run; numbers or arrays of design points."""
+    seconds = tally.total / (frequency_mhz * 1e6)
+    energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, frequency_mhz,
+                              dram_pj_per_byte, per_access=convention == "faithful")
+    return seconds, energy
+
+
+def dense_macs(workload: Workload) -> float:
+    """MACs of the dense prefill (the denominator of compute_fraction)."""
+    spec = workload.spec.llm
+    return sum(g.macs for g in linear_gemms(spec, workload.tokens)) * spec.layers \
+        + workload.tokens ** 2 * spec.head_dim * spec.heads * spec.layers
+
+
+def accelerator_for(design: DesignPoint) -> Accelerator:
+    """The chip a design builds (its concentration level's hardware, dse/levels.py)."""
+    return build_accelerator(
+        design.accelerator, design.knobs,
+        {k: round(v * 1024) for k, v in design.buffer_kb.items()},
+        paper_buffers=design.convention == "focus-paper",
+        frequency_mhz=design.frequency_mhz,
+        levels=built_hardware(design.concentration, design.convention),
+        precision=design.precision,
+        cores=design.cores,
+    )
+
+
+def unit_for(design: DesignPoint, accel: Accelerator) -> ModuleType:
+    """Which cycle model runs: the spec's (dse/sim/units/); Focus with concentration off runs the dense one."""
+    return units()["dense" if design.concentration == "none" else accel.model]
+
+
 def evaluate(
     design: DesignPoint,
     workload: Workload,
@@ -251,26 +291,12 @@ def evaluate(
 ) -> Evaluation:
     backend = get_backend(backend) if isinstance(backend, str) else backend
     prof = profile_for(design, workload, profile)
-    accel: Accelerator = build_accelerator(
-        design.accelerator, design.knobs,
-        {k: round(v * 1024) for k, v in design.buffer_kb.items()},
-        paper_buffers=design.convention == "focus-paper",
-        frequency_mhz=design.frequency_mhz,
-        levels=built_hardware(design.concentration, design.convention),
-        precision=design.precision,
-        cores=design.cores,
-    )
-    # which cycle model: the spec's (dse/sim/units/); Focus with concentration off runs the dense one
-    unit = units()["dense" if design.concentration == "none" else accel.model]
-    tally, rows = _run(UnitContext(design, workload, backend, accel), unit, prof, per_layer)
-    seconds = tally.total / (design.frequency_mhz * 1e6)
+    accel = accelerator_for(design)
+    unit = unit_for(design, accel)
+    tally, rows = _run(UnitContext.of(design, workload, backend, accel), unit, prof, per_layer)
+    seconds, energy = run_totals(tally, accel, design.frequency_mhz, design.dram_pj_per_byte, design.convention)
     if not all(map(math.isfinite, (tally.total, seconds, tally.dram, accel.area_mm2, accel.onchip_power_mw))):
-        raise UserError(f"{workload.name}: cycles, time, area or power overflow floating point for this design: "
-                        "use realistic sizes, clocks and bandwidths")
-    energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
-                              design.dram_pj_per_byte, per_access=design.convention == "faithful")
-    dense_macs = sum(g.macs for g in linear_gemms(workload.spec.llm, workload.tokens)) * workload.spec.llm.layers \
-        + workload.tokens ** 2 * workload.spec.llm.head_dim * workload.spec.llm.heads * workload.spec.llm.layers
+        raise UserError(OVERFLOW.format(workload=workload.name))
     return Evaluation(
         workload=workload.name,
         accelerator=accel.name,
@@ -286,7 +312,7 @@ def evaluate(
         onchip_power_mw=accel.onchip_power_mw,
         buffer_kb=accel.buffer_kb,
         dram_bytes=tally.dram,
-        compute_fraction=tally.macs / dense_macs,
+        compute_fraction=tally.macs / dense_macs(workload),
         breakdown={
             "energy_j": energy,
             "cycles": {k: round(v) for k, v in tally.gemms.items()},

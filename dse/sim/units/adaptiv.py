@@ -3,9 +3,9 @@ published sparsity keeps for the workload; a merge unit reads every input."""
 
 from __future__ import annotations
 
-from math import ceil
 
 from dse.sim import focus_unit as fu
+from dse.sim.xp import ceil
 from dse.sim.units.base import GemmCost, UnitContext, sram_of
 from dse.sim.units.published import baseline_sparsity
 

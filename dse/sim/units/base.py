@@ -7,16 +7,16 @@ by the "model" of its spec (dse/data/accelerators/*.json); dse/evaluate.py runs 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dse.cost.accelerator import Accelerator
 from dse.cost.precision import get_precision
 from dse.levels import runs_sic
-from dse.sim import focus_unit as fu
+from dse.sim import focus_unit as fu, xp
 from dse.sim.backends import Backend, gemm_cycles, paper_tile_cycles, series_cycles
 from dse.sim.hardware import ArrayConfig
-from dse.sim.plan import attention_series, linear_tiles
+from dse.sim.plan import causal_terms, linear_tile_terms
 from dse.sim.tiling import paper_tiles
 from dse.sim.traffic import WORD_BYTES
 
@@ -39,7 +39,7 @@ class Tally:
     def add(self, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bytes_per_cycle: float | None,
             busy: dict[str, float], sram: dict[str, float]) -> None:
         time = cycles.total
-        mem = max(0.0, dram / bytes_per_cycle - time) if bytes_per_cycle else 0.0
+        mem = xp.maximum(0.0, dram / bytes_per_cycle - time) if bytes_per_cycle is not None else 0.0
         self.compute += cycles.compute
         self.stall += cycles.stall
         self.mem_stall += mem
@@ -93,42 +93,67 @@ def buffer_tiles(design: Any, accel: Accelerator) -> tuple[int, int]:
 
 
 class UnitContext:
-    """One design on one workload: its array, buffer tiles, bandwidth and word size, and the array
-    cycle counts every accelerator's rules are written in."""
+    """The design on one workload: its array, buffer tiles, bandwidth and word size, and the array
+    cycle counts every accelerator's rules are written in. One design (Python numbers) or many
+    (dse/batch.py: numpy arrays with one element per design point, same structural knobs)."""
 
-    def __init__(self, design: Any, workload: Any, backend: Backend, accel: Accelerator):
+    def __init__(self, design: Any, workload: Any, backend: Backend, array: Any, m_buf: Any, n_buf: Any,
+                 bpc: Any, word_bytes: int):
         self.d = design
         self.w = workload
         self.spec = workload.spec.llm
         self.backend = backend
+        self.array = array
         self.paper = design.convention == "focus-paper"
-        self.array = ArrayConfig(design.rows, design.cols, design.dataflow)
-        # the paper's simulator ties traffic to m_tile/n_tile whatever the buffers hold
-        self.m_buf, self.n_buf = (design.m_tile, design.n_tile) if self.paper else buffer_tiles(design, accel)
-        self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
-                    if design.dram_bandwidth_gbps else None)
+        self.m_buf, self.n_buf = m_buf, n_buf
+        self.bpc = bpc  # DRAM bytes per cycle; None: unlimited (arrays: inf)
         # a faithful chip built without SIC has no scatter, gather or detection in its datapath; the
         # paper's simulator still runs scatter and gather in its SEC-only run
         self.no_sic = not self.paper and not runs_sic(design.concentration)
-        self.wb = get_precision(design.precision).word_bytes  # bytes per word, in DRAM and SRAM
+        self.wb = word_bytes  # bytes per word, in DRAM and SRAM
 
-    def tiles_paper(self, rows_per_tile: int, tiles: int, K: int, N: int) -> float:
-        if rows_per_tile <= 0 or tiles <= 0:
-            return 0.0
-        return paper_tile_cycles(rows_per_tile, K, N, self.array, self.backend) * tiles
+    @classmethod
+    def of(cls, design: Any, workload: Any, backend: Backend, accel: Accelerator) -> UnitContext:
+        """One design point."""
+        # the paper's simulator ties traffic to m_tile/n_tile whatever the buffers hold
+        m_buf, n_buf = (design.m_tile, design.n_tile) if design.convention == "focus-paper" \
+            else buffer_tiles(design, accel)
+        bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
+               if design.dram_bandwidth_gbps else None)
+        return cls(design, workload, backend, ArrayConfig(design.rows, design.cols, design.dataflow), m_buf, n_buf,
+                   bpc, get_precision(design.precision).word_bytes)
 
-    def tiles_exact(self, tokens: float, unique: float, K: int, N: int) -> float:
-        return sum(n * gemm_cycles(m, K, N, self.array, self.backend)
-                   for m, n in linear_tiles(int(tokens), unique, self.d.m_tile))
+    def masked(self, on: Any, cost) -> Any:
+        """cost() where `on` holds, else 0 (on one design, cost() only runs where it holds)."""
+        if xp.is_array(on):
+            return xp.where(on, cost(), 0)
+        return cost() if on else 0
 
-    def dense_linear(self, T: int, K: int, N: int) -> float:
+    def tiles_paper(self, rows_per_tile: Any, tiles: Any, K: int, N: Any) -> Any:
+        if not xp.is_array(rows_per_tile, tiles, self.array.rows):
+            if rows_per_tile <= 0 or tiles <= 0:
+                return 0.0
+            return paper_tile_cycles(rows_per_tile, K, N, self.array, self.backend) * tiles
+        return xp.where((rows_per_tile > 0) & (tiles > 0), paper_tile_cycles(
+            xp.maximum(rows_per_tile, 1), K, N, self.array, self.backend) * tiles, 0.0)
+
+    def tiles_exact(self, tokens: Any, unique: Any, K: int, N: int) -> Any:
+        """Exact tiles (dse/sim/plan.py linear_tile_terms), each on its share of the unique rows."""
+        out = 0
+        for m, n, on in linear_tile_terms(xp.floor(tokens), unique, self.d.m_tile):
+            out = out + self.masked(on, lambda: n * gemm_cycles(m, K, N, self.array, self.backend))
+        return out
+
+    def dense_linear(self, T: Any, K: int, N: int) -> Any:
         if self.paper:
             P, rows = paper_tiles(T, self.d.m_tile)
             return self.tiles_paper(rows, P, K, N)
         return self.tiles_exact(T, T, K, N)
 
-    def attention_exact(self, T: int, unique_q: float, heads: int) -> float:
-        """Causal attention of `heads` heads on exact tiles (the tiles dse/sim/plan.py plans)."""
-        spec = self.spec if heads == self.spec.heads else replace(self.spec, heads=heads)
-        return sum(s.count * series_cycles(s.M, s.K, s.N, s.grows, s.step, s.tiles, self.array, self.backend)
-                   for s in attention_series(spec, T, unique_q, self.d.m_tile))
+    def attention_exact(self, T: Any, unique_q: Any, heads: int) -> Any:
+        """Causal attention of `heads` heads on exact tiles (dse/sim/plan.py causal_terms)."""
+        out = 0
+        for _, M, K, N, grows, tiles, on in causal_terms(T, unique_q, self.d.m_tile, self.spec.head_dim):
+            out = out + self.masked(on, lambda: heads * series_cycles(M, K, N, grows, self.d.m_tile, tiles,
+                                                                      self.array, self.backend))
+        return out

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from math import ceil
 
 from dse.sim import focus_unit as fu
+from dse.sim import xp
+from dse.sim.xp import ceil
 from dse.sim.units.base import GemmCost, UnitContext, sram_of
 from dse.sim.units.published import baseline_sparsity
 
@@ -33,7 +34,7 @@ def attention(ctx: UnitContext, S: int, U_q: float, heads: int) -> GemmCost:
     published = baseline_sparsity("cmc", ctx.w.name)
     qk = gemm(ctx, S, hd, S, "qk", published["query_sparsity"])
     sv = gemm(ctx, S, S, hd, "sv", published["attn_score_sparsity"])
-    c = int((qk[0].total + sv[0].total) * heads // 2)
+    c = xp.floor((qk[0].total + sv[0].total) * heads // 2)
     busy = {k: (qk[4][k] + sv[4][k]) * heads / 2 for k in qk[4]}
     busy["softmax"] = S * S * heads / 2 / 192
     sram = {k: (qk[5][k] + sv[5][k]) * heads / 2 for k in qk[5]}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from math import ceil
 
 from dse.sim import focus_unit as fu
+from dse.sim.xp import ceil
 from dse.sim.tiling import paper_tiles
 from dse.sim.traffic import kernel_bytes
 from dse.sim.units.base import GemmCost, UnitContext, sram_of

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from math import ceil
 
 from dse.sim import focus_unit as fu
+from dse.sim import xp
+from dse.sim.xp import ceil
 from dse.sim.traffic import kernel_bytes
 from dse.sim.units.base import GemmCost, UnitContext, sram_of
 
@@ -18,7 +19,7 @@ def linear(ctx: UnitContext, name: str, T: int, U: float, K: int, N: int) -> Gem
     P = ceil(T / d.m_tile)
     block = d.block_volume
     if ctx.paper:
-        compute = ctx.tiles_paper(int(U // P), P, K, N)
+        compute = ctx.tiles_paper(xp.floor(U // P), P, K, N)
         detect = 0.0
     else:
         compute = ctx.tiles_exact(T, U, K, N)
@@ -40,11 +41,12 @@ def linear(ctx: UnitContext, name: str, T: int, U: float, K: int, N: int) -> Gem
     # concentrated rows in, scattered partial sums out; detection reads 7 neighbours
     if not ctx.no_sic:
         sram["concentrate_out"] = 2 * b * T * ceil(K / R) * N
-    if detect:
+    if xp.is_array(detect) or detect:  # (0 where a design's block has no neighbours)
         a = b * (T * N + T * ceil(N / 32))
-        sram["layouter"] = 8 * a
-        sram["similarity_map"] = b * T * ceil(N / 32)
-        sram["similarity_table"] = b * (3 * T * N)
+        on = detect != 0
+        sram["layouter"] = xp.where(on, 8 * a, 0.0)
+        sram["similarity_map"] = xp.where(on, b * T * ceil(N / 32), 0.0)
+        sram["similarity_table"] = xp.where(on, b * (3 * T * N), 0.0)
     busy = {"array": compute, "scatter": scatter, "detect": detect}
     return cycles, dram_in + dram_w + dram_out, U * K * N, ctx.bpc, busy, sram
 
@@ -55,7 +57,7 @@ def attention(ctx: UnitContext, T: int, U_q: float, heads: int) -> GemmCost:
     if ctx.paper:
         Pq = ceil(U_q / d.m_tile)
         Pk = ceil(T / d.m_tile)
-        qk = ctx.tiles_paper(int(U_q // Pq), Pq, hd, T) if Pq else 0.0
+        qk = ctx.tiles_paper(xp.floor(U_q // xp.maximum(Pq, 1)), Pq, hd, T)  # 0 without queries
         sv = ctx.tiles_paper(T // Pk, Pk, hd, T)
         compute = (qk + sv) / 2 * heads
         keys = ctx.w.tokens  # the paper's simulator scatters over all S keys
@@ -74,7 +76,7 @@ def attention(ctx: UnitContext, T: int, U_q: float, heads: int) -> GemmCost:
             detect = fu.detect_cycles(T, hd * heads, d.vector_size, d.block_volume - 1)
         dram = 0.5 * heads * (kernel_bytes(U_q, hd, T, ctx.m_buf, ctx.n_buf, b)
                               + kernel_bytes(T, T, hd, ctx.m_buf, ctx.n_buf, b))
-    stall = max(0.0, max(scatter, detect) - compute)
+    stall = xp.maximum(0.0, xp.maximum(scatter, detect) - compute)
     macs = (U_q * T * hd + T * T * hd) * heads / 2
     busy = {"array": compute, "scatter": scatter, "detect": detect, "softmax": T * T * heads / 2 / 192}
     sram = {"input": b * macs / 32, "output": b * T * T * heads}
@@ -83,6 +85,8 @@ def attention(ctx: UnitContext, T: int, U_q: float, heads: int) -> GemmCost:
     return fu.UnitCycles(compute, scatter, 0.0, detect, stall), dram, macs, ctx.bpc, busy, sram
 
 
-def layer_busy(T_attn: int, T_mlp: int) -> dict[str, float]:
+def layer_busy(T_attn, T_mlp) -> dict[str, float]:
     """SEC top-k on 32 max units over the layer's importance vector, where the layer prunes."""
+    if xp.is_array(T_attn, T_mlp):
+        return {"sec": xp.where(T_mlp < T_attn, ceil(T_attn / 32), 0)}
     return {"sec": ceil(T_attn / 32)} if T_mlp < T_attn else {}
