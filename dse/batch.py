@@ -104,8 +104,8 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult
     prepared: dict[int, tuple] = {}
     for i, p in enumerate(points):
         try:
+            prof = _profile_of(p, workload)  # first, as evaluate() (which error a point reports)
             chip = _chip(p)
-            prof = _profile_of(p, workload)
         except UserError as exc:
             errors[i] = str(exc)
             continue
@@ -116,7 +116,12 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult
                p.precision, chip.shape)
         groups.setdefault(key, []).append(i)
     for idx in groups.values():
-        done = _evaluate_group([points[i] for i in idx], [prepared[i] for i in idx], workload)
+        try:
+            done = _evaluate_group([points[i] for i in idx], [prepared[i] for i in idx], workload)
+        except UserError as exc:  # the group's model refuses the workload (e.g. no published sparsity)
+            for i in idx:
+                errors[i] = str(exc)
+            continue
         for j, i in enumerate(idx):
             if done.errors[j]:
                 errors[i] = done.errors[j]
