@@ -151,9 +151,9 @@ def _layers(points, profiles, unit, workload: Workload):
     if not getattr(unit, "USES_PROFILE", False) or profiles[0] is None:
         return [(workload.tokens, workload.tokens, None)] * layers, np.zeros(len(points), dtype=bool)
     names = [g.name for g in linear_gemms(workload.spec.llm, 1)] + ["qk"]
-    attn = np.array([[int(lp.tokens_kept) for lp in prof.layers] for prof in profiles], dtype=float)
-    mlp = np.array([[int(lp.tokens("down_proj")) for lp in prof.layers] for prof in profiles], dtype=float)
-    rows = {g: np.array([[lp.rows(g) for lp in prof.layers] for prof in profiles], dtype=float) for g in names}
+    table = np.array([_layer_numbers(prof, names) for prof in profiles], dtype=float)  # point x layer x number
+    attn, mlp = table[:, :, 0], table[:, :, 1]
+    rows = {g: table[:, :, 2 + j] for j, g in enumerate(names)}
     empty = (attn <= 0).any(axis=1) | (mlp <= 0).any(axis=1)
     keep = ~empty
     out = []
@@ -161,6 +161,20 @@ def _layers(points, profiles, unit, workload: Workload):
         cols = {g: r[keep, layer] for g, r in rows.items()}
         out.append((attn[keep, layer], mlp[keep, layer], cols))
     return out, empty
+
+
+def _layer_numbers(profile, names: list[str]) -> list[tuple]:
+    """Per layer: tokens in attention, in the MLP, and the rows each GEMM computes (a layer like the
+    one before it is read once)."""
+    out: list[tuple] = []
+    last = None
+    for lp in profile.layers:
+        if last is None or (lp.tokens_kept, lp.mlp_tokens_kept, lp.unique_rows) != \
+                (last.tokens_kept, last.mlp_tokens_kept, last.unique_rows):
+            numbers = (int(lp.tokens_kept), int(lp.tokens("down_proj")), *(lp.rows(g) for g in names))
+        out.append(numbers)
+        last = lp
+    return out
 
 
 def _evaluate_group(points: list[DesignPoint], prepared: list[tuple], workload: Workload) -> BatchResult:

@@ -87,6 +87,7 @@ def _video_mean_fraction() -> float:
     return prod(xs) ** (1 / len(xs))
 
 
+@cache  # the published configuration of the workload only: once per workload
 def _published_fraction(workload: Workload) -> float:
     spec = workload.spec.llm
     cfg = focus_config(workload.name)

@@ -12,7 +12,7 @@ import ast
 import csv
 import operator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from dse.cost.precision import RTL_PRECISION, component_ratio
@@ -46,7 +46,7 @@ def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
         raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
 
     try:
-        value = ev(ast.parse(str(expr), mode="eval"))
+        value = ev(_parsed(str(expr)))
     except SyntaxError:
         raise UserError(f"{where}: bad size expression '{expr}'") from None
     except ZeroDivisionError:
@@ -54,6 +54,12 @@ def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
     if value <= 0:
         raise UserError(f"{where}: '{expr}' gives {value}, not a positive size")
     return value
+
+
+@lru_cache(maxsize=1024)
+def _parsed(expr: str) -> ast.Expression:
+    """The syntax tree of a size expression (a spec has a few; parsing is most of their cost)."""
+    return ast.parse(expr, mode="eval")
 
 
 @dataclass(frozen=True)
@@ -219,7 +225,7 @@ def build_accelerator(
     if precision != RTL_PRECISION:
         components = [scaled_component(c, precision) for c in components]
     overrides = dict(buffer_bytes or {})
-    defaults_at_paper = default_buffer_bytes(name_or_path, PAPER_KNOBS)
+    defaults_at_paper = _paper_buffer_bytes(name_or_path)
     needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
     on_spec = default_buffer_bytes(name_or_path, knobs, paper_buffers)
     unknown = sorted(set(overrides) - set(on_spec))
@@ -237,6 +243,11 @@ def build_accelerator(
         buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size, frequency_mhz))
     return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
                        cores)
+
+
+@cache
+def _paper_buffer_bytes(name_or_path: str) -> dict[str, int]:
+    return default_buffer_bytes(name_or_path, PAPER_KNOBS)
 
 
 def scaled_component(c: Component, precision: str) -> Component:
