@@ -83,9 +83,16 @@ def _chip(design: DesignPoint) -> _Chip:
 
 @lru_cache(maxsize=_CACHE)
 def _profile(workload: Workload, accelerator: str, concentration: str, threshold, block, vector_size, sec_scale):
+    """profile_for(design, workload) for a design with these knobs, and its numbers per layer."""
     design = DesignPoint(accelerator=accelerator, concentration=concentration, threshold=threshold, block=block,
                          vector_size=vector_size, sec_scale=sec_scale)
-    return profile_for(design, workload, "published")
+    prof = profile_for(design, workload, "published")
+    return prof, None if prof is None else _layer_numbers(prof, _row_names(workload))
+
+
+def _row_names(workload: Workload) -> list[str]:
+    """The GEMMs whose rows a profile gives: each linear GEMM's, and the queries of Q K^T."""
+    return [g.name for g in linear_gemms(workload.spec.llm, 1)] + ["qk"]
 
 
 def _profile_of(design: DesignPoint, workload: Workload):
@@ -110,7 +117,7 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult
             errors[i] = str(exc)
             continue
         prepared[i] = (chip, prof)
-        sources[i] = "none" if prof is None else prof.source
+        sources[i] = "none" if prof[0] is None else prof[0].source
         # columns shape the model only through the split over cores (dse/sim/cores.py)
         key = (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
                p.precision, chip.shape)
@@ -148,10 +155,10 @@ def _layers(points, profiles, unit, workload: Workload):
     """Per layer: (T_attn, T_mlp, rows per GEMM) arrays over the points, or the workload's tokens;
     and which points have an empty layer (they go through evaluate())."""
     layers = workload.spec.llm.layers
-    if not getattr(unit, "USES_PROFILE", False) or profiles[0] is None:
+    if not getattr(unit, "USES_PROFILE", False) or profiles[0][0] is None:
         return [(workload.tokens, workload.tokens, None)] * layers, np.zeros(len(points), dtype=bool)
-    names = [g.name for g in linear_gemms(workload.spec.llm, 1)] + ["qk"]
-    table = np.array([_layer_numbers(prof, names) for prof in profiles], dtype=float)  # point x layer x number
+    names = _row_names(workload)
+    table = np.array([numbers for _, numbers in profiles], dtype=float)  # point x layer x number
     attn, mlp = table[:, :, 0], table[:, :, 1]
     rows = {g: table[:, :, 2 + j] for j, g in enumerate(names)}
     empty = (attn <= 0).any(axis=1) | (mlp <= 0).any(axis=1)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ast
 import csv
-import operator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from types import CodeType
 
 from dse.cost.precision import RTL_PRECISION, component_ratio
 from dse.cost.sram import Buffer, sized_buffer
@@ -28,27 +28,20 @@ COMPONENT_KEYS = {"module", "count", "busy", "level"}
 BUFFER_KEYS = {"name", "bytes", "macros", "paper_only", "level"}
 ALL_LEVELS = frozenset({"sec", "sic"})  # "level": the concentration level a component or buffer serves
 BUSY_KINDS = {"array", "detect", "scatter", "sec", "softmax", "merge", "codec", "always"}
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
 
 
 def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
     """Evaluate 'm_tile * rows * 2 * 2' with the design's knobs (integers, + - * // only)."""
-
-    def ev(node: ast.AST) -> int:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        if isinstance(node, ast.Name) and node.id in knobs:
-            return int(knobs[node.id])
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](ev(node.left), ev(node.right))
-        raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
-
     try:
-        value = ev(_parsed(str(expr)))
+        compiled = _compiled(str(expr))
     except SyntaxError:
         raise UserError(f"{where}: bad size expression '{expr}'") from None
+    if compiled is None or not compiled[1] <= knobs.keys():
+        raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
+    code, names = compiled
+    try:
+        value = eval(code, {"__builtins__": {}}, {name: int(knobs[name]) for name in names})
     except ZeroDivisionError:
         raise UserError(f"{where}: '{expr}' divides by zero") from None
     if value <= 0:
@@ -57,9 +50,20 @@ def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
 
 
 @lru_cache(maxsize=1024)
-def _parsed(expr: str) -> ast.Expression:
-    """The syntax tree of a size expression (a spec has a few; parsing is most of their cost)."""
-    return ast.parse(expr, mode="eval")
+def _compiled(expr: str) -> tuple[CodeType, frozenset[str]] | None:
+    """A size expression checked once (integer constants, names, + - * // only) and compiled, with
+    the names it reads; None if it uses anything else. A spec has a few: each is checked once."""
+    tree = ast.parse(expr, mode="eval")
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Constant):
+            if not isinstance(node.value, int):
+                return None
+        elif not isinstance(node, (ast.Expression, ast.BinOp, ast.Load)) and type(node) not in _OPS:
+            return None
+    return compile(tree, "<size expression>", "eval"), frozenset(names)
 
 
 @dataclass(frozen=True)
