@@ -121,7 +121,13 @@ def _prefill_points(evaluator: DesignEvaluator, points: list) -> tuple[dict, lis
         except UserError as exc:
             for j in np.flatnonzero(unknown):
                 failed.setdefault(int(j), str(exc))
-    shortfall = np.array([evaluator.shortfall(p) for p in points], dtype=float)
+    shortfall = np.full(n, np.nan)
+    for j, p in enumerate(points):
+        if j not in failed:
+            try:
+                shortfall[j] = evaluator.shortfall(p)
+            except UserError as exc:
+                failed[j] = str(exc)
     return m, evaluator.spec.constraints.values(m, shortfall), failed
 
 
