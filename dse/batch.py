@@ -9,9 +9,8 @@ are written once in dse/sim/xp.py arithmetic, which runs on one design's Python 
 Points are grouped by the knobs that change the model's structure: accelerator, convention,
 dataflow, cores (and with several, the array's columns: how a GEMM's columns split over them),
 concentration level and precision (which components and buffers exist). Inside a group every
-other knob (rows, columns, tiles,
-vector size, block, threshold, SEC scale, n_scatter, clock, bandwidth, buffer sizes, DRAM energy)
-is an array. Each point's sparsity profile and chip (area, power, SRAM macros) are still built
+other knob (rows, columns, tiles, vector size, block, threshold, SEC scale, n_scatter, clock,
+bandwidth, buffer sizes, DRAM energy) is an array. Each point's sparsity profile and chip (area, power, SRAM macros) are still built
 one point at a time (cached on the knobs they depend on); a layer is evaluated once per distinct
 set of token counts in the group. Points with an empty layer run through evaluate() itself.
 Only the published profiles and the analytic backend (the study's) are batched.
