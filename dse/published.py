@@ -113,11 +113,13 @@ def published_profile(workload: Workload, sec_scale: float = 1.0, removed_scale:
     x = max(0.0, 1.0 - (1.0 - base) * removed_scale)
     names = [g.name for g in linear_gemms(spec, 1)]
     out = []
+    rows: dict[tuple[int, int], dict[str, float]] = {}  # layers between SEC layers have the same
     for layer, (attn, mlp) in enumerate(schedule):
-        unique = {n: float(round(x * (mlp if n in MLP_GEMMS else attn)))
-                  for n in names}
-        unique["qk"] = float(round(x * attn))
-        out.append(LayerProfile(layer, float(attn), unique, float(mlp)))
+        if (attn, mlp) not in rows:
+            unique = {n: float(round(x * (mlp if n in MLP_GEMMS else attn))) for n in names}
+            unique["qk"] = float(round(x * attn))
+            rows[attn, mlp] = unique
+        out.append(LayerProfile(layer, float(attn), dict(rows[attn, mlp]), float(mlp)))
     settings = ConcentrationSettings(threshold=cfg["threshold"], sec_layers=layers, sec_alpha=alphas)
     return SparsityProfile(tuple(out), workload.tokens, settings, "published", workload.name,
                            {"unique_fraction": x})

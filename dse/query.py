@@ -121,20 +121,21 @@ def run_query(design: DesignPoint, workload: Workload, profile="published", back
     inp = DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, B,
                       get_precision(design.precision).word_bytes)
     if design.phases == ("prefill",) and B == 1:  # the paper's scope: nothing else to build
-        return QueryResult(design, ev, {"prefill": _prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
+        return QueryResult(design, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
     dense = DenseArray(design, design_accelerator(design), backend)
     phases: dict[str, PhaseCost] = {}
     for name in design.phases:
         if name == "encoder":
             phases[name] = _times(run_encoder(design, workload, dense), B)
         elif name == "prefill":
-            phases[name] = _times(_prefill_cost(ev, workload, P), B)
+            phases[name] = _times(prefill_cost(ev, workload, P), B)
         else:
             phases[name] = run_decode(design, spec, inp, dense)
     return QueryResult(design, ev, phases, peak_kv_cache_bytes(spec, inp))
 
 
-def _prefill_cost(ev: Evaluation, workload: Workload, P: int) -> PhaseCost:
+def prefill_cost(ev: Evaluation, workload: Workload, P: int) -> PhaseCost:
+    """The prefill phase of an Evaluation (whose numbers may be arrays of design points, dse/batch.py)."""
     return PhaseCost("prefill", prefill_macs(ev, workload, P), ev.total_cycles, ev.compute_cycles,
                      ev.memory_stall_cycles, ev.execution_time_s, ev.energy_j, ev.dram_bytes,
                      {"tokens": workload.tokens + P})

@@ -47,8 +47,13 @@ def curves() -> dict[str, list[tuple[float, float]]]:
     return {k: sorted((float(v), f) for v, f in rows) for k, rows in _rows().items() if k != "block"}
 
 
+@cache
+def _measured_blocks() -> dict[tuple[int, int, int], float]:
+    return {parse_block(v): f for v, f in _rows().get("block", [])}
+
+
 def block_fraction(block: tuple[int, int, int]) -> float | None:
-    measured = {parse_block(v): f for v, f in _rows().get("block", [])}
+    measured = _measured_blocks()
     if not measured:
         return None
     if tuple(block) in measured:

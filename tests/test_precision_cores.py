@@ -137,14 +137,14 @@ def test_one_64x64_vs_four_32x32_is_answered(workload):
 def test_one_cores_share_equals_real_scalesim():
     """The column share of the slowest core, counted by the analytic model in the multi-core
     path, is the cycle count the real scalesim gives for that core's GEMM."""
-    from dse.evaluate import _Tally
+    from dse.sim.units.base import Tally
     from dse.phases.common import DenseArray, design_accelerator
     from dse.sim.backends import get_backend
     from dse.sim.hardware import ArrayConfig
     from dse.sim.scalesim_backend import ScaleSimBackend
 
     design = DesignPoint(accelerator="dense", rows=16, cols=16, m_tile=100, cores=4)
-    tally = _Tally()
+    tally = Tally()
     DenseArray(design, design_accelerator(design), get_backend("analytic")).linear(tally, "x", 100, 40, 200)
     real = ScaleSimBackend().gemm(100, 40, 64, ArrayConfig(16, 16, "ws")).compute_cycles  # 64 = 4 of 13 folds
     assert tally.compute == real

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ast
 import csv
-import operator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from types import CodeType
 
 from dse.cost.precision import RTL_PRECISION, component_ratio
 from dse.cost.sram import Buffer, sized_buffer
@@ -28,32 +28,42 @@ COMPONENT_KEYS = {"module", "count", "busy", "level"}
 BUFFER_KEYS = {"name", "bytes", "macros", "paper_only", "level"}
 ALL_LEVELS = frozenset({"sec", "sic"})  # "level": the concentration level a component or buffer serves
 BUSY_KINDS = {"array", "detect", "scatter", "sec", "softmax", "merge", "codec", "always"}
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv}
+_OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
 
 
 def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
     """Evaluate 'm_tile * rows * 2 * 2' with the design's knobs (integers, + - * // only)."""
-
-    def ev(node: ast.AST) -> int:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        if isinstance(node, ast.Name) and node.id in knobs:
-            return int(knobs[node.id])
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](ev(node.left), ev(node.right))
-        raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
-
     try:
-        value = ev(ast.parse(str(expr), mode="eval"))
+        compiled = _compiled(str(expr))
     except SyntaxError:
         raise UserError(f"{where}: bad size expression '{expr}'") from None
+    if compiled is None or not compiled[1] <= knobs.keys():
+        raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
+    code, names = compiled
+    try:
+        value = eval(code, {"__builtins__": {}}, {name: int(knobs[name]) for name in names})
     except ZeroDivisionError:
         raise UserError(f"{where}: '{expr}' divides by zero") from None
     if value <= 0:
         raise UserError(f"{where}: '{expr}' gives {value}, not a positive size")
     return value
+
+
+@lru_cache(maxsize=1024)
+def _compiled(expr: str) -> tuple[CodeType, frozenset[str]] | None:
+    """A size expression checked once (integer constants, names, + - * // only) and compiled, with
+    the names it reads; None if it uses anything else. A spec has a few: each is checked once."""
+    tree = ast.parse(expr, mode="eval")
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Constant):
+            if not isinstance(node.value, int):
+                return None
+        elif not isinstance(node, (ast.Expression, ast.BinOp, ast.Load)) and type(node) not in _OPS:
+            return None
+    return compile(tree, "<size expression>", "eval"), frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ class Component:
 @dataclass(frozen=True)
 class Accelerator:
     name: str
-    model: str  # which cycle model: dense, focus, adaptiv, cmc
+    model: str  # which cycle model (dse/sim/units/): dense, focus, adaptiv, cmc
     components: tuple[Component, ...]
     buffers: tuple[Buffer, ...]
     description: str = ""
@@ -124,8 +134,11 @@ def load_spec(name_or_path: str) -> dict:
     missing = sorted({"name", "model", "rtl", "components", "buffers"} - set(spec))
     if missing:
         raise UserError(f"{path}: missing key(s) {missing}")
-    if spec["model"] not in ("dense", "focus", "adaptiv", "cmc"):
-        raise UserError(f"{path}: 'model' must be dense, focus, adaptiv or cmc, got {spec['model']!r}")
+    from dse.sim.units import unit_models
+
+    if spec["model"] not in unit_models():
+        raise UserError(f"{path}: 'model' must be one of {', '.join(unit_models())} (dse/sim/units/), "
+                        f"got {spec['model']!r}")
     _check_entries(spec["components"], COMPONENT_KEYS, {"module", "count"}, f"{path} components")
     _check_entries(spec["buffers"], BUFFER_KEYS, {"name", "bytes", "macros"}, f"{path} buffers")
     for entry in spec["components"] + spec["buffers"]:
@@ -216,7 +229,7 @@ def build_accelerator(
     if precision != RTL_PRECISION:
         components = [scaled_component(c, precision) for c in components]
     overrides = dict(buffer_bytes or {})
-    defaults_at_paper = default_buffer_bytes(name_or_path, PAPER_KNOBS)
+    defaults_at_paper = _paper_buffer_bytes(name_or_path)
     needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
     on_spec = default_buffer_bytes(name_or_path, knobs, paper_buffers)
     unknown = sorted(set(overrides) - set(on_spec))
@@ -234,6 +247,11 @@ def build_accelerator(
         buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size, frequency_mhz))
     return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
                        cores)
+
+
+@cache
+def _paper_buffer_bytes(name_or_path: str) -> dict[str, int]:
+    return default_buffer_bytes(name_or_path, PAPER_KNOBS)
 
 
 def scaled_component(c: Component, precision: str) -> Component:

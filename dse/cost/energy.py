@@ -13,6 +13,7 @@ once per core.
 from __future__ import annotations
 
 from dse.cost.accelerator import Accelerator
+from dse.sim.xp import minimum
 
 DRAM_PJ_PER_BYTE = 99.98  # DDR4 (DRAMsim3 DDR4_4Gb_x16_2133), as in the Focus paper
 
@@ -32,7 +33,7 @@ def energy_breakdown(
     run = total_cycles * accel.cores  # core-cycles of the whole run
     out: dict[str, float] = {"dram": dram_bytes * dram_pj_per_byte * 1e-12}
     for c in accel.components:
-        busy = run if (not per_access or c.busy == "always") else min(busy_cycles.get(c.busy, 0.0), run)
+        busy = run if (not per_access or c.busy == "always") else minimum(busy_cycles.get(c.busy, 0.0), run)
         out[c.module] = out.get(c.module, 0.0) + c.power_mw * c.count * 1e-3 * busy / hz
     for b in accel.buffers:
         if per_access:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from math import ceil
 
 from dse.data_files import REFERENCE_DIR
@@ -86,22 +86,24 @@ class Buffer:
     def leakage_mw(self) -> float:
         return sum(macros()[m].leakage_mw * n * c for m, n, c in self.groups)
 
-    def _per_byte(self, attr: str) -> float:
-        """Energy per byte accessed (pJ/B), averaged over the groups by capacity."""
-        weighted = total = 0.0
-        for m, n, c in self.groups:
-            macro = macros()[m]
-            weighted += getattr(macro, attr) / macro.word_bytes * macro.bytes * n * c
-            total += macro.bytes * n * c
-        return weighted / total
-
     @property
     def read_pj_per_byte(self) -> float:
-        return self._per_byte("read_pj")
+        return _per_byte(self.groups, "read_pj")
 
     @property
     def write_pj_per_byte(self) -> float:
-        return self._per_byte("write_pj")
+        return _per_byte(self.groups, "write_pj")
+
+
+@lru_cache(maxsize=4096)
+def _per_byte(groups: tuple[tuple[str, int, int], ...], attr: str) -> float:
+    """Energy per byte accessed (pJ/B), averaged over the groups by capacity."""
+    weighted = total = 0.0
+    for m, n, c in groups:
+        macro = macros()[m]
+        weighted += getattr(macro, attr) / macro.word_bytes * macro.bytes * n * c
+        total += macro.bytes * n * c
+    return weighted / total
 
 
 def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | None = None,

@@ -2,8 +2,8 @@
 
 Cycles come from dse/sim/backends.py (gemm_cycles: exactly what scalesim counts), DRAM bytes
 from dse/sim/traffic.py (kernel_bytes), the compute/DRAM overlap per GEMM and the energy
-from the same code the prefill uses (evaluate._Tally, dse/cost/energy.py). With several cores a
-weight GEMM splits by columns and attention instances (heads x windows x frames) go out in rounds
+from the same code the prefill uses (dse/sim/units/base.py Tally, dse/cost/energy.py). With
+several cores a weight GEMM splits by columns and attention instances (heads x windows x frames) go out in rounds
 of one per core, as dse/sim/cores.py says.
 """
 
@@ -16,7 +16,8 @@ from typing import Any
 from dse.cost.accelerator import Accelerator, build_accelerator
 from dse.cost.energy import energy_breakdown
 from dse.cost.precision import get_precision
-from dse.evaluate import DesignPoint, _Evaluator, _Tally, buffer_tiles
+from dse.evaluate import DesignPoint
+from dse.sim.units.base import Tally, buffer_tiles, sram_of
 from dse.sim import focus_unit as fu
 from dse.sim.backends import Backend, gemm_cycles
 from dse.sim.cores import column_shares, combine
@@ -70,7 +71,7 @@ class DenseArray:
         return sum(n * gemm_cycles(m, K, N, self.array, self.backend)
                    for m, n in linear_tiles(M, M if unique is None else unique, self.d.m_tile))
 
-    def linear(self, tally: _Tally, name: str, M: int, K: int, N: int, repeat: float = 1.0,
+    def linear(self, tally: Tally, name: str, M: int, K: int, N: int, repeat: float = 1.0,
                unique: float | None = None, stream_weights: bool = True, detect: bool = True) -> None:
         """A weight GEMM (inputs re-read per N tile, weights per M tile unless they stay on chip); with
         `unique` rows the Focus unit concentrates it (scatter, gather, detection as in the prefill; `detect`
@@ -85,7 +86,7 @@ class DenseArray:
         mt, nt, b = self.m_buf, self.n_buf, self.wb
         weights = b * K * N * ceil(M / mt) if stream_weights else 0
         dram = kernel_bytes(U, K, N, mt, nt, b) - b * K * N * ceil(M / mt) + weights
-        sram = _Evaluator.sram_of(U, K, N, b * U * K * ceil(N / nt), weights, b * U * N, b)
+        sram = sram_of(U, K, N, b * U * K * ceil(N / nt), weights, b * U * N, b)
         if unique is None:
             cycles, busy = fu.UnitCycles(c), {"array": c}
         else:
@@ -98,7 +99,7 @@ class DenseArray:
             busy = {"array": c, "scatter": scatter, "detect": detect}
         return cycles, dram, U * K * N, self.bpc, busy, sram
 
-    def attention(self, tally: _Tally, queries: int, keys: int, head_dim: int, count: float) -> None:
+    def attention(self, tally: Tally, queries: int, keys: int, head_dim: int, count: float) -> None:
         """Full (non-causal) attention of `queries` over `keys`, `count` times (heads x windows x frames)."""
         c = gemm_cycles(queries, head_dim, keys, self.array, self.backend) \
             + gemm_cycles(queries, keys, head_dim, self.array, self.backend)
@@ -115,15 +116,15 @@ class DenseArray:
             add_scaled(tally, "attention", *combine([(one, rest)]), 1)
 
 
-def add_scaled(tally: _Tally, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bpc: float | None,
+def add_scaled(tally: Tally, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bpc: float | None,
                busy: dict[str, float], sram: dict[str, float], repeat: float) -> None:
     """`repeat` identical GEMMs: one tallied, then scaled (the overlap is per GEMM)."""
-    one = _Tally()
+    one = Tally()
     one.add(name, cycles, dram, macs, bpc, busy, sram)
     scale_into(tally, one, repeat)
 
 
-def scale_into(tally: _Tally, one: _Tally, repeat: float) -> None:
+def scale_into(tally: Tally, one: Tally, repeat: float) -> None:
     tally.compute += one.compute * repeat
     tally.stall += one.stall * repeat
     tally.mem_stall += one.mem_stall * repeat
@@ -134,7 +135,7 @@ def scale_into(tally: _Tally, one: _Tally, repeat: float) -> None:
             mine[k] = mine.get(k, 0.0) + v * repeat
 
 
-def phase_cost(name: str, tally: _Tally, design: DesignPoint, accel: Accelerator,
+def phase_cost(name: str, tally: Tally, design: DesignPoint, accel: Accelerator,
                details: dict[str, Any] | None = None) -> PhaseCost:
     energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
                               design.dram_pj_per_byte, per_access=design.convention == "faithful")

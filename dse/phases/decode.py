@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil, floor
 
-from dse.evaluate import DesignPoint, _Tally
+from dse.evaluate import DesignPoint
+from dse.sim.units.base import Tally
 from dse.phases.common import DenseArray, PhaseCost, phase_cost, scale_into
 from dse.sim.backends import gemm_cycles
 from dse.sim.cores import head_shares
@@ -94,7 +95,7 @@ def positive_sum(g, lo: int, hi: int) -> float:
 
 def run_decode(design: DesignPoint, spec: TransformerSpec, inp: DecodeInput, dense: DenseArray) -> PhaseCost:
     B, G = inp.batch, inp.tokens
-    tally, step = _Tally(), _Tally()
+    tally, step = Tally(), Tally()
     resident = _weights_fit(spec, dense)
     for g in linear_gemms(spec, B):
         dense.linear(step, g.name, B, g.K, g.N, repeat=spec.layers, stream_weights=not resident)
@@ -118,7 +119,7 @@ def _weights_fit(spec: TransformerSpec, dense: DenseArray) -> bool:
     return weights <= wgt / 2  # double-buffered: half holds data
 
 
-def _attention(tally: _Tally, dense: DenseArray, spec: TransformerSpec, first: int, last: int, count: int) -> None:
+def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first: int, last: int, count: int) -> None:
     """Attention of one decode token per sequence over L = first..last cached keys, summed exactly;
     `count` = sequences x layers with this cache. The heads split over the cores: a step takes
     as long as the core with the most heads."""

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from math import ceil
 
 from dse.errors import UserError
-from dse.evaluate import DesignPoint, _Tally
+from dse.evaluate import DesignPoint
+from dse.sim.units.base import Tally
 from dse.phases.common import DenseArray, PhaseCost, phase_cost
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import linear_gemms
@@ -81,7 +82,7 @@ def run_encoder(design: DesignPoint, workload: Workload, dense: DenseArray) -> P
             raise UserError(f"encoder_threshold needs the Focus concentration unit; {design.accelerator} has none "
                             "(drop it or use --accelerator focus)")
         share = unique_share(design)
-    tally = _Tally()
+    tally = Tally()
     rows = inp.crops * inp.tokens  # every crop's patches stacked along M
     dense.linear(tally, "patch_embed", rows, 3 * enc.temporal_patch * tower.patch ** 2, tower.hidden)
     for g in linear_gemms(tower, 1):
@@ -105,13 +106,13 @@ def run_encoder(design: DesignPoint, workload: Workload, dense: DenseArray) -> P
     return phase_cost("encoder", tally, design, dense.accel, details)
 
 
-def _attention(dense: DenseArray, tally: _Tally, tower: TransformerSpec, queries: int, keys: int,
+def _attention(dense: DenseArray, tally: Tally, tower: TransformerSpec, queries: int, keys: int,
                count: int) -> None:
     if count and queries:
         dense.attention(tally, queries, keys, tower.head_dim, count * tower.heads)
 
 
-def _connector(dense: DenseArray, tally: _Tally, enc: EncoderSpec, tower: TransformerSpec, inp: EncoderInput,
+def _connector(dense: DenseArray, tally: Tally, enc: EncoderSpec, tower: TransformerSpec, inp: EncoderInput,
                rows: int) -> None:
     if enc.connector == "mlp":
         k = tower.hidden

@@ -17,6 +17,7 @@ from dse.errors import UserError
 from dse.levels import unbuilt_buffers
 from dse.search.constraints import buffer_shortfall
 from dse.search.studyfile import StudySpec, resolve_workload_item
+from dse.sim.xp import rint
 
 METRIC_KEYS = ("accuracy", "accuracy_drop", "relative_drop_pct", "energy_j", "latency_s", "edp_js", "area_mm2",
                "power_mw", "buffer_kb", "dram_bytes", "total_cycles", "stall_cycles", "compute_fraction",
@@ -70,51 +71,47 @@ class DesignEvaluator:
                 d[name] = knob.value
         return d
 
-    def run(self, design: dict[str, Any]) -> Outcome:
-        from dse.cost.accelerator import default_buffer_bytes
+    def point(self, design: dict[str, Any]):
+        """The DesignPoint a trial's design dict describes (sizes of buffers its level leaves off the chip
+        dropped: the sampler draws them for every level)."""
         from dse.evaluate import DesignPoint
-        from dse.query import run_query
 
         point = DesignPoint.from_dict(design, "trial design")
         unbuilt = unbuilt_buffers(point.accelerator, point.concentration, point.convention)
-        if unbuilt & set(point.buffer_kb):  # sampled sizes of buffers this level leaves off the chip
+        if unbuilt & set(point.buffer_kb):
             point = replace(point, buffer_kb={k: v for k, v in point.buffer_kb.items() if k not in unbuilt})
+        return point
+
+    def shortfall(self, point) -> float:
+        from dse.cost.accelerator import default_buffer_bytes
+
+        needed = default_buffer_bytes(point.accelerator, point.knobs, self.spec.convention == "focus-paper")
+        return buffer_shortfall(needed, point.buffer_kb)
+
+    def run(self, design: dict[str, Any]) -> Outcome:
+        from dse.query import run_query
+
+        point = self.point(design)
         per: dict[str, dict[str, float]] = {}
         provider_label, profile_source = "", ""
         for w in self.workloads:
             query = run_query(point, w)
-            ev = query.prefill
             acc = self.provider.predict(point, w)
-            provider_label, profile_source = acc.provider, ev.profile_source
-            per[w.name] = {
-                "energy_j": ev.energy_j, "latency_s": ev.execution_time_s, "dram_bytes": ev.dram_bytes,
-                "total_cycles": round(ev.total_cycles), "stall_cycles": ev.stall_cycles,
-                "compute_fraction": ev.compute_fraction, "accuracy": acc.accuracy, "accuracy_drop": acc.drop,
-                "relative_drop_pct": acc.relative_drop_pct, "area_mm2": ev.area_mm2,
-                "power_mw": ev.onchip_power_mw, "buffer_kb": ev.buffer_kb,
-                **{key: getattr(query, key) for key in QUERY_KEYS},
-            }
-        rows = list(per.values())
-        n = len(rows)
-        m: dict[str, float] = {}
-        for key in ("energy_j", "latency_s", "dram_bytes", "total_cycles", "stall_cycles", *QUERY_KEYS):
-            m[key] = sum(r[key] for r in rows)
-        for key in ("accuracy", "accuracy_drop", "relative_drop_pct", "compute_fraction"):
-            m[key] = sum(r[key] for r in rows) / n
-        for key in ("area_mm2", "power_mw", "buffer_kb"):
-            m[key] = rows[0][key]
-        m["edp_js"] = m["energy_j"] * m["latency_s"]
-        needed = default_buffer_bytes(point.accelerator, point.knobs, self.spec.convention == "focus-paper")
-        shortfall = buffer_shortfall(needed, point.buffer_kb)
-        for key, value in m.items():
-            if value != value:  # NaN (e.g. a user provider without a dense score)
-                if key in ("accuracy_drop",) and (self.spec.constraints.accuracy_drop_max is not None
-                                                  or "accuracy_drop" in self.spec.objectives):
-                    raise UserError("accuracy drop unknown (no dense accuracy for this workload): give the user "
-                                    "provider 'dense_accuracy'")
+            provider_label, profile_source = acc.provider, query.prefill.profile_source
+            per[w.name] = workload_metrics(query, acc.accuracy, acc.drop, acc.relative_drop_pct)
+        m = aggregate(list(per.values()))
+        if m["accuracy_drop"] != m["accuracy_drop"]:  # NaN (e.g. a user provider without a dense score)
+            self.check_drop_known()
+        shortfall = self.shortfall(point)
         return Outcome(design=point.to_dict(), metrics=m, per_workload=per,
                        constraints=self.spec.constraints.values(m, shortfall), accuracy_provider=provider_label,
                        profile_source=profile_source, buffer_shortfall=shortfall)
+
+    def check_drop_known(self) -> None:
+        """An unknown accuracy drop is an error when a constraint or objective needs it."""
+        if self.spec.constraints.accuracy_drop_max is not None or "accuracy_drop" in self.spec.objectives:
+            raise UserError("accuracy drop unknown (no dense accuracy for this workload): give the user "
+                            "provider 'dense_accuracy'")
 
     def reference_points(self) -> dict[str, dict[str, float]]:
         """Metrics of the reference designs marked on the plots: dense, Focus default, AdapTiV, CMC
@@ -129,3 +126,30 @@ class DesignEvaluator:
                 continue
             out[name] = {**outcome.metrics, "accuracy_provider": outcome.accuracy_provider}  # type: ignore[dict-item]
         return out
+
+
+def workload_metrics(query, accuracy, drop, relative_drop_pct) -> dict[str, Any]:
+    """One workload's metrics of a design (numbers, or arrays of design points: dse/search/batch.py)."""
+    ev = query.prefill
+    return {
+        "energy_j": ev.energy_j, "latency_s": ev.execution_time_s, "dram_bytes": ev.dram_bytes,
+        "total_cycles": rint(ev.total_cycles), "stall_cycles": ev.stall_cycles,
+        "compute_fraction": ev.compute_fraction, "accuracy": accuracy, "accuracy_drop": drop,
+        "relative_drop_pct": relative_drop_pct, "area_mm2": ev.area_mm2,
+        "power_mw": ev.onchip_power_mw, "buffer_kb": ev.buffer_kb,
+        **{key: getattr(query, key) for key in QUERY_KEYS},
+    }
+
+
+def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The study's metrics over its workloads (see the module docstring)."""
+    n = len(rows)
+    m: dict[str, Any] = {}
+    for key in ("energy_j", "latency_s", "dram_bytes", "total_cycles", "stall_cycles", *QUERY_KEYS):
+        m[key] = sum(r[key] for r in rows)
+    for key in ("accuracy", "accuracy_drop", "relative_drop_pct", "compute_fraction"):
+        m[key] = sum(r[key] for r in rows) / n
+    for key in ("area_mm2", "power_mw", "buffer_kb"):
+        m[key] = rows[0][key]
+    m["edp_js"] = m["energy_j"] * m["latency_s"]
+    return m

@@ -32,13 +32,14 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError
+from dse.search.jobs import WorkerJob, WorkerResult
 from dse.search.objectives import directions, objective_values
 from dse.search.storage import StorageRef, open_storage
 from dse.search.studyfile import SamplerConfig, StudySpec
@@ -137,29 +138,6 @@ def finished_count(study: optuna.Study) -> int:
 
 
 # -- one worker --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WorkerJob:
-    spec: StudySpec
-    storage: StorageRef
-    quota: int  # trials this worker writes at most
-    target: int  # stop when the storage holds this many finished trials
-    seed: int | None
-    index: int = 0
-    timeout: float | None = None
-    include_default: bool = True
-    points: tuple[dict[str, Any], ...] | None = None  # grid: the exact params this worker evaluates
-
-
-@dataclass
-class WorkerResult:
-    written: int = 0
-    complete: int = 0
-    failed: int = 0
-    interrupted: bool = False
-    reason: str = ""
-    uids: list[str] = field(default_factory=list)
-
-
 def _effective_seed(seed: int | None, index: int, already: int) -> int | None:
     """Distinct per worker and per resume (a resumed random sampler must not replay its first run)."""
     if seed is None:
@@ -354,7 +332,8 @@ def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, s
         jobs = [WorkerJob(spec, ref, q, target, seed, i, timeout, spec.include_default, shares[i])
                 for i, q in enumerate(quotas) if q > 0]
         # the bar (and its monitor thread) is made after the workers are forked
-        results = run_processes(jobs, study, lambda: _progress_bar(spec.name, target, before, progress))
+        results = run_processes(jobs, run_worker, lambda: finished_count(study),
+                                lambda: _progress_bar(spec.name, target, before, progress))
     seconds = time.monotonic() - start
     after = finished_count(study)
     return RunSummary(before, after, sum(r.written for r in results), len(quotas), seconds,

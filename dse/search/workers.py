@@ -1,7 +1,7 @@
 """N local worker processes on one study (`--workers N`).
 
-Each worker runs dse.search.runner.run_worker on its exact share of the remaining trials,
-with its own storage connection (it never touches the parent's). Workers are forked when the
+Each worker runs the runner's run_worker (passed in: this module does not import the runner)
+on its exact share of the remaining trials, with its own storage connection (it never touches the parent's). Workers are forked when the
 platform has fork and the parent has no other thread yet (start-up in milliseconds, imports
 and caches shared); otherwise (or once torch is loaded) they are spawned as fresh interpreters
 (~0.5 s each). The
@@ -18,18 +18,19 @@ import multiprocessing as mp
 from multiprocessing.connection import wait
 import signal
 import sys
+from typing import Callable
 
 from dse.errors import UserError
-from dse.search.runner import WorkerJob, WorkerResult, finished_count, run_worker
+from dse.search.jobs import WorkerJob, WorkerResult
 
 POLL_SECONDS = 0.5
 EXIT_INTERRUPTED = 130
 
 
-def _worker_main(job: WorkerJob, queue, stop) -> None:
+def _worker_main(work: Callable[..., WorkerResult], job: WorkerJob, queue, stop) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        result = run_worker(job, stop=stop.is_set)
+        result = work(job, stop=stop.is_set)
     except UserError as exc:
         print(f"focus-dse: error: worker {job.index}: {exc}", file=sys.stderr)
         queue.put((job.index, None))
@@ -50,11 +51,14 @@ def process_context():
     return mp.get_context("spawn")
 
 
-def run_processes(jobs: list[WorkerJob], study, make_bar) -> list[WorkerResult]:
+def run_processes(jobs: list[WorkerJob], work: Callable[..., WorkerResult], finished: Callable[[], int],
+                  make_bar) -> list[WorkerResult]:
+    """Run `work(job, stop=...)` (dse/search/runner.py run_worker) for each job in its own process;
+    `finished()` counts the study's finished trials for the progress bar."""
     ctx = process_context()
     queue = ctx.Queue()
     stop = ctx.Event()
-    procs = [ctx.Process(target=_worker_main, args=(job, queue, stop), name=f"focus-dse-worker-{job.index}")
+    procs = [ctx.Process(target=_worker_main, args=(work, job, queue, stop), name=f"focus-dse-worker-{job.index}")
              for job in jobs]
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited: workers ignore Ctrl-C from birth
     if ctx.get_start_method() == "fork":
@@ -83,7 +87,7 @@ def run_processes(jobs: list[WorkerJob], study, make_bar) -> list[WorkerResult]:
                     results[index] = result
                 break
             if bar is not None:
-                bar.n = finished_count(study)
+                bar.n = finished()
                 bar.refresh()
             # wake as soon as a worker exits (or after POLL_SECONDS to refresh the bar)
             wait([p.sentinel for p in procs if p.is_alive()], timeout=POLL_SECONDS)
@@ -99,7 +103,7 @@ def run_processes(jobs: list[WorkerJob], study, make_bar) -> list[WorkerResult]:
         index, result = queue.get()
         results[index] = result
     if bar is not None:
-        bar.n = finished_count(study)
+        bar.n = finished()
         bar.refresh()
         bar.close()
     failed = [p for p in procs if p.exitcode not in (0, EXIT_INTERRUPTED) and not interrupted]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from math import ceil
 
+from dse.sim import xp
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
 
@@ -26,10 +27,10 @@ def fold_layout(rows: int, cols: int, dataflow: str) -> tuple[tuple[str, int], t
 
 
 def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> tuple[int, int]:
-    """(number of folds, cycles of one fold) for the dataflow."""
+    """(number of folds, cycles of one fold) for the dataflow (numbers or arrays, dse/sim/xp.py)."""
     dims = {"M": M, "K": K, "N": N}
     (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
-    return ceil(dims[a] / side_a) * ceil(dims[b] / side_b), dims[streamed] + fill
+    return xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b), dims[streamed] + fill
 
 
 def compute_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> int:
@@ -37,42 +38,24 @@ def compute_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) 
     return folds * per_fold - 1
 
 
-def floor_sum(n: int, m: int, a: int, b: int) -> int:
-    """sum(floor((a*i + b) / m) for i in range(n)) for a, b >= 0, m > 0, in O(log) steps
-    (the Euclid-like reduction of the AtCoder Library's floor_sum)."""
-    total = 0
-    while n > 0:
-        if a >= m:
-            total += (n - 1) * n // 2 * (a // m)
-            a %= m
-        if b >= m:
-            total += n * (b // m)
-            b %= m
-        y_max = a * n + b
-        if y_max < m:
-            break
-        n, b = divmod(y_max, m)
-        m, a = a, m
-    return total
-
-
 def series_cycles(M: int, K: int, N: int, grows: str, step: int, count: int, rows: int, cols: int,
                   dataflow: str) -> int:
     """Compute cycles of `count` GEMMs, the i-th (from 0) with dimension `grows` ("M", "K" or "N")
     enlarged by i*step: what causal attention tiles are (each sees `step` more keys than the one
-    before). Equals summing compute_cycles tile by tile, in time independent of count."""
-    if count <= 0:
+    before). Equals summing compute_cycles tile by tile, in time independent of count.
+    Numbers or arrays (dse/sim/xp.py; on arrays a count of 0 gives 0 through the formula)."""
+    if not xp.is_array(count) and count <= 0:
         return 0
     dims = {"M": M, "K": K, "N": N}
     (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
     if grows == streamed:  # fixed folds, each longer by `step` cycles per tile
-        folds = ceil(dims[a] / side_a) * ceil(dims[b] / side_b)
+        folds = xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b)
         lengths = count * (dims[streamed] + fill) + step * (count * (count - 1) // 2)
         return folds * lengths - count
     side, other, other_side = (side_a, b, side_b) if grows == a else (side_b, a, side_a)
     # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
-    grown_folds = floor_sum(count, side, step, dims[grows] + side - 1)
-    return ceil(dims[other] / other_side) * grown_folds * (dims[streamed] + fill) - count
+    grown_folds = xp.floor_sum(count, side, step, dims[grows] + side - 1)
+    return xp.ceil(dims[other] / other_side) * grown_folds * (dims[streamed] + fill) - count
 
 
 def gemm_counts(M: int, K: int, N: int, array: ArrayConfig) -> GemmCounts:

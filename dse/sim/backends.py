@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from dse.errors import UserError
-from dse.sim import analytic
+from dse.sim import analytic, xp
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
 BACKENDS = ("analytic", "scalesim")
@@ -38,10 +38,10 @@ def fold_shape(M: int, K: int, N: int, array: ArrayConfig) -> tuple[int, int, in
     """The GEMM one fold computes (the stationary operand clipped to the array)."""
     R, C = array.rows, array.cols
     if array.dataflow == "os":
-        return min(M, R), K, min(N, C)
+        return xp.minimum(M, R), K, xp.minimum(N, C)
     if array.dataflow == "ws":
-        return M, min(K, R), min(N, C)
-    return min(M, C), min(K, R), N
+        return M, xp.minimum(K, R), xp.minimum(N, C)
+    return xp.minimum(M, C), xp.minimum(K, R), N
 
 
 def fold_count(M: int, K: int, N: int, array: ArrayConfig) -> int:
@@ -57,13 +57,18 @@ def fold_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) ->
     """Cycles of one fold of this GEMM (the scalesim backend simulates it)."""
     shape = fold_shape(M, K, N, array)
     if backend.name == "analytic":
+        if xp.is_array(*shape, array.rows):
+            return analytic.compute_cycles(*shape, array.rows, array.cols, array.dataflow)
         return _analytic_cycles(*shape, array)
     return backend.gemm(*shape, array).compute_cycles
 
 
 def gemm_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) -> int:
-    """Compute cycles of a whole GEMM of any size, as scalesim counts it."""
+    """Compute cycles of a whole GEMM of any size, as scalesim counts it. The analytic backend also
+    takes arrays of design points (shapes and array rows; dse/sim/xp.py)."""
     if backend.name == "analytic":
+        if xp.is_array(M, K, N, array.rows):
+            return analytic.compute_cycles(M, K, N, array.rows, array.cols, array.dataflow)
         return _analytic_cycles(M, K, N, array)
     return fold_count(M, K, N, array) * (fold_cycles(M, K, N, array, backend) + 1) - 1
 

@@ -22,6 +22,8 @@ from math import ceil
 from typing import Any
 
 from dse.errors import UserError
+from dse.sim import xp
+from dse.sim.focus_unit import UnitCycles
 
 
 def check_cores(cores: object) -> int:
@@ -68,12 +70,14 @@ def core_share(kind: str, N: int, repeat: int, heads: int, cols: int, cores: int
 
 
 def combine(shares: list[tuple[tuple, int]]) -> tuple:
-    """One GEMM run as `count` cores per share (each share's cost is what _Tally.add takes: cycles,
+    """One GEMM run as `count` cores per share (each share's cost is what Tally.add takes: cycles,
     DRAM bytes, MACs, bytes per cycle, busy, SRAM): the slowest share's cycles; bytes, MACs, busy and
-    SRAM summed over all cores."""
+    SRAM summed over all cores. Costs may hold arrays of design points (the slowest per point)."""
     if len(shares) == 1 and shares[0][1] == 1:
         return shares[0][0]
-    slowest = max((cost[0] for cost, _ in shares), key=lambda c: c.total)
+    slowest = shares[0][0][0]
+    for cost, _ in shares[1:]:  # the first of the slowest, as max() picks it
+        slowest = _pick(cost[0].total > slowest.total, cost[0], slowest)
     dram = sum(cost[1] * n for cost, n in shares)
     macs = sum(cost[2] * n for cost, n in shares)
     busy: dict[str, Any] = {}
@@ -83,3 +87,11 @@ def combine(shares: list[tuple[tuple, int]]) -> tuple:
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0.0) + v * n
     return slowest, dram, macs, shares[0][0][3], busy, sram
+
+
+def _pick(cond, a: UnitCycles, b: UnitCycles) -> UnitCycles:
+    """a where cond holds, else b (per design point on arrays)."""
+    if not xp.is_array(cond):
+        return a if cond else b
+    return UnitCycles(*(xp.where(cond, getattr(a, f), getattr(b, f))
+                        for f in ("compute", "scatter", "gather", "detect", "stall")))

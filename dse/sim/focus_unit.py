@@ -10,12 +10,13 @@ Per linear GEMM with T kept tokens, U unique rows, K x N weights:
            cosine-similarity unit, one sub-vector pair per cycle;
   stall    the unit runs in parallel with the array; whatever outpaces compute stalls it:
            max(0, max(scatter, gather, detect) - compute) + one exposed gather tile.
+Every function takes numbers or arrays of design points (dse/sim/xp.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
+from dse.sim.xp import ceil, maximum
 
 
 @dataclass(frozen=True)
@@ -48,5 +49,5 @@ def detect_cycles(tokens: float, K: int, vector: int, neighbours: int, units: in
 
 
 def linear_unit(compute: float, scatter: float, gather: float, detect: float, tile: float) -> UnitCycles:
-    stall = max(0.0, max(scatter, gather, detect) - compute) + tile
+    stall = maximum(0.0, maximum(maximum(scatter, gather), detect) - compute) + tile
     return UnitCycles(compute, scatter, gather, detect, stall)

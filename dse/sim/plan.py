@@ -10,11 +10,10 @@ dse/topology.py writes them as a SCALE-Sim topology.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
 
 from dse.errors import UserError
-from dse.sim.tiling import exact_tiles
-from dse.workloads.gemms import Gemm, attention_gemms, linear_gemms
+from dse.sim import xp
+from dse.workloads.gemms import Gemm, linear_gemms
 from dse.workloads.models import TransformerSpec
 
 CONVENTIONS = ("focus-paper", "faithful")
@@ -40,14 +39,24 @@ def check_convention(convention: str) -> str:
 
 def tile_rows(rows: int, share: float) -> int:
     """Unique rows a tile of `rows` tokens computes when a `share` of all rows is unique."""
-    return min(rows, ceil(rows * share))
+    return xp.minimum(rows, xp.ceil(rows * share))
+
+
+def linear_tile_terms(tokens, unique, m_tile) -> list[tuple]:
+    """(rows computed, number of tiles, whether the term exists) of a linear GEMM on `tokens` > 0
+    tokens with `unique` unique rows: full tiles of m_tile rows, then the remainder. Numbers or
+    arrays of design points (dse/sim/xp.py): a term that does not exist has 0 tiles or 0 rows."""
+    full, rest = divmod(tokens, m_tile)
+    share = unique / tokens
+    return [(m, n, (m > 0) & (n > 0)) for m, n in ((tile_rows(m_tile, share), full),
+                                                     (tile_rows(rest, share), xp.where(rest > 0, 1, 0)))]
 
 
 def linear_tiles(tokens: int, unique: float, m_tile: int) -> list[tuple[int, int]]:
     """(rows computed, number of tiles) of a linear GEMM on `tokens` tokens with `unique` unique rows."""
-    share = unique / tokens if tokens else 0.0
-    out = [(tile_rows(rows, share), n) for rows, n in exact_tiles(tokens, m_tile).items()]
-    return [(m, n) for m, n in out if m > 0]
+    if tokens <= 0:
+        return []
+    return [(m, n) for m, n, on in linear_tile_terms(tokens, unique, m_tile) if on]
 
 
 @dataclass(frozen=True)
@@ -73,21 +82,28 @@ class TileSeries:
         return [Gemm(self.name, d["M"], d["K"], d["N"], count=self.count, kind=self.kind) for d in grown]
 
 
-def attention_series(spec: TransformerSpec, tokens: int, unique_q: float, m_tile: int) -> list[TileSeries]:
-    """Causal attention per tile of rows [a, b): Q K^T on the tile's unique query rows against the
-    b keys before its end, S V on all its rows; full tiles of m_tile rows, then the remainder."""
-    share = unique_q / tokens if tokens else 0.0
+def causal_terms(tokens, unique_q, m_tile, head_dim: int) -> list[tuple]:
+    """Causal attention per tile of rows [a, b) of `tokens` > 0 tokens: Q K^T on the tile's unique
+    query rows against the b keys before its end, S V on all its rows; full tiles of m_tile rows,
+    then the remainder. (name, M, K, N, grows, tiles, whether the series exists) per series of one
+    head; numbers or arrays of design points (dse/sim/xp.py)."""
+    share = unique_q / tokens
     full, rest = divmod(tokens, m_tile)
-    out: list[TileSeries] = []
+    out = []
     for rows, first_end, tiles in ((m_tile, m_tile, full), (rest, tokens, 1)):
-        if tiles == 0 or rows == 0:
-            continue
-        qk, _ = attention_gemms(spec, tile_rows(rows, share), first_end)
-        _, sv = attention_gemms(spec, rows, first_end)
-        for g, grows in ((qk, "N"), (sv, "K")):
-            if g.M > 0:
-                out.append(TileSeries(g.name, g.kind, g.M, g.K, g.N, grows, m_tile, tiles, g.count))
+        here = (tiles > 0) & (rows > 0)
+        q_rows = tile_rows(rows, share)
+        out.append(("qk", q_rows, head_dim, first_end, "N", tiles, here & (q_rows > 0)))
+        out.append(("sv", rows, first_end, head_dim, "K", tiles, here & (rows > 0)))
     return out
+
+
+def attention_series(spec: TransformerSpec, tokens: int, unique_q: float, m_tile: int) -> list[TileSeries]:
+    """The causal attention tiles (causal_terms) as series of GEMMs, each run once per head."""
+    if tokens <= 0:
+        return []
+    return [TileSeries(name, name, M, K, N, grows, m_tile, tiles, spec.heads)
+            for name, M, K, N, grows, tiles, on in causal_terms(tokens, unique_q, m_tile, spec.head_dim) if on]
 
 
 def plan_layer(spec: TransformerSpec, tokens: int, m_tile: int, rows_for=None, tokens_for=None) -> list[TileGemm]:

@@ -1,0 +1,99 @@
+"""Batch vs scalar evaluation speed, measured in this run (noisy on a shared machine).
+
+1. The cost model: dse/batch.py evaluate_batch on N random whole-model Focus (faithful) design
+   points of llava_vid/videomme (every knob of the quickstart drawn at random, threshold and
+   SEC scale continuous: brute force, no two points share a profile), against dse/evaluate.py
+   evaluate on the same points one by one.
+2. A study's trials: dse/search/batch.py evaluate_chunk on random quickstart points, against
+   DesignEvaluator.run (what a trial runs) point by point.
+Caches that hold per-design results are cleared before each timed run; one more batch run on
+the same points (profiles and chips cached) shows what the array part alone costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import optuna
+import pandas as pd
+
+from dse import batch as batch_module
+from dse.batch import evaluate_batch
+from dse.evaluate import DesignPoint, evaluate
+from dse.search.batch import evaluate_chunk, study_evaluator
+from dse.search.studyfile import load_study
+from dse.sim.backends import _analytic_cycles
+from dse.workloads import resolve_workload
+
+
+def focus_points(n: int, seed: int) -> list[DesignPoint]:
+    rng = random.Random(seed)
+    return [DesignPoint(
+        accelerator="focus", convention="faithful", rows=rng.choice(range(8, 257, 8)),
+        cols=rng.choice(range(8, 257, 8)), dataflow=rng.choice(["ws", "os", "is"]),
+        frequency_mhz=float(rng.choice(range(200, 1001, 100))), m_tile=rng.choice([256, 512, 1024, 2048, 4096]),
+        n_tile=rng.choice([32, 64, 96, 128, 192, 256]), vector_size=rng.choice([8, 16, 32, 64, 128]),
+        block=rng.choice([(1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 2, 2), (3, 2, 2), (2, 3, 3), (3, 3, 3)]),
+        threshold=rng.uniform(0.7, 0.99), sec_scale=2 ** rng.uniform(-2, 2), n_scatter=rng.randint(1, 8),
+        dram_bandwidth_gbps=64.0) for _ in range(n)]
+
+
+def clear_caches() -> None:
+    _analytic_cycles.cache_clear()
+    batch_module._profile.cache_clear()
+    batch_module._CHIPS.clear()
+
+
+def timed(fn) -> float:
+    clear_caches()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=4000, help="batch points (default 4000)")
+    parser.add_argument("--scalar-points", type=int, default=400, help="scalar points (default 400)")
+    args = parser.parse_args()
+    w = resolve_workload("llava_vid/videomme")
+    points = focus_points(args.points, seed=0)
+    evaluate_batch(points[:50], w)  # imports and one-off tables
+    t_batch = timed(lambda: evaluate_batch(points, w))
+    t_scalar = timed(lambda: [evaluate(p, w) for p in points[:args.scalar_points]])
+    batch_rate, scalar_rate = len(points) / t_batch, args.scalar_points / t_scalar
+    evaluate_batch(points, w)  # every point's profile and chip built and cached: the array part alone
+    start = time.perf_counter()
+    evaluate_batch(points, w)
+    warm_rate = len(points) / (time.perf_counter() - start)
+    print(f"cost model, whole-model Focus (faithful) on llava_vid/videomme, random points:")
+    print(f"  batch  {batch_rate:10,.0f} points/s ({len(points)} points in {t_batch:.2f} s)")
+    print(f"  scalar {scalar_rate:10,.0f} points/s ({args.scalar_points} points in {t_scalar:.2f} s)")
+    print(f"  speed-up {batch_rate / scalar_rate:.1f}x (target 10,000 points/s: "
+          f"{'met' if batch_rate >= 1e4 else 'not met'})")
+    print(f"  batch with every point's profile and chip already built (cached): {warm_rate:,.0f} points/s")
+
+    spec = load_study("quickstart")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    rows = []
+    for _ in range(args.points // 2):
+        trial = study.ask()
+        rows.append(spec.space.suggest(trial))
+        study.tell(trial, 0.0)
+    evaluator = study_evaluator(spec)
+    designs = pd.DataFrame(rows)
+    t_chunk = timed(lambda: evaluate_chunk(spec, designs))
+    few = rows[:args.scalar_points]
+    t_run = timed(lambda: [evaluator.run(spec.space.design_dict(r, spec.accelerator, spec.convention)) for r in few])
+    chunk_rate, run_rate = len(rows) / t_chunk, len(few) / t_run
+    print("study trials, quickstart (metrics, accuracy, constraints), random points:")
+    print(f"  evaluate_chunk      {chunk_rate:10,.0f} points/s ({len(rows)} points in {t_chunk:.2f} s)")
+    print(f"  DesignEvaluator.run {run_rate:10,.0f} points/s ({len(few)} points in {t_run:.2f} s)")
+    print(f"  speed-up {chunk_rate / run_rate:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

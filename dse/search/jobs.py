@@ -1,0 +1,34 @@
+"""What a study run hands each worker (WorkerJob) and gets back (WorkerResult): shared by the
+runner, which runs a job (dse/search/runner.py run_worker), and the process pool that runs several
+(dse/search/workers.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dse.search.storage import StorageRef
+from dse.search.studyfile import StudySpec
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    spec: StudySpec
+    storage: StorageRef
+    quota: int  # trials this worker writes at most
+    target: int  # stop when the storage holds this many finished trials
+    seed: int | None
+    index: int = 0
+    timeout: float | None = None
+    include_default: bool = True
+    points: tuple[dict[str, Any], ...] | None = None  # grid: the exact params this worker evaluates
+
+
+@dataclass
+class WorkerResult:
+    written: int = 0
+    complete: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    reason: str = ""
+    uids: list[str] = field(default_factory=list)

@@ -1,0 +1,159 @@
+"""What every accelerator's cycle model shares: the design's array and buffers (UnitContext), the
+cost of one GEMM (GemmCost), and the sum of many (Tally).
+
+An accelerator's rules live in their own module beside this one (dense.py, focus.py, ...), keyed
+by the "model" of its spec (dse/data/accelerators/*.json); dse/evaluate.py runs them layer by layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dse.cost.accelerator import Accelerator
+from dse.cost.precision import get_precision
+from dse.levels import runs_sic
+from dse.sim import focus_unit as fu, xp
+from dse.sim.backends import Backend, gemm_cycles, paper_tile_cycles, series_cycles
+from dse.sim.hardware import ArrayConfig
+from dse.sim.plan import causal_terms, linear_tile_terms
+from dse.sim.tiling import paper_tiles
+from dse.sim.traffic import WORD_BYTES
+
+# one GEMM (or one core's share of it): cycles, DRAM bytes, MACs, DRAM bytes per cycle (None:
+# unlimited), busy cycles per activity, SRAM bytes per buffer
+GemmCost = tuple[fu.UnitCycles, float, float, "float | None", dict[str, float], dict[str, float]]
+
+
+@dataclass
+class Tally:
+    compute: float = 0.0
+    stall: float = 0.0
+    mem_stall: float = 0.0
+    dram: float = 0.0
+    macs: float = 0.0
+    busy: dict[str, float] = field(default_factory=dict)
+    sram: dict[str, float] = field(default_factory=dict)  # bytes accessed per buffer
+    gemms: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, cycles: fu.UnitCycles, dram: float, macs: float, bytes_per_cycle: float | None,
+            busy: dict[str, float], sram: dict[str, float]) -> None:
+        time = cycles.total
+        mem = xp.maximum(0.0, dram / bytes_per_cycle - time) if bytes_per_cycle is not None else 0.0
+        self.compute += cycles.compute
+        self.stall += cycles.stall
+        self.mem_stall += mem
+        self.dram += dram
+        self.macs += macs
+        self.gemms[name] = self.gemms.get(name, 0.0) + time + mem
+        for k, v in busy.items():
+            self.busy[k] = self.busy.get(k, 0.0) + v
+        for k, v in sram.items():
+            self.sram[k] = self.sram.get(k, 0.0) + v
+
+    def merge(self, other: Tally) -> None:
+        self.compute += other.compute
+        self.stall += other.stall
+        self.mem_stall += other.mem_stall
+        self.dram += other.dram
+        self.macs += other.macs
+        for mine, theirs in ((self.busy, other.busy), (self.sram, other.sram), (self.gemms, other.gemms)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0.0) + v
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.stall + self.mem_stall
+
+
+def sram_of(M: float, K: int, N: int, dram_in: float, dram_w: float, dram_out: float,
+            word_bytes: int = WORD_BYTES) -> dict[str, float]:
+    """SRAM traffic as the array's demand (words -> bytes) plus what DRAM moves through each buffer."""
+    b = word_bytes
+    return {"input": b * M * K + dram_in, "wgt": b * K * N + dram_w, "output": b * M * N + dram_out}
+
+
+def buffer_tiles(design: Any, accel: Accelerator) -> tuple[int, int]:
+    """(M rows, N columns) of the tile the on-chip buffers really hold, for DRAM traffic.
+
+    Buffers are double-buffered (half active, as scalesim models them): input holds
+    m x R words, weights R x n, outputs m x n. A buffer smaller than the chosen tiles need
+    shrinks the tile (more DRAM re-reads) instead of being silently ignored. Words are the
+    design's precision's: at 8 bits a buffer holds twice the words of FP16."""
+    word = get_precision(design.precision).word_bytes
+    half_words = {b.name: b.bytes // (2 * word) for b in accel.buffers}
+    m, n = design.m_tile, design.n_tile
+    if "input" in half_words:
+        m = max(1, min(m, half_words["input"] // design.rows))
+    if "wgt" in half_words:
+        n = max(1, min(n, half_words["wgt"] // design.rows))
+    if "output" in half_words:
+        n = max(1, min(n, half_words["output"] // m))
+    return m, n
+
+
+class UnitContext:
+    """The design on one workload: its array, buffer tiles, bandwidth and word size, and the array
+    cycle counts every accelerator's rules are written in. One design (Python numbers) or many
+    (dse/batch.py: numpy arrays with one element per design point, same structural knobs)."""
+
+    def __init__(self, design: Any, workload: Any, backend: Backend, array: Any, m_buf: Any, n_buf: Any,
+                 bpc: Any, word_bytes: int):
+        self.d = design
+        self.w = workload
+        self.spec = workload.spec.llm
+        self.backend = backend
+        self.array = array
+        self.paper = design.convention == "focus-paper"
+        self.m_buf, self.n_buf = m_buf, n_buf
+        self.bpc = bpc  # DRAM bytes per cycle; None: unlimited (arrays: inf)
+        # a faithful chip built without SIC has no scatter, gather or detection in its datapath; the
+        # paper's simulator still runs scatter and gather in its SEC-only run
+        self.no_sic = not self.paper and not runs_sic(design.concentration)
+        self.wb = word_bytes  # bytes per word, in DRAM and SRAM
+
+    @classmethod
+    def of(cls, design: Any, workload: Any, backend: Backend, accel: Accelerator) -> UnitContext:
+        """One design point."""
+        # the paper's simulator ties traffic to m_tile/n_tile whatever the buffers hold
+        m_buf, n_buf = (design.m_tile, design.n_tile) if design.convention == "focus-paper" \
+            else buffer_tiles(design, accel)
+        bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
+               if design.dram_bandwidth_gbps else None)
+        return cls(design, workload, backend, ArrayConfig(design.rows, design.cols, design.dataflow), m_buf, n_buf,
+                   bpc, get_precision(design.precision).word_bytes)
+
+    def masked(self, on: Any, cost) -> Any:
+        """cost() where `on` holds, else 0 (on one design, cost() only runs where it holds)."""
+        if xp.is_array(on):
+            return xp.where(on, cost(), 0)
+        return cost() if on else 0
+
+    def tiles_paper(self, rows_per_tile: Any, tiles: Any, K: int, N: Any) -> Any:
+        if not xp.is_array(rows_per_tile, tiles, self.array.rows):
+            if rows_per_tile <= 0 or tiles <= 0:
+                return 0.0
+            return paper_tile_cycles(rows_per_tile, K, N, self.array, self.backend) * tiles
+        return xp.where((rows_per_tile > 0) & (tiles > 0), paper_tile_cycles(
+            xp.maximum(rows_per_tile, 1), K, N, self.array, self.backend) * tiles, 0.0)
+
+    def tiles_exact(self, tokens: Any, unique: Any, K: int, N: int) -> Any:
+        """Exact tiles (dse/sim/plan.py linear_tile_terms), each on its share of the unique rows."""
+        out = 0
+        for m, n, on in linear_tile_terms(xp.floor(tokens), unique, self.d.m_tile):
+            out = out + self.masked(on, lambda: n * gemm_cycles(m, K, N, self.array, self.backend))
+        return out
+
+    def dense_linear(self, T: Any, K: int, N: int) -> Any:
+        if self.paper:
+            P, rows = paper_tiles(T, self.d.m_tile)
+            return self.tiles_paper(rows, P, K, N)
+        return self.tiles_exact(T, T, K, N)
+
+    def attention_exact(self, T: Any, unique_q: Any, heads: int) -> Any:
+        """Causal attention of `heads` heads on exact tiles (dse/sim/plan.py causal_terms)."""
+        out = 0
+        for _, M, K, N, grows, tiles, on in causal_terms(T, unique_q, self.d.m_tile, self.spec.head_dim):
+            out = out + self.masked(on, lambda: heads * series_cycles(M, K, N, grows, self.d.m_tile, tiles,
+                                                                      self.array, self.backend))
+        return out

@@ -1,0 +1,140 @@
+"""The batch evaluator is the scalar model run on arrays: both ways agree to the last cycle.
+
+dse/batch.py evaluate_batch against dse/evaluate.py evaluate on random design points (every
+accelerator, both conventions, custom buffers and bandwidths, precision, cores, concentration
+levels), and dse/search/batch.py evaluate_chunk against DesignEvaluator.run (what a study trial
+computes) on quickstart points and on a whole-query study.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from dse.batch import BATCH_KEYS, evaluate_batch
+from dse.cost.accelerator import default_buffer_bytes
+from dse.errors import UserError
+from dse.evaluate import DesignPoint, evaluate
+from dse.search.batch import evaluate_chunk, study_evaluator
+from dse.search.evaluation import METRIC_KEYS
+from dse.search.studyfile import load_study
+from dse.workloads import resolve_workload
+
+FLOAT_KEYS = [k for k in BATCH_KEYS if k != "total_cycles"]
+
+
+def _random_point(rng: random.Random) -> DesignPoint:
+    accelerator = rng.choice(["dense", "focus", "focus", "adaptiv", "cmc"])
+    convention = rng.choice(["faithful", "focus-paper"])
+    knobs = {"rows": rng.choice(range(8, 257, 8)), "cols": rng.choice(range(8, 257, 8)),
+             "m_tile": rng.choice([256, 512, 1024, 2048, 4096]), "n_tile": rng.choice([32, 64, 96, 128, 192, 256]),
+             "n_scatter": rng.randint(1, 8)}
+    buffers = {}
+    if rng.random() < 0.4:  # some buffers resized from what the tiles need, smaller or larger
+        needed = default_buffer_bytes(accelerator, knobs, convention == "focus-paper")
+        buffers = {name: size / 1024 * rng.choice([0.25, 0.5, 2.0]) for name, size in needed.items()
+                   if rng.random() < 0.5}
+    level = rng.choice(["sec+sic", "sec+sic", "sec", "sic", "none"]) if accelerator == "focus" else "sec+sic"
+    return DesignPoint(
+        accelerator=accelerator, convention=convention, dataflow=rng.choice(["ws", "os", "is"]),
+        frequency_mhz=float(rng.choice(range(200, 1001, 100))), vector_size=rng.choice([8, 16, 32, 64, 128]),
+        block=rng.choice([(1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 2, 2), (3, 3, 3)]),
+        threshold=rng.choice([None, round(rng.uniform(0.7, 0.99), 4)]), sec_scale=rng.uniform(0.25, 4.0),
+        concentration=level, buffer_kb=buffers,
+        dram_bandwidth_gbps=rng.choice([None, 16.0, 64.0, rng.uniform(8, 512)]),
+        dram_pj_per_byte=rng.choice([99.98, rng.uniform(5, 150)]),
+        precision=rng.choice(["fp16", "bf16", "fp8", "int8"]), cores=rng.choice([1, 1, 2, 3, 4]), **knobs)
+
+
+def _points(n: int, seed: int) -> list[DesignPoint]:
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        try:
+            out.append(_random_point(rng))
+        except UserError:  # a combination the design refuses (e.g. a level's unbuilt buffer sized)
+            continue
+    return out
+
+
+@pytest.mark.parametrize("workload, seed", [("llava_vid/videomme", 1), ("qwen2_5_vl/mme", 2)])
+def test_batch_equals_scalar_on_random_points(workload, seed):
+    w = resolve_workload(workload)
+    points = _points(1100, seed)
+    got = evaluate_batch(points, w)
+    assert got.vectorised.sum() > 0.9 * len(points) - sum(bool(e) for e in got.errors)
+    for i, p in enumerate(points):
+        try:
+            ev = evaluate(p, w)
+        except UserError as exc:
+            assert got.errors[i] == str(exc)
+            continue
+        assert got.errors[i] == ""
+        assert got.values["total_cycles"][i] == ev.total_cycles, p  # to the last cycle
+        for k in FLOAT_KEYS:
+            assert got.values[k][i] == pytest.approx(getattr(ev, k), rel=1e-12, abs=0), (k, p)
+    seen = {(p.accelerator, p.convention, p.concentration, p.precision, p.cores > 1) for p in points}
+    assert len(seen) > 60  # every accelerator, convention, level, precision, one and several cores
+
+
+def test_batch_of_one_is_evaluate():
+    w = resolve_workload("llava_vid/videomme")
+    p = DesignPoint(rows=64, cols=48, dataflow="os", cores=2, precision="int8", dram_bandwidth_gbps=32.0)
+    one = evaluate_batch([p], w)
+    ev = evaluate(p, w)
+    assert [one.values[k][0] for k in BATCH_KEYS] == [getattr(ev, k) for k in BATCH_KEYS]
+
+
+def _quickstart_rows(spec, n: int, seed: int) -> list[dict]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    rows = []
+    for _ in range(n):
+        trial = study.ask()
+        rows.append(spec.space.suggest(trial))
+        study.tell(trial, 0.0)
+    return rows
+
+
+def _assert_chunk_is_run(spec, rows: list[dict]) -> pd.DataFrame:
+    out = evaluate_chunk(spec, pd.DataFrame(rows))
+    evaluator = study_evaluator(spec)
+    names = [c for c in out.columns if c.startswith("constraint:")]
+    assert len(out) == len(rows)
+    for i, params in enumerate(rows):
+        try:
+            outcome = evaluator.run(spec.space.design_dict(params, spec.accelerator, spec.convention))
+        except UserError as exc:
+            assert out["error"][i] == str(exc) and not out["feasible"][i]
+            continue
+        assert out["error"][i] == ""
+        for k in METRIC_KEYS:
+            assert out[k][i] == outcome.metrics[k], (i, k)
+        assert list(out.loc[i, names]) == outcome.constraints
+        assert out["feasible"][i] == outcome.feasible
+    return out
+
+
+def test_chunk_equals_trials_on_quickstart_points():
+    spec = load_study("quickstart")
+    out = _assert_chunk_is_run(spec, _quickstart_rows(spec, 300, seed=3))
+    assert out["feasible"].any() and not out["feasible"].all()
+
+
+def test_chunk_runs_the_whole_query_point_by_point():
+    spec = load_study("video-qa")
+    _assert_chunk_is_run(spec, _quickstart_rows(spec, 20, seed=4))
+
+
+def test_chunk_reports_refused_designs():
+    spec = load_study("quickstart")
+    rows = _quickstart_rows(spec, 5, seed=5)
+    rows[2] = {**rows[2], "rows": -8}
+    out = evaluate_chunk(spec, pd.DataFrame(rows))
+    assert "rows must be a positive integer" in out["error"][2] and not out["feasible"][2]
+    assert np.isnan(out.loc[2, list(METRIC_KEYS)].astype(float)).all()
+    assert (out["error"].drop(2) == "").all()
