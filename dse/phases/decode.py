@@ -1,8 +1,9 @@
 """The decode phase: G output tokens, each running every LLM layer and the LM head at M = batch.
 
-Per token and layer: the weight GEMMs (q, k, v, o, MLP) with M = batch, then attention of each
-query head over that layer's KV cache (Q K^T: 1 x head_dim x L, S V: 1 x L x head_dim, per
-sequence), L = the visual tokens the layer kept (SEC-pruned tokens leave the caches of the
+Per token and layer: the weight GEMMs (q, k, v, o, MLP) with M = batch, then attention over that
+layer's KV cache per KV head: the g = heads / kv_heads query heads that share a KV head (grouped-
+query attention) are stacked as the rows of one GEMM, as decode kernels do (Q K^T: g x head_dim x
+L, S V: g x L x head_dim, per sequence), L = the visual tokens the layer kept (SEC-pruned tokens leave the caches of the
 layers after the pruning point; SIC keeps every token) + P text tokens + the tokens generated
 so far + itself. Weights stream from DRAM every token (unless the weight buffer holds the whole
 model), the K and V of the layer's KV heads are read once per token (the query heads of a
@@ -121,16 +122,18 @@ def _weights_fit(spec: TransformerSpec, dense: DenseArray) -> bool:
 
 def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first: int, last: int, count: int) -> None:
     """Attention of one decode token per sequence over L = first..last cached keys, summed exactly;
-    `count` = sequences x layers with this cache. The heads split over the cores: a step takes
-    as long as the core with the most heads."""
+    `count` = sequences x layers with this cache. One GEMM pair per KV head, its query heads as the
+    rows; the KV heads split over the cores: a step takes as long as the core with the most."""
     array, backend, hd, heads, wb = dense.array, dense.backend, spec.head_dim, spec.heads, dense.wb
-    most = head_shares(heads, dense.d.cores)[0][0]
+    kv_heads = spec.kv_heads or heads
+    group = heads // kv_heads  # query heads per KV head
+    most = head_shares(kv_heads, dense.d.cores)[0][0]
 
     def qk(L: int) -> float:
-        return most * gemm_cycles(1, hd, L, array, backend)
+        return most * gemm_cycles(group, hd, L, array, backend)
 
     def sv(L: int) -> float:
-        return most * gemm_cycles(1, L, hd, array, backend)
+        return most * gemm_cycles(group, L, hd, array, backend)
 
     def dram(L: float) -> float:
         return kv_bytes_per_token(spec, wb) * L + wb * heads * hd  # K, V read; attention output written
@@ -148,7 +151,7 @@ def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first: in
     keys = (first + last) * (last - first + 1) / 2  # sum of L
     n = last - first + 1
     macs = 2 * hd * heads * keys
-    busy = c if most == heads else c / most * heads  # core-cycles: every head's
+    busy = c if most == kv_heads else c / most * kv_heads  # core-cycles: every KV head's
     tally.compute += c * count
     tally.mem_stall += m * count
     tally.dram += (kv_bytes_per_token(spec, wb) * keys + wb * heads * hd * n) * count

@@ -37,6 +37,10 @@ class TransformerSpec:
                 raise UserError(f"model spec: '{name}' must be a positive integer, got {value!r}")
         if self.mlp not in ("gated", "plain"):
             raise UserError(f"model spec: 'mlp' must be 'gated' or 'plain', got {self.mlp!r}")
+        if isinstance(self.kv_heads, bool) or not isinstance(self.kv_heads, int) or self.kv_heads < 0 \
+                or (self.kv_heads and self.heads % self.kv_heads):
+            raise UserError(f"model spec: 'kv_heads' must divide heads ({self.heads}) or be 0 (= heads), "
+                            f"got {self.kv_heads!r}")
 
     @property
     def kv_dim(self) -> int:
