@@ -70,15 +70,22 @@ class DesignEvaluator:
                 d[name] = knob.value
         return d
 
-    def run(self, design: dict[str, Any]) -> Outcome:
-        from dse.cost.accelerator import default_buffer_bytes
+    @staticmethod
+    def design_point(design: dict[str, Any]):
+        """The DesignPoint a trial's design dict evaluates (its `design` is this point's to_dict())."""
         from dse.evaluate import DesignPoint
-        from dse.query import run_query
 
         point = DesignPoint.from_dict(design, "trial design")
         unbuilt = unbuilt_buffers(point.accelerator, point.concentration, point.convention)
         if unbuilt & set(point.buffer_kb):  # sampled sizes of buffers this level leaves off the chip
             point = replace(point, buffer_kb={k: v for k, v in point.buffer_kb.items() if k not in unbuilt})
+        return point
+
+    def run(self, design: dict[str, Any]) -> Outcome:
+        from dse.cost.accelerator import default_buffer_bytes
+        from dse.query import run_query
+
+        point = self.design_point(design)
         per: dict[str, dict[str, float]] = {}
         provider_label, profile_source = "", ""
         for w in self.workloads:

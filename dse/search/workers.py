@@ -40,7 +40,8 @@ def _worker_main(job: WorkerJob, queue, stop) -> None:
     sys.exit(EXIT_INTERRUPTED if result.interrupted else 0)
 
 
-def _context():
+def process_context():
+    """fork when it is safe (no other thread, no torch), else spawn."""
     import threading
 
     # torch's thread pools are not fork-safe once used: a parent that loaded it spawns instead
@@ -50,7 +51,7 @@ def _context():
 
 
 def run_processes(jobs: list[WorkerJob], study, make_bar) -> list[WorkerResult]:
-    ctx = _context()
+    ctx = process_context()
     queue = ctx.Queue()
     stop = ctx.Event()
     procs = [ctx.Process(target=_worker_main, args=(job, queue, stop), name=f"focus-dse-worker-{job.index}")
