@@ -84,12 +84,11 @@ def main() -> None:
     union = np.vstack([coarse, fine])
     union = union[nondominated(union, maximize)]
     reference = reference_point(np.vstack([coarse, fine]), maximize)
-    hv = {name: hypervolume(v, maximize, reference) for name, v in
-          (("coarse exact", coarse), ("fine search", fine), ("union", union))}
-    print(f"reference point: {dict(zip(spec.objectives, np.round(reference, 4)))}")
+    fronts = {"coarse exact": coarse, "fine search": fine, "union": union}
+    hv = {name: hypervolume(v, maximize, reference) for name, v in fronts.items()}
+    print("reference point: " + ", ".join(f"{o} {v:.4g}" for o, v in zip(spec.objectives, reference)))
     for name, value in hv.items():
-        print(f"  {name:13s} front {len({'coarse exact': coarse, 'fine search': fine, 'union': union}[name]):5d} "
-              f"designs, hypervolume {value:.6g}")
+        print(f"  {name:13s} front {len(fronts[name]):5d} designs, hypervolume {value:.6g}")
     print(f"coarse exact / union: {hv['coarse exact'] / hv['union']:.4f}; fine search / union: "
           f"{hv['fine search'] / hv['union']:.4f}; coarse exact / fine search: "
           f"{hv['coarse exact'] / hv['fine search']:.4f}")

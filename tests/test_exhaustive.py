@@ -207,3 +207,43 @@ def test_a_continuous_knob_is_refused(tmp_path, capsys):
     assert study_main(["exhaustive", str(path), "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sec_scale" in err and "step" in err, err
+
+
+def test_front_helpers_on_a_hand_computed_example():
+    from dse.search.front import hypervolume, nondominated, reference_point, weakly_dominated
+
+    front = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]])  # both minimised
+    ref = reference_point(front, [False, False])
+    assert ref.tolist() == pytest.approx([3.2, 3.2])  # worst value + 10 % of the range
+    # rectangles up to (3.2, 3.2): 2.2 x 0.2 + 1.2 x 1 + 0.2 x 1
+    assert hypervolume(front, [False, False], ref) == pytest.approx(1.84)
+    flipped = front * [-1.0, 1.0]  # the first objective maximised instead: the same volume
+    assert hypervolume(flipped, [True, False], reference_point(flipped, [True, False])) == pytest.approx(1.84)
+    assert hypervolume(np.array([[4.0, 0.5]]), [False, False], ref) == 0.0  # beyond the reference
+    points = np.vstack([front, [[2.0, 2.0], [2.5, 2.5]]])
+    assert nondominated(points, [False, False]).tolist() == [True, True, True, True, False]  # ties kept
+    assert weakly_dominated(points, front, [False, False]).all()
+    assert not weakly_dominated(np.array([[1.5, 1.5]]), front, [False, False])[0]
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_continues(tmp_path):
+    path = grid_study(tmp_path, name="intr", space={**GRID_SPACE, "m_tile": [1024, 2048], "n_scatter": [2, 4]})
+    args = [sys.executable, "-m", "dse", "study", "exhaustive", str(path), "--results-dir", str(tmp_path),
+            "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    manifest = tmp_path / "intr" / "exhaustive" / "chunks" / "manifest.json"
+    deadline = time.monotonic() + 60
+    while not (manifest.exists() and '"started"' in manifest.read_text()):  # the run has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # mid-chunk
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and f"focus-dse study exhaustive {path} --results-dir {tmp_path}" in err, err
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads((tmp_path / "intr" / "exhaustive" / "summary.json").read_text())
+    assert summary["points"] == 1728 and summary["runs"] == 2

@@ -42,12 +42,16 @@ CHUNKS_DIR = "chunks"
 MANIFEST = "manifest.json"
 
 
+PRESENTATION = ("commands", "report")  # dse/ folders that never change a number of a chunk
+
+
 @cache
 def code_version() -> str:
-    """A hash of the dse package's files (code and data): which model evaluated a chunk."""
+    """A hash of the dse package's files (code and data) but its presentation: which model evaluated a chunk."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.relative_to(root).parts[0] not in PRESENTATION):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -269,6 +273,7 @@ def exact_front(run: Enumeration) -> pd.DataFrame:
         designs.append(design_columns(DesignEvaluator.design_point(design).to_dict()))
     out = pd.concat([front[["point", *METRIC_KEYS, *constraint_columns(spec)]].reset_index(drop=True),
                      pd.DataFrame(designs)], axis=1)
+    out["total_cycles"] = out["total_cycles"].astype(np.int64)  # a whole number, as in trials.csv
     first = objective_metrics(spec)[0]
     return out.sort_values([first, "point"], ascending=[not maximized(spec)[0], True]).reset_index(drop=True)
 
