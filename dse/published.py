@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import csv
-from functools import cache
+from functools import cache, lru_cache
 from math import prod
 
 from dse.data_files import REFERENCE_DIR
@@ -95,10 +95,13 @@ def _published_fraction(workload: Workload) -> float:
     return solve_unique_fraction(spec, schedule, _effective_ops()[workload.name])
 
 
+@lru_cache(maxsize=4096)
 def published_profile(workload: Workload, sec_scale: float = 1.0, removed_scale: float = 1.0) -> SparsityProfile:
     """The published concentration of a workload. sec_scale multiplies every alpha (<1 prunes
     harder); removed_scale multiplies the share of rows similarity removes, 1 - x (how a
-    different threshold, block or vector size changes similarity, see dse/redundancy.py)."""
+    different threshold, block or vector size changes similarity, see dse/redundancy.py).
+    Cached: a design's evaluation asks for it twice (the prefill and its profile) and a search
+    revisits the same concentration knobs; profiles are frozen and never modified."""
     if sec_scale <= 0 or removed_scale < 0:
         raise UserError("SEC scale must be positive and the removed-row scale non-negative")
     spec = workload.spec.llm

@@ -27,7 +27,10 @@ def test_builtin_quickstart_loads():
     assert {"rows", "cols", "dataflow", "frequency_mhz", "m_tile", "n_tile", "threshold", "sec_scale",
             "n_scatter"} <= {k.name for k in spec.space.searched}
     assert {"vector_size", "block"} <= {k.name for k in spec.space.searched}  # they change compute too
-    assert spec.sampler.name == "nsga2"
+    assert spec.sampler.name == "tpe" and spec.sampler.options == {"multivariate": True}  # see bench_samplers
+    from dse.search.grid import Grid
+
+    assert Grid.of(spec.space).size == 2_239_488  # every knob on a grid: `study exhaustive` enumerates it
     full = load_study("full_space")  # every knob and every buffer
     searched = {k.name for k in full.space.searched}
     assert {"vector_size", "block", "dram_bandwidth_gbps"} <= searched

@@ -139,3 +139,32 @@ def test_workers_see_each_others_trials(tmp_path):
     assert generations, "NSGA-II records each trial's generation"
     # population 10: 80 trials shared are ~7 generations; two independent searches of 40 reach ~3
     assert max(generations) >= 5, max(generations)
+
+
+def check_each_worker_wrote_its_share(trials, workers: int, total: int) -> None:
+    """plan_quotas splits `total` exactly: every worker stored each of its trials (sequence 0..quota-1) once."""
+    from collections import defaultdict
+
+    from dse.search.runner import plan_quotas
+
+    sequences = defaultdict(list)
+    for t in trials:
+        worker, seq = t.user_attrs[UID_ATTR].rsplit(":", 1)
+        sequences[worker].append(int(seq))
+    assert len(sequences) == workers, f"{len(sequences)} workers wrote trials, not {workers}"
+    assert sorted(len(s) for s in sequences.values()) == sorted(plan_quotas(total, workers))
+    for seq in sequences.values():
+        assert sorted(seq) == list(range(len(seq))), "a worker's trial lost or written twice"
+
+
+def test_eight_workers_on_a_journal_complete_every_trial_exactly_once(tmp_path):
+    path = write_study(tmp_path, name="eight", trials=120)
+    log = str(tmp_path / "eight.log")
+    proc = start(["run", str(path), "--workers", "8", "--storage", log, "--results-dir", str(tmp_path),
+                  "--no-progress", "--no-reports"], tmp_path)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    trials = stored(path, tmp_path, log)
+    check_intact(trials, expected=120)  # numbered 0..119 once each, none RUNNING, no uid twice
+    check_each_worker_wrote_its_share(trials, 8, 120)
+    assert "120 trials in" in out and "study has 120 finished trials" in out

@@ -1,4 +1,4 @@
-"""focus-dse study {run,resume,status,plot,export}: Optuna design-space exploration studies.
+"""focus-dse study {run,resume,status,plot,export,exhaustive}: Optuna design-space exploration studies.
 
 STUDY is a study file (.yaml/.yml/.toml) or a built-in name (`quickstart`); status, plot and
 export also take the name of a study already in the storage. Storage: --storage URL
@@ -74,6 +74,9 @@ def register(sub) -> None:
                         help="export root; designs go to OUT/<study>/<rank>/ (OUT/<study>-<key>/ when OUT/<study>/ "
                              "holds another study's or storage's exports, which are never replaced)")
     export.set_defaults(func=cmd_export)
+    from dse.commands import exhaustive
+
+    exhaustive.register(ss)
 
 
 # -- resolving STUDY and its storage ------------------------------------------------------------------

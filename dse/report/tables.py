@@ -14,29 +14,26 @@ import numpy as np
 import pandas as pd
 
 from dse.search.evaluation import METRIC_KEYS
+from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES
 from dse.search.runner import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
+__all__ = ["design_columns", "nondominated", "objective_columns", "rank", "trials_dataframe",
+           "write_tables"]
 LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
 
 
-def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:
-    """Mask of the rows of `values` (n x k) no other row dominates."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=bool)
-    v = np.where(np.array(maximize), -values, values)  # minimise everything
-    mask = np.ones(len(v), dtype=bool)
-    for i in range(len(v)):
-        if not mask[i]:
-            continue
-        dominated_by = np.all(v <= v[i], axis=1) & np.any(v < v[i], axis=1)
-        if dominated_by.any():
-            mask[i] = False
-        else:  # i dominates these
-            mask &= ~(np.all(v[i] <= v, axis=1) & np.any(v[i] < v, axis=1))
-            mask[i] = True
-    return mask
+def design_columns(design: dict[str, Any]) -> dict[str, Any]:
+    """A design dict as table columns: every field, buffers as `buffer_kb.<buffer>`."""
+    row: dict[str, Any] = {}
+    for key, value in design.items():
+        if key == "buffer_kb":
+            for buf, kb in (value or {}).items():
+                row[f"buffer_kb.{buf}"] = kb
+        else:
+            row[key] = value
+    return row
 
 
 def objective_columns(spec: StudySpec) -> list[str]:
@@ -56,13 +53,7 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
             row[key] = metrics.get(key, np.nan)
         for name, value in zip(constraint_names, ua.get("constraint_values") or []):
             row[f"constraint:{name}"] = value
-        design = ua.get("design") or {}
-        for key, value in design.items():
-            if key == "buffer_kb":
-                for buf, kb in (value or {}).items():
-                    row[f"buffer_kb.{buf}"] = kb
-            else:
-                row[key] = value
+        row.update(design_columns(ua.get("design") or {}))
         row["accuracy_provider"] = ua.get("accuracy_provider", "")
         row["error"] = ua.get("error", "")
         for wname, wm in (ua.get("per_workload") or {}).items():
@@ -109,9 +100,10 @@ def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     return out
 
 
-def write_tables(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+def write_tables(df: pd.DataFrame, out_dir: Path, stem: str = "trials") -> list[Path]:
+    """<stem>.csv and <stem>.parquet."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, parquet_path = out_dir / "trials.csv", out_dir / "trials.parquet"
+    csv_path, parquet_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.parquet"
     df.to_csv(csv_path, index=False)
     table = df.copy()
     for col in table.columns:  # mixed object columns (e.g. threshold None/float) -> one Parquet type

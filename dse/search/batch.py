@@ -51,7 +51,7 @@ def evaluate_chunk(spec: StudySpec, designs: pd.DataFrame) -> pd.DataFrame:
     for i, params in enumerate(designs.to_dict("records")):
         design = spec.space.design_dict(_plain(params), spec.accelerator, spec.convention)
         try:
-            point = evaluator.point(design)
+            point = evaluator.design_point(design)
         except UserError as exc:  # a failed trial in a study
             errors[i] = str(exc)
             continue

@@ -71,7 +71,8 @@ class DesignEvaluator:
                 d[name] = knob.value
         return d
 
-    def point(self, design: dict[str, Any]):
+    @staticmethod
+    def design_point(design: dict[str, Any]):
         """The DesignPoint a trial's design dict describes (sizes of buffers its level leaves off the chip
         dropped: the sampler draws them for every level)."""
         from dse.evaluate import DesignPoint
@@ -91,7 +92,7 @@ class DesignEvaluator:
     def run(self, design: dict[str, Any]) -> Outcome:
         from dse.query import run_query
 
-        point = self.point(design)
+        point = self.design_point(design)
         per: dict[str, dict[str, float]] = {}
         provider_label, profile_source = "", ""
         for w in self.workloads:

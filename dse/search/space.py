@@ -95,10 +95,14 @@ class Knob:
         if self.step is None:
             if self.kind == "int" and not self.log and self.high - self.low <= 64:
                 return list(range(int(self.low), int(self.high) + 1))
-            raise UserError(f"grid sampler: knob '{self.name}' needs 'choices' or a 'step' (a range is not a grid)")
+            raise UserError(f"knob '{self.name}' is a continuous range, not a grid: give it a 'step' or a list of "
+                            "values (the grid sampler and `study exhaustive` visit every grid point)")
         n = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        values = [self.low + i * self.step for i in range(n)]
-        return [int(v) for v in values] if self.kind == "int" else [round(v, 12) for v in values]
+        if self.kind == "int":
+            return [int(self.low + i * self.step) for i in range(n)]
+        # bit for bit the values Optuna's samplers draw from a stepped range (i * step + low, clipped),
+        # so a grid point and a sampled trial of the same design are the same numbers
+        return [min(max(i * self.step + self.low, self.low), self.high) for i in range(n)]
 
     def to_dict(self) -> dict[str, Any]:
         if self.kind == "fixed":
@@ -269,6 +273,8 @@ class SearchSpace:
                     if float(value) != int(value):
                         return None
                     value = int(value)
+                elif k.step:  # the grid's own float (0.75 + 5 * 0.03 is 0.8999999999999999, not 0.9)
+                    value = k.grid()[round((value - k.low) / k.step)]
             params[k.name] = value
         return params
 

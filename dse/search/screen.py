@@ -1,0 +1,59 @@
+"""The area screen: design points whose chip alone breaks the study's area limit.
+
+A design's area is the area of the accelerator it builds, which depends only on the chip
+knobs (dse/search/grid.py), not on the workload or the concentration settings. So
+`study exhaustive` builds each distinct chip once (the same build_accelerator call
+dse.evaluate.evaluate makes) and does not evaluate the points whose chip is over the limit:
+they are infeasible whatever else they do. The rest go through the whole model.
+(tests/test_exhaustive.py checks the screen's area against whole-model evaluations.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dse.errors import UserError
+from dse.search.evaluation import DesignEvaluator
+from dse.search.grid import Grid
+from dse.search.studyfile import StudySpec
+
+_AREAS: dict[tuple, float] = {}  # per process: (study fingerprint, chip values) -> mm²
+MAX_CACHED = 200_000  # chips; chunks run in grid order (chips slowest), so older ones rarely recur
+
+
+def chip_area(point) -> float:
+    """The area (mm²) of the accelerator a DesignPoint builds, exactly as dse.evaluate.evaluate builds it."""
+    from dse.cost.accelerator import build_accelerator
+    from dse.levels import built_hardware
+
+    accel = build_accelerator(point.accelerator, point.knobs,
+                              {k: round(v * 1024) for k, v in point.buffer_kb.items()},
+                              paper_buffers=point.convention == "focus-paper", frequency_mhz=point.frequency_mhz,
+                              levels=built_hardware(point.concentration, point.convention))
+    return accel.area_mm2
+
+
+def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFrame) -> np.ndarray:
+    """Mask of the points whose chip is over the study's area limit (none when it has no limit)."""
+    limit = spec.constraints.area_mm2_max
+    if limit is None or not len(points):
+        return np.zeros(len(points), dtype=bool)
+    chip = [grid.names.index(n) for n in grid.chip_knobs]
+    keys, first, inverse = np.unique(digits[:, chip], axis=0, return_index=True, return_inverse=True)
+    fingerprint = spec.fingerprint()
+    over = np.zeros(len(keys), dtype=bool)
+    for k, (key, row) in enumerate(zip(map(tuple, keys), first)):
+        cache_key = (fingerprint, key)
+        if cache_key not in _AREAS:
+            if len(_AREAS) >= MAX_CACHED:
+                _AREAS.clear()
+            params = {n: v.item() if isinstance(v, np.generic) else v for n, v in points.iloc[row].items()}
+            design = spec.space.design_dict(params, spec.accelerator, spec.convention)
+            try:
+                _AREAS[cache_key] = chip_area(DesignEvaluator.design_point(design))
+            except UserError:  # a design the model refuses: the whole evaluation records why
+                _AREAS[cache_key] = float("nan")
+        # the area constraint's value, as dse.search.constraints computes it: > 0 is infeasible
+        over[k] = (_AREAS[cache_key] - limit) / abs(limit) > 0
+    return over[inverse.reshape(-1)]
