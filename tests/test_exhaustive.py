@@ -227,7 +227,11 @@ def test_front_helpers_on_a_hand_computed_example():
 
 
 def test_ctrl_c_stops_cleanly_and_the_same_command_continues(tmp_path):
-    path = grid_study(tmp_path, name="intr", space={**GRID_SPACE, "m_tile": [1024, 2048], "n_scatter": [2, 4]})
+    # large enough (11,664 points in one chunk, none screened out by area) that the batch
+    # evaluator is still at work 0.5 s in
+    path = grid_study(tmp_path, name="intr", space={**GRID_SPACE, "m_tile": [512, 1024, 2048], "n_scatter": [2, 4, 6],
+                                                    "vector_size": [16, 32, 64]},
+                      constraints={**CONSTRAINTS, "area_mm2_max": 100.0})
     args = [sys.executable, "-m", "dse", "study", "exhaustive", str(path), "--results-dir", str(tmp_path),
             "--workers", "2"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
@@ -246,4 +250,4 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_continues(tmp_path):
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     summary = json.loads((tmp_path / "intr" / "exhaustive" / "summary.json").read_text())
-    assert summary["points"] == 1728 and summary["runs"] == 2
+    assert summary["points"] == 11664 and summary["runs"] == 2

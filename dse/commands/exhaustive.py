@@ -61,10 +61,15 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
         print(f"interrupted: {len(run.chunks)} of {chunk_count(grid.size, CHUNK_POINTS)} chunks are stored in "
               f"{folder / 'chunks'}; `{_command(args)}` continues", file=sys.stderr)
         return 130
-    front = exact_front(run)
-    study = _study_trials(spec, ref)
-    summary = _summary(run, front, study, ref)
-    written = _write(folder, front, summary, spec, study)
+    try:  # every chunk is stored: the same command writes the front again from them
+        front = exact_front(run)
+        study = _study_trials(spec, ref)
+        summary = _summary(run, front, study, ref)
+        written = _write(folder, front, summary, spec, study)
+    except KeyboardInterrupt:
+        print(f"interrupted: every chunk is stored in {folder / 'chunks'}; `{_command(args)}` writes the front",
+              file=sys.stderr)
+        return 130
     _print(summary, folder, written)
     return 0
 

@@ -79,7 +79,7 @@ def evaluate_chunk(spec: StudySpec, designs: pd.DataFrame) -> pd.DataFrame:
     out[list(METRIC_KEYS)] = metrics
     out[names] = constraints
     out["feasible"] = ~np.isnan(constraints).any(axis=1) & (constraints <= 0).all(axis=1) \
-        & np.array([not e for e in errors])
+        & np.array([not e for e in errors], dtype=bool)  # dtype: an empty chunk too
     out["error"] = errors
     return out
 

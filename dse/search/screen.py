@@ -2,8 +2,8 @@
 
 A design's area is the area of the accelerator it builds, which depends only on the chip
 knobs (dse/search/grid.py), not on the workload or the concentration settings. So
-`study exhaustive` builds each distinct chip once (the same build_accelerator call
-dse.evaluate.evaluate makes) and does not evaluate the points whose chip is over the limit:
+`study exhaustive` builds each distinct chip once (dse.evaluate.accelerator_for, as
+dse.evaluate.evaluate does) and does not evaluate the points whose chip is over the limit:
 they are infeasible whatever else they do. The rest go through the whole model.
 (tests/test_exhaustive.py checks the screen's area against whole-model evaluations.)
 """
@@ -23,15 +23,10 @@ MAX_CACHED = 200_000  # chips; chunks run in grid order (chips slowest), so olde
 
 
 def chip_area(point) -> float:
-    """The area (mm²) of the accelerator a DesignPoint builds, exactly as dse.evaluate.evaluate builds it."""
-    from dse.cost.accelerator import build_accelerator
-    from dse.levels import built_hardware
+    """The area (mm²) of the accelerator a DesignPoint builds: the chip dse.evaluate.evaluate builds."""
+    from dse.evaluate import accelerator_for
 
-    accel = build_accelerator(point.accelerator, point.knobs,
-                              {k: round(v * 1024) for k, v in point.buffer_kb.items()},
-                              paper_buffers=point.convention == "focus-paper", frequency_mhz=point.frequency_mhz,
-                              levels=built_hardware(point.concentration, point.convention))
-    return accel.area_mm2
+    return accelerator_for(point).area_mm2
 
 
 def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFrame) -> np.ndarray:
