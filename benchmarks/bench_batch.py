@@ -68,7 +68,7 @@ def main() -> None:
     start = time.perf_counter()
     evaluate_batch(points, w)
     warm_rate = len(points) / (time.perf_counter() - start)
-    print(f"cost model, whole-model Focus (faithful) on llava_vid/videomme, random points:")
+    print("cost model, whole-model Focus (faithful) on llava_vid/videomme, random points:")
     print(f"  batch  {batch_rate:10,.0f} points/s ({len(points)} points in {t_batch:.2f} s)")
     print(f"  scalar {scalar_rate:10,.0f} points/s ({args.scalar_points} points in {t_scalar:.2f} s)")
     print(f"  speed-up {batch_rate / scalar_rate:.1f}x (target 10,000 points/s: "

@@ -3,7 +3,7 @@ and the analytic/scalesim speed ratio on a GEMM both can run. Prints figures mea
 
 from __future__ import annotations
 
-import time
+import timeit
 
 from dse.sim import analytic
 from dse.evaluate import DesignPoint, evaluate
@@ -14,12 +14,8 @@ from dse.workloads import resolve_workload
 
 
 def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    """Seconds of the fastest of `repeat` calls (the least disturbed by other work on the machine)."""
+    return min(timeit.repeat(fn, repeat=repeat, number=1))
 
 
 def main() -> None:

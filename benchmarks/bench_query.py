@@ -4,7 +4,7 @@ with one evaluation per token). Prints figures measured in this run (noisy on a 
 
 from __future__ import annotations
 
-import time
+import timeit
 
 from dse.evaluate import DesignPoint, evaluate
 from dse.query import PHASES, run_query
@@ -13,12 +13,8 @@ from dse.workloads import resolve_workload
 
 
 def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    """Seconds of the fastest of `repeat` calls (the least disturbed by other work on the machine)."""
+    return min(timeit.repeat(fn, repeat=repeat, number=1))
 
 
 def main() -> None:
