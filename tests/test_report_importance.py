@@ -18,10 +18,17 @@ def test_quickstart_accuracy_reads_exactly_the_concentration_knobs():
     size, block and, only when its fit is used, the M tile (dse/accuracy/calibrated.py); energy
     and latency depend on the array too."""
     from dse.accuracy.calibrated import calibrate
+    from dse.search.grid import Grid
 
     spec = load_study("quickstart")
     evaluator = DesignEvaluator(spec)
-    params = spec.space.contains(evaluator.default_design())
+    # a point of the quickstart's grid (the paper's design is not on it) where every level acts:
+    # block 2x2x2 (at 1x1x1 no similarity runs, so threshold and vector size would change nothing)
+    grid = Grid.of(spec.space)
+    params = {k: v.item() if hasattr(v, "item") else v
+              for k, v in grid.frame(grid.digits(grid.size // 2, grid.size // 2 + 1)).iloc[0].items()}
+    params.update(block="2x2x2", sec_scale=0.5)
+    assert spec.space.contains(spec.space.design_dict(params, spec.accelerator, spec.convention)) is not None
     reads = dependencies(spec, evaluator, [params])
     expected = {"threshold", "sec_scale", "vector_size", "block"} | ({"m_tile"} if calibrate().mtile.used else set())
     assert reads["accuracy"] == expected
