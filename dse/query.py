@@ -16,8 +16,8 @@ from typing import Any
 
 from dse.cost.precision import get_precision
 from dse.errors import UserError
-from dse.evaluate import DesignPoint, Evaluation
-from dse.phases.common import DenseArray, PhaseCost, design_accelerator
+from dse.evaluate import DesignPoint, Evaluation, accelerator_for
+from dse.phases.common import DenseArray, PhaseCost
 from dse.phases.decode import DecodeInput, peak_kv_cache_bytes, run_decode
 from dse.phases.encoder import run_encoder
 from dse.phases.prefill import prefill_macs, run_prefill
@@ -122,7 +122,7 @@ def run_query(design: DesignPoint, workload: Workload, profile="published", back
                       get_precision(design.precision).word_bytes)
     if design.phases == ("prefill",) and B == 1:  # the paper's scope: nothing else to build
         return QueryResult(design, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
-    dense = DenseArray(design, design_accelerator(design), backend)
+    dense = DenseArray(design, accelerator_for(design), backend)
     phases: dict[str, PhaseCost] = {}
     for name in design.phases:
         if name == "encoder":

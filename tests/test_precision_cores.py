@@ -138,14 +138,15 @@ def test_one_cores_share_equals_real_scalesim():
     """The column share of the slowest core, counted by the analytic model in the multi-core
     path, is the cycle count the real scalesim gives for that core's GEMM."""
     from dse.sim.units.base import Tally
-    from dse.phases.common import DenseArray, design_accelerator
+    from dse.evaluate import accelerator_for
+    from dse.phases.common import DenseArray
     from dse.sim.backends import get_backend
     from dse.sim.hardware import ArrayConfig
     from dse.sim.scalesim_backend import ScaleSimBackend
 
     design = DesignPoint(accelerator="dense", rows=16, cols=16, m_tile=100, cores=4)
     tally = Tally()
-    DenseArray(design, design_accelerator(design), get_backend("analytic")).linear(tally, "x", 100, 40, 200)
+    DenseArray(design, accelerator_for(design), get_backend("analytic")).linear(tally, "x", 100, 40, 200)
     real = ScaleSimBackend().gemm(100, 40, 64, ArrayConfig(16, 16, "ws")).compute_cycles  # 64 = 4 of 13 folds
     assert tally.compute == real
     assert tally.busy["array"] == sum(n * ScaleSimBackend().gemm(100, 40, w, ArrayConfig(16, 16, "ws")).compute_cycles

@@ -240,11 +240,12 @@ def test_whole_query_studies_parse_and_reference_designs_run_the_query():
 def test_decode_series_equals_one_token_at_a_time(dataflow, rows, cols, bandwidth):
     """G tokens in closed form = G single-token decodes, each on its own cache length (DRAM-bound,
     crossing over and compute-bound bandwidths)."""
-    from dse.phases.common import DenseArray, design_accelerator
+    from dse.evaluate import accelerator_for
+    from dse.phases.common import DenseArray
     from dse.sim.backends import get_backend
 
     d = DesignPoint(accelerator="dense", rows=rows, cols=cols, dataflow=dataflow, dram_bandwidth_gbps=bandwidth)
-    dense = DenseArray(d, design_accelerator(d), get_backend("analytic"))
+    dense = DenseArray(d, accelerator_for(d), get_backend("analytic"))
     spec = resolve_workload("llava_vid/mvbench").spec.llm
     cache, G = (2366, 2366, 900, 450), 77
     whole = run_decode(d, spec, DecodeInput(cache, G, 1), dense)
@@ -268,3 +269,18 @@ def test_decode_attention_stacks_the_query_heads_of_each_kv_head():
     linear = 2 * ws(1, hidden, hidden) + 2 * ws(1, hidden, kv) + 2 * ws(1, hidden, inter) + ws(1, inter, hidden)
     attention = 4 * (ws(7, head_dim, keys) + ws(7, keys, head_dim))
     assert r["phases"]["decode"]["compute_cycles"] == layers * (linear + attention) + ws(1, hidden, vocab)
+
+
+def test_encoder_threshold_needs_similarity_and_phases_price_the_levels_chip():
+    """The encoder and decode phases price the chip the concentration level builds (as the prefill
+    does), and encoder_threshold is refused where no similarity hardware runs."""
+    args = ["--workload", "llava_vid/videomme", "--accelerator", "focus", "--phases", "encoder,prefill,decode",
+            "--output-tokens", "2", "--dram-bandwidth-gbps", "64", "--json"]
+    full = json.loads(simulate(args).stdout)
+    sec = json.loads(simulate([*args, "--concentration", "sec"]).stdout)
+    assert sec["area_mm2"] < full["area_mm2"]  # faithful: the SIC units are not built
+    # the encoder is dense in both: same cycles, less energy on the smaller chip
+    assert sec["phases"]["encoder"]["cycles"] == full["phases"]["encoder"]["cycles"]
+    assert sec["phases"]["encoder"]["energy_j"] < full["phases"]["encoder"]["energy_j"]
+    r = simulate([*args, "--concentration", "sec", "--encoder-threshold", "0.9"], check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "sec+sic or sic" in r.stderr

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from math import ceil
 from typing import Any
 
-from dse.cost.accelerator import Accelerator, build_accelerator
+from dse.cost.accelerator import Accelerator
 from dse.cost.energy import energy_breakdown
 from dse.cost.precision import get_precision
 from dse.evaluate import DesignPoint
@@ -42,14 +42,6 @@ class PhaseCost:
         return {"macs": self.macs, "cycles": round(self.cycles), "compute_cycles": round(self.compute_cycles),
                 "memory_stall_cycles": round(self.memory_stall_cycles), "time_s": self.time_s,
                 "energy_j": self.energy_j, "dram_bytes": self.dram_bytes, **self.details}
-
-
-def design_accelerator(design: DesignPoint) -> Accelerator:
-    """The accelerator a design builds (as dse.evaluate.evaluate builds it)."""
-    return build_accelerator(design.accelerator, design.knobs,
-                             {k: round(v * 1024) for k, v in design.buffer_kb.items()},
-                             paper_buffers=design.convention == "focus-paper", frequency_mhz=design.frequency_mhz,
-                             precision=design.precision, cores=design.cores)
 
 
 class DenseArray:

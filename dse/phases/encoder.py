@@ -22,6 +22,7 @@ from math import ceil
 
 from dse.errors import UserError
 from dse.evaluate import DesignPoint
+from dse.levels import runs_sic
 from dse.sim.units.base import Tally
 from dse.phases.common import DenseArray, PhaseCost, phase_cost
 from dse.workloads.catalog import Workload
@@ -81,6 +82,9 @@ def run_encoder(design: DesignPoint, workload: Workload, dense: DenseArray) -> P
         if dense.accel.model != "focus":
             raise UserError(f"encoder_threshold needs the Focus concentration unit; {design.accelerator} has none "
                             "(drop it or use --accelerator focus)")
+        if not runs_sic(design.concentration):  # the similarity hardware is off or not built
+            raise UserError(f"encoder_threshold needs similarity concentration; concentration "
+                            f"'{design.concentration}' runs none (drop it or use sec+sic or sic)")
         share = unique_share(design)
     tally = Tally()
     rows = inp.crops * inp.tokens  # every crop's patches stacked along M
