@@ -144,3 +144,18 @@ def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
     legend = fig.legends[0].get_window_extent()
     for ax in fig.axes:  # the legend lies outside both panels
         assert not _boxes_overlap(legend, ax.get_window_extent())
+
+
+def _unwritable(path):
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+def test_an_unwritable_figure_is_the_same_one_line_error_as_in_one_process(tmp_path):
+    """An OSError (a full disk, an unwritable folder) in a plot process is raised again as is, so
+    the CLI prints its one line instead of a traceback."""
+    from dse.report.plotter import Plotter
+
+    plotter = Plotter.start()
+    plotter.submit(_unwritable, tmp_path / "pareto.png")
+    with pytest.raises(PermissionError, match="Permission denied"):
+        plotter.finish()

@@ -18,6 +18,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from dse.errors import UserError
+
 PROCESSES = 2  # the figures are independent: two processes draw them in about half the time
 
 
@@ -42,7 +44,10 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
         index, func, args = job
         try:
             written.append((index, func(*args)))
-        except BaseException:  # noqa: BLE001  (reported to the parent, which raises it)
+        except (UserError, OSError) as exc:  # a user's problem (bad path, full disk): raised again as is,
+            conn.send(("raise", exc))       # one line, as when drawn in one process
+            return
+        except BaseException:  # noqa: BLE001  (a bug: reported to the parent with its traceback)
             conn.send(("error", traceback.format_exc()))
             return
 
@@ -87,15 +92,22 @@ class Plotter:
         errors = []
         for _ in self._children:
             self._queue.put(None)  # one stop per child
-        for _, conn in self._children:
-            status, value = conn.recv()
+        for process, conn in self._children:
+            try:
+                status, value = conn.recv()
+            except EOFError:  # the child died (killed, out of memory) without a word
+                status, value = "raise", UserError(f"a plot process ({process.name}) died while drawing the "
+                                                   "report's figures: run `focus-dse study plot` again")
             if status == "ok":
                 self._written += value
             else:
-                errors.append(value)
+                errors.append((status, value))
         self._close()
         if errors:
-            raise RuntimeError(f"drawing the report's figures failed in a plot process:\n{errors[0]}")
+            status, value = errors[0]
+            if status == "raise":
+                raise value
+            raise RuntimeError(f"drawing the report's figures failed in a plot process:\n{value}")
         return [path for _, paths in sorted(self._written, key=lambda item: item[0]) for path in paths]
 
     def cancel(self) -> None:
