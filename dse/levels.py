@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dse.cost.accelerator import ALL_LEVELS, load_spec
+from dse.cost.accelerator import ALL_LEVELS, is_built, load_spec
 from dse.errors import UserError
 from dse.profile import LayerProfile, SparsityProfile
 
@@ -74,4 +74,4 @@ def profile_at_level(profile: SparsityProfile, level: str) -> SparsityProfile:
 def unbuilt_buffers(accelerator: str, level: str, convention: str) -> set[str]:
     """Buffers of the accelerator spec that a chip at this level does not have."""
     built = built_hardware(level, convention)
-    return {b["name"] for b in load_spec(accelerator)["buffers"] if b.get("level") not in (None, *built)}
+    return {b["name"] for b in load_spec(accelerator)["buffers"] if not is_built(b, built)}

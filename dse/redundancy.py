@@ -86,8 +86,9 @@ def knob_scale(knob: str, value: float, reference: float) -> float:
         return 1.0
     lo, hi = points[0][0], points[-1][0]
     if not lo <= value <= hi:
+        side = lo if value < lo else hi  # one line per knob and side, not per value: a study samples many
         warn(f"{knob} {value:g} is outside its measured redundancy curve ({lo:g}..{hi:g}, dse/data/redundancy.csv): "
-             f"using the unique fraction measured at {min(max(value, lo), hi):g}")
+             f"using the unique fraction measured at {side:g}", key=f"redundancy curve {knob} {side}")
     return removed_ratio(interpolate(points, value), interpolate(points, reference))
 
 

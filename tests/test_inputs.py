@@ -207,9 +207,9 @@ def test_focus_knobs_on_an_accelerator_without_the_unit_are_refused(capsys):
 ])
 def test_knobs_beyond_the_measured_curves_run_with_a_warning(capsys, flag, value, words):
     """These were silently clamped to the curve's end (or the nearest block): now one line says so."""
-    from dse.errors import warn
+    from dse.errors import reset_warnings
 
-    warn.cache_clear()
+    reset_warnings()
     code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", flag, value)
     assert code == 0 and len(err.splitlines()) == 1
     assert err.startswith("focus-dse: warning: ") and words in err
@@ -228,9 +228,9 @@ def test_study_space_beyond_its_workload_is_refused_before_any_trial(space, word
 
 
 def test_sec_scale_that_caps_an_alpha_warns(capsys):
-    from dse.errors import warn
+    from dse.errors import reset_warnings
 
-    warn.cache_clear()
+    reset_warnings()
     code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
                            "--sec-scale", "3")  # alpha 0.4 x 3 > 1
     assert code == 0 and err == ("focus-dse: warning: sec_scale above 1/alpha of an SEC layer caps that alpha at 1: "
@@ -238,3 +238,15 @@ def test_sec_scale_that_caps_an_alpha_warns(capsys):
     code, _, err = run_cli(capsys, "simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus",
                            "--sec-scale", "2")
     assert code == 0 and err == ""  # 0.4 x 2 <= 1: nothing capped
+
+
+def test_values_beyond_a_curve_warn_once_per_knob_and_side(capsys):
+    """A study samples many values beyond a curve: one line says what is done, not one per value."""
+    from dse.errors import reset_warnings
+    from dse.redundancy import knob_scale
+
+    reset_warnings()
+    for value in (0.2, 0.3, 0.45):
+        knob_scale("threshold", value, 0.9)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "threshold 0.2 is outside its measured redundancy curve" in err

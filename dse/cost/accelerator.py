@@ -171,7 +171,8 @@ def _check_entries(entries, allowed: set[str], required: set[str], where: str) -
                             + (f"missing key(s) {missing}; " if missing else "") + f"allowed: {sorted(allowed)}")
 
 
-def _built(entry: dict, levels: frozenset[str]) -> bool:
+def is_built(entry: dict, levels: frozenset[str]) -> bool:
+    """Whether a chip with these concentration levels has this component or buffer (its `level` tag)."""
     return entry.get("level") is None or entry["level"] in levels
 
 
@@ -183,7 +184,7 @@ def default_buffer_bytes(name_or_path: str, knobs: dict[str, int], paper_buffers
     return {
         b["name"]: size_expression(b["bytes"], knobs, f"{spec['name']} buffer {b['name']}")
         for b in spec["buffers"]
-        if (paper_buffers or not b.get("paper_only")) and _built(b, levels)
+        if (paper_buffers or not b.get("paper_only")) and is_built(b, levels)
     }
 
 
@@ -209,7 +210,7 @@ def build_accelerator(
     table = rtl_table(spec["rtl"])
     components = []
     for c in spec["components"]:
-        if not _built(c, levels):
+        if not is_built(c, levels):
             continue
         if c["module"] not in table:
             raise UserError(f"accelerator {spec['name']}: module '{c['module']}' not in {spec['rtl']}")
@@ -231,7 +232,7 @@ def build_accelerator(
     overrides = dict(buffer_bytes or {})
     defaults_at_paper = _paper_buffer_bytes(name_or_path)
     needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
-    on_spec = default_buffer_bytes(name_or_path, knobs, paper_buffers)
+    on_spec = [b["name"] for b in spec["buffers"] if paper_buffers or not b.get("paper_only")]
     unknown = sorted(set(overrides) - set(on_spec))
     if unknown:
         raise UserError(f"accelerator {spec['name']} has no buffer(s) {unknown}; its buffers: {', '.join(on_spec)}")

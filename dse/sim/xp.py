@@ -18,7 +18,10 @@ _SCALARS = (int, float)
 
 
 def is_array(*values: Any) -> bool:
-    return any(isinstance(v, np.ndarray) for v in values)
+    for v in values:  # a plain loop: this runs on the scalar path's every formula
+        if isinstance(v, np.ndarray):
+            return True
+    return False
 
 
 def ceil(x: Any) -> Any:
