@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dse.evaluate import DesignPoint, Evaluation, evaluate, profile_for
+from dse.evaluate import DesignPoint, Evaluation, dense_macs, evaluate, profile_for
 from dse.profile import LayerProfile, SparsityProfile
 from dse.sim.backends import Backend
 from dse.workloads.catalog import Workload
-from dse.workloads.gemms import linear_gemms
 
 
 def with_text(profile: SparsityProfile, workload: Workload, text: int) -> SparsityProfile:
@@ -38,6 +37,4 @@ def run_prefill(design: DesignPoint, workload: Workload, prompt_tokens: int, pro
 
 def prefill_macs(ev: Evaluation, workload: Workload, prompt_tokens: int) -> float:
     """MACs the prefill computes: its compute fraction of the dense MACs on S + P tokens."""
-    spec, T = workload.spec.llm, workload.tokens + prompt_tokens
-    dense = (sum(g.macs for g in linear_gemms(spec, T)) + T * T * spec.head_dim * spec.heads) * spec.layers
-    return ev.compute_fraction * dense
+    return ev.compute_fraction * dense_macs(replace(workload, tokens=workload.tokens + prompt_tokens))

@@ -49,7 +49,7 @@ def evaluate_chunk(spec: StudySpec, designs: pd.DataFrame) -> pd.DataFrame:
     errors: list[str] = [""] * n
     points: dict[int, Any] = {}
     for i, params in enumerate(designs.to_dict("records")):
-        design = spec.space.design_dict(_plain(params), spec.accelerator, spec.convention)
+        design = spec.space.design_dict(plain_params(params), spec.accelerator, spec.convention)
         try:
             point = evaluator.design_point(design)
         except UserError as exc:  # a failed trial in a study
@@ -131,6 +131,6 @@ def _prefill_points(evaluator: DesignEvaluator, points: list) -> tuple[dict, lis
     return m, evaluator.spec.constraints.values(m, shortfall), failed
 
 
-def _plain(params: dict[str, Any]) -> dict[str, Any]:
+def plain_params(params: dict[str, Any]) -> dict[str, Any]:
     """numpy scalars -> Python ones (DesignPoint checks `isinstance(x, int)`)."""
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}

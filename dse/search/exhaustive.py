@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError, warn
-from dse.search.batch import constraint_columns, evaluate_chunk
+from dse.search.batch import constraint_columns, evaluate_chunk, plain_params
 from dse.search.evaluation import METRIC_KEYS, DesignEvaluator
 from dse.search.front import nondominated
 from dse.search.grid import Grid
@@ -268,7 +268,7 @@ def exact_front(run: Enumeration) -> pd.DataFrame:
     front = union[nondominated(union[objective_metrics(spec)].to_numpy(float), maximized(spec))]
     designs = []
     for params in front[list(run.grid.names)].to_dict("records"):
-        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+        params = plain_params(params)
         design = spec.space.design_dict(params, spec.accelerator, spec.convention)
         designs.append(design_columns(DesignEvaluator.design_point(design).to_dict()))
     out = pd.concat([front[["point", *METRIC_KEYS, *constraint_columns(spec)]].reset_index(drop=True),

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dse.errors import UserError
+from dse.search.batch import plain_params
 from dse.search.evaluation import DesignEvaluator
 from dse.search.grid import Grid
 from dse.search.studyfile import StudySpec
@@ -43,7 +44,7 @@ def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFr
         if cache_key not in _AREAS:
             if len(_AREAS) >= MAX_CACHED:
                 _AREAS.clear()
-            params = {n: v.item() if isinstance(v, np.generic) else v for n, v in points.iloc[row].items()}
+            params = plain_params(dict(points.iloc[row].items()))
             design = spec.space.design_dict(params, spec.accelerator, spec.convention)
             try:
                 _AREAS[cache_key] = chip_area(DesignEvaluator.design_point(design))
