@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -75,8 +74,12 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
 
 
 def _command(args: argparse.Namespace) -> str:
-    words = ["focus-dse", "study", "exhaustive", args.study]
-    if args.results_dir != "results":
+    """The command that continues this run (same study, storage and workers)."""
+    from dse.commands.followup import PROGRAM, command_line
+    from dse.commands.study import DEFAULT_RESULTS
+
+    words = [PROGRAM, "study", "exhaustive", args.study]
+    if args.results_dir != DEFAULT_RESULTS:
         words += ["--results-dir", args.results_dir]
     if args.storage:
         words += ["--storage", mask(args.storage)]
@@ -84,7 +87,7 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--scheduler", args.scheduler]
     elif args.workers != 1:
         words += ["--workers", str(args.workers)]
-    return " ".join(shlex.quote(w) for w in words)
+    return command_line(words)
 
 
 def _study_trials(spec, ref) -> pd.DataFrame | None:

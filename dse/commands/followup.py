@@ -17,7 +17,8 @@ from dse.search.storage import StorageRef, mask
 PROGRAM = "focus-dse"
 
 
-def _line(words: list[str]) -> str:
+def command_line(words: list[str]) -> str:
+    """Words joined as a shell would read them back."""
     return " ".join(shlex.quote(str(w)) for w in words)
 
 
@@ -67,23 +68,23 @@ class StudyCommandLine:
             words += ["--export-best", str(self.export_best)]
         if self.no_reports:
             words.append("--no-reports")
-        return _line(words)
+        return command_line(words)
 
     def plot(self) -> str:
-        return _line([PROGRAM, "study", "plot", self.study, *self._locate()])
+        return command_line([PROGRAM, "study", "plot", self.study, *self._locate()])
 
     def export(self, best: int) -> str:
         words = [PROGRAM, "study", "export", self.study, *self._locate(), "--best", str(best)]
         if self.out is not None:
             words += ["--out", self.out]
-        return _line(words)
+        return command_line(words)
 
 
 def dashboard(ref: StorageRef) -> str:
     """optuna-dashboard on the study's storage (a journal file is opened by its path; a password
     stays masked: type it in)."""
-    return _line(["optuna-dashboard", ref.url if ref.kind == "journal" else ref.display])
+    return command_line(["optuna-dashboard", ref.url if ref.kind == "journal" else ref.display])
 
 
 def resimulate(design_json: Path) -> str:
-    return _line([PROGRAM, "simulate", "--design", str(design_json), "--json"])
+    return command_line([PROGRAM, "simulate", "--design", str(design_json), "--json"])
