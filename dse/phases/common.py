@@ -113,18 +113,7 @@ def add_scaled(tally: Tally, name: str, cycles: fu.UnitCycles, dram: float, macs
     """`repeat` identical GEMMs: one tallied, then scaled (the overlap is per GEMM)."""
     one = Tally()
     one.add(name, cycles, dram, macs, bpc, busy, sram)
-    scale_into(tally, one, repeat)
-
-
-def scale_into(tally: Tally, one: Tally, repeat: float) -> None:
-    tally.compute += one.compute * repeat
-    tally.stall += one.stall * repeat
-    tally.mem_stall += one.mem_stall * repeat
-    tally.dram += one.dram * repeat
-    tally.macs += one.macs * repeat
-    for mine, theirs in ((tally.busy, one.busy), (tally.sram, one.sram), (tally.gemms, one.gemms)):
-        for k, v in theirs.items():
-            mine[k] = mine.get(k, 0.0) + v * repeat
+    tally.merge(one, repeat)
 
 
 def phase_cost(name: str, tally: Tally, design: DesignPoint, accel: Accelerator,

@@ -26,7 +26,7 @@ from math import ceil, floor
 
 from dse.evaluate import DesignPoint
 from dse.sim.units.base import Tally
-from dse.phases.common import DenseArray, PhaseCost, phase_cost, scale_into
+from dse.phases.common import DenseArray, PhaseCost, phase_cost
 from dse.sim.backends import gemm_cycles
 from dse.sim.cores import head_shares
 from dse.sim.traffic import WORD_BYTES
@@ -102,7 +102,7 @@ def run_decode(design: DesignPoint, spec: TransformerSpec, inp: DecodeInput, den
         dense.linear(step, g.name, B, g.K, g.N, repeat=spec.layers, stream_weights=not resident)
     if spec.vocab:
         dense.linear(step, "lm_head", B, spec.hidden, spec.vocab, stream_weights=not resident)
-    scale_into(tally, step, G)
+    tally.merge(step, G)
     counts: dict[int, int] = {}
     for c in inp.cache:
         counts[c] = counts.get(c, 0) + 1

@@ -51,15 +51,16 @@ class Tally:
         for k, v in sram.items():
             self.sram[k] = self.sram.get(k, 0.0) + v
 
-    def merge(self, other: Tally) -> None:
-        self.compute += other.compute
-        self.stall += other.stall
-        self.mem_stall += other.mem_stall
-        self.dram += other.dram
-        self.macs += other.macs
+    def merge(self, other: Tally, times: float = 1) -> None:
+        """Add `other`, `times` over (e.g. one decode step for every output token)."""
+        self.compute += other.compute * times
+        self.stall += other.stall * times
+        self.mem_stall += other.mem_stall * times
+        self.dram += other.dram * times
+        self.macs += other.macs * times
         for mine, theirs in ((self.busy, other.busy), (self.sram, other.sram), (self.gemms, other.gemms)):
             for k, v in theirs.items():
-                mine[k] = mine.get(k, 0.0) + v
+                mine[k] = mine.get(k, 0.0) + v * times
 
     @property
     def total(self) -> float:
