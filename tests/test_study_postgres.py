@@ -118,14 +118,6 @@ def test_postgres_status_and_unreachable(tmp_path, postgres_url, capsys):
 
 
 def test_eight_workers_on_one_postgresql_study_complete_every_trial_exactly_once(tmp_path, postgres_url):
-    from test_study_workers import check_each_worker_wrote_its_share
+    from test_study_workers import run_eight_workers
 
-    path = write_study(tmp_path, name="pg_eight", trials=120)
-    proc = start(["run", str(path), "--storage", postgres_url, "--workers", "8", "--results-dir", str(tmp_path),
-                  "--no-progress", "--no-reports"], tmp_path)
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 0, err
-    trials = stored(path, tmp_path, postgres_url)
-    check_intact(trials, expected=120)  # numbered 0..119 once each, none RUNNING, no uid twice
-    check_each_worker_wrote_its_share(trials, 8, 120)
-    assert "120 trials in" in out and "study has 120 finished trials" in out
+    run_eight_workers(tmp_path, "pg_eight", postgres_url)

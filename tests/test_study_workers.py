@@ -157,14 +157,19 @@ def check_each_worker_wrote_its_share(trials, workers: int, total: int) -> None:
         assert sorted(seq) == list(range(len(seq))), "a worker's trial lost or written twice"
 
 
-def test_eight_workers_on_a_journal_complete_every_trial_exactly_once(tmp_path):
-    path = write_study(tmp_path, name="eight", trials=120)
-    log = str(tmp_path / "eight.log")
-    proc = start(["run", str(path), "--workers", "8", "--storage", log, "--results-dir", str(tmp_path),
+def run_eight_workers(tmp_path: Path, name: str, storage: str) -> None:
+    """8 worker processes on one study in `storage`: every trial completed exactly once, none lost,
+    none duplicated, each worker its exact share."""
+    path = write_study(tmp_path, name=name, trials=120)
+    proc = start(["run", str(path), "--workers", "8", "--storage", storage, "--results-dir", str(tmp_path),
                   "--no-progress", "--no-reports"], tmp_path)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
-    trials = stored(path, tmp_path, log)
+    trials = stored(path, tmp_path, storage)
     check_intact(trials, expected=120)  # numbered 0..119 once each, none RUNNING, no uid twice
     check_each_worker_wrote_its_share(trials, 8, 120)
     assert "120 trials in" in out and "study has 120 finished trials" in out
+
+
+def test_eight_workers_on_a_journal_complete_every_trial_exactly_once(tmp_path):
+    run_eight_workers(tmp_path, "eight", str(tmp_path / "eight.log"))
