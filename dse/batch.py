@@ -28,6 +28,7 @@ import numpy as np
 from dse.cost.accelerator import Accelerator, Component
 from dse.cost.precision import get_precision
 from dse.errors import UserError
+from dse.phases.prefill import run_prefill, with_prompt, with_text
 from dse.evaluate import (OVERFLOW, DesignPoint, accelerator_for, dense_macs, evaluate, layer_tally, profile_for,
                           run_totals, unit_for)
 from dse.sim.backends import AnalyticBackend
@@ -81,11 +82,15 @@ def _chip(design: DesignPoint) -> _Chip:
 
 
 @lru_cache(maxsize=_CACHE)
-def _profile(workload: Workload, accelerator: str, concentration: str, threshold, block, vector_size, sec_scale):
-    """profile_for(design, workload) for a design with these knobs, and its numbers per layer."""
+def _profile(workload: Workload, prompt_tokens: int, accelerator: str, concentration: str, threshold, block,
+             vector_size, sec_scale):
+    """The profile run_prefill runs a design with these knobs on (the visual one with the P text
+    tokens appended, dse/phases/prefill.py), and its numbers per layer."""
     design = DesignPoint(accelerator=accelerator, concentration=concentration, threshold=threshold, block=block,
                          vector_size=vector_size, sec_scale=sec_scale)
     prof = profile_for(design, workload, "published")
+    if prof is not None and prompt_tokens:
+        prof = with_text(prof, with_prompt(workload, prompt_tokens), prompt_tokens)
     return prof, None if prof is None else _layer_numbers(prof, _row_names(workload))
 
 
@@ -94,13 +99,15 @@ def _row_names(workload: Workload) -> list[str]:
     return [g.name for g in linear_gemms(workload.spec.llm, 1)] + ["qk"]
 
 
-def _profile_of(design: DesignPoint, workload: Workload):
-    return _profile(workload, design.accelerator, design.concentration, design.threshold, design.block,
+def _profile_of(design: DesignPoint, workload: Workload, prompt_tokens: int):
+    return _profile(workload, prompt_tokens, design.accelerator, design.concentration, design.threshold, design.block,
                     design.vector_size, design.sec_scale)
 
 
-def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult:
-    """What evaluate(point, workload) gives for each point (published profiles, analytic backend)."""
+def evaluate_batch(points: list[DesignPoint], workload: Workload, prompt_tokens: int = 0) -> BatchResult:
+    """What evaluate(point, workload) gives for each point (published profiles, analytic backend);
+    with prompt_tokens P, the prefill of the visual tokens and P text tokens (run_prefill's)."""
+    whole = with_prompt(workload, prompt_tokens)
     n = len(points)
     values = {k: np.full(n, np.nan) for k in BATCH_KEYS}
     errors = [""] * n
@@ -110,7 +117,7 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult
     prepared: dict[int, tuple] = {}
     for i, p in enumerate(points):
         try:
-            prof = _profile_of(p, workload)  # first, as evaluate() (which error a point reports)
+            prof = _profile_of(p, workload, prompt_tokens)  # first, as evaluate() (which error a point reports)
             chip = _chip(p)
         except UserError as exc:
             errors[i] = str(exc)
@@ -123,7 +130,7 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult
         groups.setdefault(key, []).append(i)
     for idx in groups.values():
         try:
-            done = _evaluate_group([points[i] for i in idx], [prepared[i] for i in idx], workload)
+            done = _evaluate_group([points[i] for i in idx], [prepared[i] for i in idx], whole)
         except UserError as exc:  # the group's model refuses the workload (e.g. no published sparsity)
             for i in idx:
                 errors[i] = str(exc)
@@ -137,7 +144,7 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload) -> BatchResult
                     values[k][i] = done.values[k][j]
             else:  # the batch of one
                 try:
-                    ev = evaluate(points[i], workload)
+                    ev = run_prefill(points[i], workload, prompt_tokens, "published", "analytic")[0]
                 except UserError as exc:
                     errors[i] = str(exc)
                     continue

@@ -19,6 +19,7 @@ from dse.batch import BATCH_KEYS, evaluate_batch
 from dse.cost.accelerator import default_buffer_bytes
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, evaluate
+from dse.phases.prefill import run_prefill
 from dse.search.batch import evaluate_chunk, study_evaluator
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.studyfile import load_study
@@ -79,6 +80,21 @@ def test_batch_equals_scalar_on_random_points(workload, seed):
             assert got.values[k][i] == pytest.approx(getattr(ev, k), rel=1e-12, abs=0), (k, p)
     seen = {(p.accelerator, p.convention, p.concentration, p.precision, p.cores > 1) for p in points}
     assert len(seen) > 60  # every accelerator, convention, level, precision, one and several cores
+
+
+def test_batch_with_prompt_tokens_is_run_prefill():
+    w = resolve_workload("llava_vid/videomme")
+    points = _points(150, seed=6)
+    got = evaluate_batch(points, w, prompt_tokens=64)
+    for i, p in enumerate(points):
+        try:
+            ev = run_prefill(p, w, 64, "published", "analytic")[0]
+        except UserError as exc:
+            assert got.errors[i] == str(exc)
+            continue
+        assert [got.values[k][i] for k in BATCH_KEYS] == pytest.approx([getattr(ev, k) for k in BATCH_KEYS],
+                                                                       rel=1e-12, abs=0), p
+        assert got.values["total_cycles"][i] == ev.total_cycles
 
 
 def test_batch_of_one_is_evaluate():

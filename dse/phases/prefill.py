@@ -16,6 +16,11 @@ from dse.sim.backends import Backend
 from dse.workloads.catalog import Workload
 
 
+def with_prompt(workload: Workload, prompt_tokens: int) -> Workload:
+    """The workload the prefill runs: S visual tokens and P text tokens."""
+    return replace(workload, tokens=workload.tokens + prompt_tokens) if prompt_tokens else workload
+
+
 def with_text(profile: SparsityProfile, workload: Workload, text: int) -> SparsityProfile:
     layers = tuple(LayerProfile(lp.layer, lp.tokens_kept + text, {k: v + text for k, v in lp.unique_rows.items()},
                                 None if lp.mlp_tokens_kept is None else lp.mlp_tokens_kept + text)
@@ -30,11 +35,11 @@ def run_prefill(design: DesignPoint, workload: Workload, prompt_tokens: int, pro
     visual = profile_for(design, workload, profile)
     if not prompt_tokens:
         return evaluate(design, workload, profile, backend, per_layer=per_layer), visual
-    whole = replace(workload, tokens=workload.tokens + prompt_tokens)
+    whole = with_prompt(workload, prompt_tokens)
     prof = with_text(visual, whole, prompt_tokens) if visual is not None else "published"
     return evaluate(design, whole, prof, backend, per_layer=per_layer), visual
 
 
 def prefill_macs(ev: Evaluation, workload: Workload, prompt_tokens: int) -> float:
     """MACs the prefill computes: its compute fraction of the dense MACs on S + P tokens."""
-    return ev.compute_fraction * dense_macs(replace(workload, tokens=workload.tokens + prompt_tokens))
+    return ev.compute_fraction * dense_macs(with_prompt(workload, prompt_tokens))
