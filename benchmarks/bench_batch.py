@@ -6,8 +6,9 @@
    evaluate on the same points one by one.
 2. A study's trials: dse/search/batch.py evaluate_chunk on random quickstart points, against
    DesignEvaluator.run (what a trial runs) point by point.
-Caches that hold per-design results are cleared before each timed run; one more batch run on
-the same points (profiles and chips cached) shows what the array part alone costs.
+Caches that hold per-design results are cleared before each timed run. The batch is timed twice:
+on the DesignPoints (as a study hands them over) and from the knob values (building and checking
+each DesignPoint included).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import time
 import optuna
 import pandas as pd
 
-from dse import batch as batch_module
 from dse.batch import evaluate_batch
 from dse.evaluate import DesignPoint, evaluate
+from dse.published import published_profile
 from dse.search.batch import evaluate_chunk, study_evaluator
 from dse.search.studyfile import load_study
 from dse.sim.backends import _analytic_cycles
@@ -29,8 +30,12 @@ from dse.workloads import resolve_workload
 
 
 def focus_points(n: int, seed: int) -> list[DesignPoint]:
+    return [DesignPoint(**knobs) for knobs in focus_knobs(n, seed)]
+
+
+def focus_knobs(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    return [DesignPoint(
+    return [dict(
         accelerator="focus", convention="faithful", rows=rng.choice(range(8, 257, 8)),
         cols=rng.choice(range(8, 257, 8)), dataflow=rng.choice(["ws", "os", "is"]),
         frequency_mhz=float(rng.choice(range(200, 1001, 100))), m_tile=rng.choice([256, 512, 1024, 2048, 4096]),
@@ -42,8 +47,7 @@ def focus_points(n: int, seed: int) -> list[DesignPoint]:
 
 def clear_caches() -> None:
     _analytic_cycles.cache_clear()
-    batch_module._profile.cache_clear()
-    batch_module._CHIPS.clear()
+    published_profile.cache_clear()
 
 
 def timed(fn) -> float:
@@ -59,21 +63,20 @@ def main() -> None:
     parser.add_argument("--scalar-points", type=int, default=400, help="scalar points (default 400)")
     args = parser.parse_args()
     w = resolve_workload("llava_vid/videomme")
-    points = focus_points(args.points, seed=0)
+    knobs = focus_knobs(args.points, seed=0)
+    points = [DesignPoint(**k) for k in knobs]
     evaluate_batch(points[:50], w)  # imports and one-off tables
     t_batch = timed(lambda: evaluate_batch(points, w))
+    t_built = timed(lambda: evaluate_batch([DesignPoint(**k) for k in knobs], w))
     t_scalar = timed(lambda: [evaluate(p, w) for p in points[:args.scalar_points]])
-    batch_rate, scalar_rate = len(points) / t_batch, args.scalar_points / t_scalar
-    evaluate_batch(points, w)  # every point's profile and chip built and cached: the array part alone
-    start = time.perf_counter()
-    evaluate_batch(points, w)
-    warm_rate = len(points) / (time.perf_counter() - start)
-    print("cost model, whole-model Focus (faithful) on llava_vid/videomme, random points:")
+    batch_rate, built_rate = len(points) / t_batch, len(points) / t_built
+    scalar_rate = args.scalar_points / t_scalar
+    print("cost model, whole-model Focus (faithful) on llava_vid/videomme, random points, one core:")
     print(f"  batch  {batch_rate:10,.0f} points/s ({len(points)} points in {t_batch:.2f} s)")
+    print(f"  batch  {built_rate:10,.0f} points/s from knob values (DesignPoints built and checked: {t_built:.2f} s)")
     print(f"  scalar {scalar_rate:10,.0f} points/s ({args.scalar_points} points in {t_scalar:.2f} s)")
     print(f"  speed-up {batch_rate / scalar_rate:.1f}x (target 10,000 points/s: "
-          f"{'met' if batch_rate >= 1e4 else 'not met'})")
-    print(f"  batch with every point's profile and chip already built (cached): {warm_rate:,.0f} points/s")
+          f"{'met' if min(batch_rate, built_rate) >= 1e4 else 'not met'})")
 
     spec = load_study("quickstart")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

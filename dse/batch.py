@@ -1,36 +1,41 @@
 """Many design points of one workload at once: dse/evaluate.py's cost model on numpy arrays.
 
 evaluate_batch(points, workload) gives, for every point, the numbers evaluate() puts in its
-Evaluation (BATCH_KEYS), computed by the same functions: the accelerators' rules
-(dse/sim/units/), the cycle and traffic formulas (dse/sim/) and the energy (dse/cost/energy.py)
-are written once in dse/sim/xp.py arithmetic, which runs on one design's Python numbers
-(evaluate) or on arrays with one element per design point (here); so both ways agree bit for bit.
+Evaluation (BATCH_KEYS), computed by the same functions: the concentration profile
+(dse/published.py, dse/redundancy.py, dse/levels.py), the chip (dse/cost/accelerator.py,
+sram.py), the accelerators' rules (dse/sim/units/), the cycle and traffic formulas (dse/sim/) and
+the energy (dse/cost/energy.py) are written once in dse/sim/xp.py arithmetic, which runs on one
+design's Python numbers (evaluate) or on arrays with one element per design point (here); so both
+ways agree bit for bit.
 
 Points are grouped by the knobs that change the model's structure: accelerator, convention,
 dataflow, cores (and with several, the array's columns: how a GEMM's columns split over them),
-concentration level and precision (which components and buffers exist). Inside a group every
-other knob (rows, columns, tiles, vector size, block, threshold, SEC scale, n_scatter, clock,
-bandwidth, buffer sizes, DRAM energy) is an array. Each point's sparsity profile and chip (area, power, SRAM macros) are still built
-one point at a time (cached on the knobs they depend on); a layer is evaluated once per distinct
-set of token counts in the group. Points with an empty layer run through evaluate() itself.
+concentration level, precision (which components and buffers exist) and which buffers are sized by
+hand. Inside a group every other knob is an array, and the group's profile and chip are built once
+as arrays; a layer is evaluated once per distinct set of token counts in the group. A group the
+array path refuses (a size expression or buffer the model rejects for some point) and points whose
+numbers overflow run through the scalar model one by one, which says which point is wrong and why.
 Only the published profiles and the analytic backend (the study's) are batched.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, fields
 from types import SimpleNamespace
 
 import numpy as np
 
-from dse.cost.accelerator import Accelerator, Component
+from dse.cost.accelerator import Accelerator, load_spec
 from dse.cost.precision import get_precision
 from dse.errors import UserError
+from dse.evaluate import DesignPoint, accelerator_for, dense_macs, layer_tally, run_totals, unit_for
+from dse.fits import check_fits
+from dse.levels import profile_at_level
 from dse.phases.prefill import run_prefill, with_prompt, with_text
-from dse.evaluate import (OVERFLOW, DesignPoint, accelerator_for, dense_macs, evaluate, layer_tally, profile_for,
-                          run_totals, unit_for)
+from dse.profile import SparsityProfile
+from dse.published import scaled_profile
+from dse.redundancy import block_fraction, similarity_scale
 from dse.sim.backends import AnalyticBackend
 from dse.sim.units.base import Tally, UnitContext, buffer_tiles
 from dse.workloads.catalog import Workload
@@ -38,7 +43,9 @@ from dse.workloads.gemms import linear_gemms
 
 BATCH_KEYS = ("total_cycles", "compute_cycles", "stall_cycles", "memory_stall_cycles", "execution_time_s",
               "energy_j", "area_mm2", "onchip_power_mw", "buffer_kb", "dram_bytes", "compute_fraction")
-_CACHE = 65536
+# knobs a group shares (its key), kept as one value; every other number becomes an array
+_SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores")
+_NONE_MEANS = {"dram_bandwidth_gbps": math.inf}  # None: unlimited; any other None knob is NaN
 
 
 @dataclass(frozen=True)
@@ -49,185 +56,136 @@ class BatchResult:
     vectorised: np.ndarray  # True where the point went through the array path
 
 
-@dataclass(frozen=True)
-class _Chip:
-    """A design's accelerator and the per-point numbers the energy model reads from it."""
-
-    accel: Accelerator
-    counts: tuple[float, ...]
-    powers: tuple[float, ...]
-    buffers: tuple[tuple[float, float, float, float], ...]  # read, write pJ/B, leakage, peak mW
-
-    @property
-    def shape(self) -> tuple:
-        return (tuple((c.module, c.busy) for c in self.accel.components), tuple(b.name for b in self.accel.buffers))
-
-
-_CHIPS: dict[tuple, _Chip] = {}
-
-
-def _chip(design: DesignPoint) -> _Chip:
-    """accelerator_for(design), cached on what it reads."""
-    key = (design.accelerator, tuple(design.knobs.values()), tuple(sorted(design.buffer_kb.items())),
-           design.convention, design.frequency_mhz, design.concentration, design.precision, design.cores)
-    chip = _CHIPS.get(key)
-    if chip is None:
-        if len(_CHIPS) >= _CACHE:
-            _CHIPS.clear()
-        accel = accelerator_for(design)
-        chip = _CHIPS[key] = _Chip(
-            accel, tuple(c.count for c in accel.components), tuple(c.power_mw for c in accel.components),
-            tuple((b.read_pj_per_byte, b.write_pj_per_byte, b.leakage_mw, b.peak_mw) for b in accel.buffers))
-    return chip
-
-
-@lru_cache(maxsize=_CACHE)
-def _profile(workload: Workload, prompt_tokens: int, accelerator: str, concentration: str, threshold, block,
-             vector_size, sec_scale):
-    """The profile run_prefill runs a design with these knobs on (the visual one with the P text
-    tokens appended, dse/phases/prefill.py), and its numbers per layer."""
-    design = DesignPoint(accelerator=accelerator, concentration=concentration, threshold=threshold, block=block,
-                         vector_size=vector_size, sec_scale=sec_scale)
-    prof = profile_for(design, workload, "published")
-    if prof is not None and prompt_tokens:
-        prof = with_text(prof, with_prompt(workload, prompt_tokens), prompt_tokens)
-    return prof, None if prof is None else _layer_numbers(prof, _row_names(workload))
-
-
-def _row_names(workload: Workload) -> list[str]:
-    """The GEMMs whose rows a profile gives: each linear GEMM's, and the queries of Q K^T."""
-    return [g.name for g in linear_gemms(workload.spec.llm, 1)] + ["qk"]
-
-
-def _profile_of(design: DesignPoint, workload: Workload, prompt_tokens: int):
-    return _profile(workload, prompt_tokens, design.accelerator, design.concentration, design.threshold, design.block,
-                    design.vector_size, design.sec_scale)
-
-
 def evaluate_batch(points: list[DesignPoint], workload: Workload, prompt_tokens: int = 0) -> BatchResult:
     """What evaluate(point, workload) gives for each point (published profiles, analytic backend);
     with prompt_tokens P, the prefill of the visual tokens and P text tokens (run_prefill's)."""
-    whole = with_prompt(workload, prompt_tokens)
     n = len(points)
     values = {k: np.full(n, np.nan) for k in BATCH_KEYS}
     errors = [""] * n
     sources = [""] * n
     vectorised = np.zeros(n, dtype=bool)
     groups: dict[tuple, list[int]] = {}
-    prepared: dict[int, tuple] = {}
+    refused: dict[tuple, str] = {}
     for i, p in enumerate(points):
-        try:
-            prof = _profile_of(p, workload, prompt_tokens)  # first, as evaluate() (which error a point reports)
-            chip = _chip(p)
-        except UserError as exc:
-            errors[i] = str(exc)
-            continue
-        prepared[i] = (chip, prof)
-        sources[i] = "none" if prof[0] is None else prof[0].source
-        # columns shape the model only through the split over cores (dse/sim/cores.py)
-        key = (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
-               p.precision, chip.shape)
-        groups.setdefault(key, []).append(i)
+        errors[i] = _window_refused(p, workload, refused)  # first, as evaluate() (which error a point reports)
+        if not errors[i]:
+            key = (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
+                   p.precision, tuple(sorted(p.buffer_kb)))
+            groups.setdefault(key, []).append(i)
     for idx in groups.values():
         try:
-            done = _evaluate_group([points[i] for i in idx], [prepared[i] for i in idx], whole)
-        except UserError as exc:  # the group's model refuses the workload (e.g. no published sparsity)
-            for i in idx:
-                errors[i] = str(exc)
-            continue
+            got, source, one_by_one = _evaluate_group([points[i] for i in idx], workload, prompt_tokens)
+        except UserError:  # some point's chip is refused: each point says for itself
+            got, source, one_by_one = {}, "", np.ones(len(idx), dtype=bool)
         for j, i in enumerate(idx):
-            if done.errors[j]:
-                errors[i] = done.errors[j]
-            elif done.vectorised[j]:
+            if not one_by_one[j]:
                 vectorised[i] = True
+                sources[i] = source
                 for k in BATCH_KEYS:
-                    values[k][i] = done.values[k][j]
-            else:  # the batch of one
-                try:
-                    ev = run_prefill(points[i], workload, prompt_tokens, "published", "analytic")[0]
-                except UserError as exc:
-                    errors[i] = str(exc)
-                    continue
-                for k in BATCH_KEYS:
-                    values[k][i] = getattr(ev, k)
+                    values[k][i] = got[k][j]
+                continue
+            try:  # the batch of one
+                ev = run_prefill(points[i], workload, prompt_tokens, "published", "analytic")[0]
+            except UserError as exc:
+                errors[i] = str(exc)
+                continue
+            sources[i] = ev.profile_source
+            for k in BATCH_KEYS:
+                values[k][i] = getattr(ev, k)
     return BatchResult(values, errors, sources, vectorised)
 
 
-def _column(points: list[DesignPoint], name: str) -> np.ndarray:
-    return np.array([getattr(p, name) for p in points], dtype=float)
+def _window_refused(p: DesignPoint, workload: Workload, seen: dict[tuple, str]) -> str:
+    """profile_for's check that the similarity window fits the workload ("" if it does)."""
+    if p.concentration == "none" or load_spec(p.accelerator)["model"] != "focus":
+        return ""
+    key = (p.block, p.vector_size)
+    if key not in seen:
+        try:
+            check_fits(p.block, p.vector_size, workload)
+            seen[key] = ""
+        except UserError as exc:
+            seen[key] = str(exc)
+    return seen[key]
 
 
-def _layers(points, profiles, unit, workload: Workload):
-    """Per layer: (T_attn, T_mlp, rows per GEMM) arrays over the points, or the workload's tokens;
-    and which points have an empty layer (they go through evaluate())."""
-    layers = workload.spec.llm.layers
-    if not getattr(unit, "USES_PROFILE", False) or profiles[0][0] is None:
-        return [(workload.tokens, workload.tokens, None)] * layers, np.zeros(len(points), dtype=bool)
-    names = _row_names(workload)
-    table = np.array([numbers for _, numbers in profiles], dtype=float)  # point x layer x number
-    attn, mlp = table[:, :, 0], table[:, :, 1]
-    rows = {g: table[:, :, 2 + j] for j, g in enumerate(names)}
-    empty = (attn <= 0).any(axis=1) | (mlp <= 0).any(axis=1)
-    keep = ~empty
-    out = []
-    for layer in range(layers):
-        cols = {g: r[keep, layer] for g, r in rows.items()}
-        out.append((attn[keep, layer], mlp[keep, layer], cols))
+def _columns(points: list[DesignPoint]) -> SimpleNamespace:
+    """The group as one design: every DesignPoint field, numbers as arrays with one element per point."""
+    d0 = points[0]
+    out = {}
+    for f in fields(DesignPoint):
+        name = f.name
+        if name in _SHARED or (name == "cols" and d0.cores > 1):  # columns split over cores: one value
+            out[name] = getattr(d0, name)
+        elif name == "buffer_kb":  # the group sizes the same buffers by hand
+            out[name] = {b: np.array([p.buffer_kb[b] for p in points], dtype=float) for b in d0.buffer_kb}
+        elif isinstance(getattr(d0, name), (tuple, str)):  # block, phases
+            out[name] = [getattr(p, name) for p in points]
+        else:
+            none = _NONE_MEANS.get(name, math.nan)
+            out[name] = np.array([none if (v := getattr(p, name)) is None else v for p in points], dtype=float)
+    d = SimpleNamespace(**out, block_volume=np.array([p.block_volume for p in points], dtype=float))
+    d.knobs = {k: out[k] for k in d0.knobs}
+    return d
+
+
+def _profile(d: SimpleNamespace, workload: Workload, prompt_tokens: int) -> SparsityProfile | None:
+    """profile_for(design, workload, "published") for the group (counts are arrays), with the P
+    text tokens appended as run_prefill does."""
+    if load_spec(d.accelerator)["model"] != "focus" or d.concentration == "none":
+        return None
+    fractions = {b: block_fraction(b) for b in set(d.block)}
+    block_unique = None if None in fractions.values() else np.array([fractions[b] for b in d.block])
+    removed = similarity_scale(workload, d.threshold, d.vector_size, block_unique)
+    prof = profile_at_level(scaled_profile(workload, d.sec_scale, removed), d.concentration)
+    return with_text(prof, with_prompt(workload, prompt_tokens), prompt_tokens) if prompt_tokens else prof
+
+
+def _layers(prof: SparsityProfile | None, unit, workload: Workload, n: int) -> tuple[list[tuple], np.ndarray]:
+    """Per layer: (T_attn, T_mlp, rows per GEMM) as arrays over the points (rows None: every
+    token), as dse/evaluate.py _run reads them; and which points have an empty layer."""
+    if prof is None or not getattr(unit, "USES_PROFILE", False):
+        return [(workload.tokens, workload.tokens, None)] * workload.spec.llm.layers, np.zeros(n, dtype=bool)
+    names = [g.name for g in linear_gemms(workload.spec.llm, 1)] + ["qk"]  # Q K^T's rows are its queries'
+
+    def column(x) -> np.ndarray:
+        return np.broadcast_to(np.asarray(x, dtype=float), (n,))
+
+    out, empty = [], np.zeros(n, dtype=bool)
+    for lp in prof.layers:
+        T_attn, T_mlp = np.floor(column(lp.tokens_kept)), np.floor(column(lp.tokens("down_proj")))  # int() in _run
+        empty |= (T_attn <= 0) | (T_mlp <= 0)
+        out.append((T_attn, T_mlp, {g: column(lp.rows(g)) for g in names}))
     return out, empty
 
 
-def _layer_numbers(profile, names: list[str]) -> list[tuple]:
-    """Per layer: tokens in attention, in the MLP, and the rows each GEMM computes (a layer like the
-    one before it is read once)."""
-    out: list[tuple] = []
-    last = None
-    for lp in profile.layers:
-        if last is None or (lp.tokens_kept, lp.mlp_tokens_kept, lp.unique_rows) != \
-                (last.tokens_kept, last.mlp_tokens_kept, last.unique_rows):
-            numbers = (int(lp.tokens_kept), int(lp.tokens("down_proj")), *(lp.rows(g) for g in names))
-        out.append(numbers)
-        last = lp
-    return out
-
-
-def _evaluate_group(points: list[DesignPoint], prepared: list[tuple], workload: Workload) -> BatchResult:
-    """One group of structurally equal points: the array path for all but those with an empty layer."""
+def _evaluate_group(points: list[DesignPoint], workload: Workload, prompt_tokens: int):
+    """One group of structurally equal points: (numbers per BATCH_KEYS, profile source, which points
+    must go through the scalar model: an empty layer, or numbers that overflow)."""
     n = len(points)
-    chips = [c for c, _ in prepared]
-    d0, unit = points[0], unit_for(points[0], chips[0].accel)
-    layers, empty = _layers(points, [p for _, p in prepared], unit, workload)
-    keep = np.flatnonzero(~empty)
-    pts = [points[i] for i in keep]
-    chips = [chips[i] for i in keep]
-    values = {k: np.full(n, np.nan) for k in BATCH_KEYS}
-    errors = [""] * n
-    if len(pts):
-        got, bad = _arrays(pts, chips, d0, unit, layers, workload)
-        for k in BATCH_KEYS:
-            values[k][keep] = got[k]
-        for j in np.flatnonzero(bad):
-            errors[keep[j]] = OVERFLOW.format(workload=workload.name)
-    return BatchResult(values, errors, [""] * n, ~empty)
+    whole = with_prompt(workload, prompt_tokens)
+    d = _columns(points)
+    accel = accelerator_for(d)
+    unit = unit_for(points[0], accel)
+    prof = _profile(d, workload, prompt_tokens)
+    layers, empty = _layers(prof, unit, whole, n)
+    with np.errstate(all="ignore"):  # empty layers and overflows are redone one by one
+        got = _arrays(d, accel, unit, layers, whole)
+    bad = empty.copy()
+    for k in ("total_cycles", "execution_time_s", "dram_bytes", "area_mm2", "onchip_power_mw"):
+        bad |= ~np.isfinite(got[k])
+    return got, "none" if prof is None else prof.source, bad
 
 
-def _arrays(pts, chips, d0: DesignPoint, unit, layers, workload: Workload):
-    m_tile, n_tile = _column(pts, "m_tile"), _column(pts, "n_tile")
-    cols = d0.cols if d0.cores > 1 else _column(pts, "cols")
-    d = SimpleNamespace(rows=_column(pts, "rows"), cols=cols, m_tile=m_tile, n_tile=n_tile,
-                        vector_size=_column(pts, "vector_size"), n_scatter=_column(pts, "n_scatter"),
-                        block_volume=_column(pts, "block_volume"), cores=d0.cores, convention=d0.convention,
-                        concentration=d0.concentration)
-    if d0.convention == "focus-paper":
-        m_buf, n_buf = m_tile, n_tile
+def _arrays(d: SimpleNamespace, accel: Accelerator, unit, layers: list[tuple], workload: Workload) -> dict:
+    if d.convention == "focus-paper":  # the paper's simulator ties traffic to the tiles, whatever the buffers
+        m_buf, n_buf = d.m_tile, d.n_tile
     else:
-        tiles = np.array([buffer_tiles(p, c.accel) for p, c in zip(pts, chips)], dtype=float)
-        m_buf, n_buf = tiles[:, 0], tiles[:, 1]
-    freq = _column(pts, "frequency_mhz")
-    bandwidth = np.array([p.dram_bandwidth_gbps or math.inf for p in pts], dtype=float)
-    bpc = None if np.isinf(bandwidth).all() else bandwidth * 1e9 / (freq * 1e6)
-    array = SimpleNamespace(rows=d.rows, cols=cols, dataflow=d0.dataflow)
-    ctx = UnitContext(d, workload, AnalyticBackend(), array, m_buf, n_buf, bpc,
-                      get_precision(d0.precision).word_bytes)
+        m_buf, n_buf = buffer_tiles(d, accel)
+    bandwidth = d.dram_bandwidth_gbps
+    bpc = None if np.isinf(bandwidth).all() else bandwidth * 1e9 / (d.frequency_mhz * 1e6)
+    array = SimpleNamespace(rows=d.rows, cols=d.cols, dataflow=d.dataflow)
+    ctx = UnitContext(d, workload, AnalyticBackend(), array, m_buf, n_buf, bpc, get_precision(d.precision).word_bytes)
     total, cache = Tally(), {}
     for T_attn, T_mlp, rows in layers:
         key = (np.asarray(T_attn).tobytes(), np.asarray(T_mlp).tobytes(),
@@ -236,33 +194,12 @@ def _arrays(pts, chips, d0: DesignPoint, unit, layers, workload: Workload):
             rows_for = (lambda g, rows=rows: rows[g]) if rows else None
             cache[key] = layer_tally(ctx, unit, T_attn, T_mlp, rows_for)
         total.merge(cache[key])
-    stack = _stacked(chips, d0.cores)
-    seconds, energy = run_totals(total, stack, freq, _column(pts, "dram_pj_per_byte"), d0.convention)
-    n = len(pts)
+    seconds, energy = run_totals(total, accel, d.frequency_mhz, d.dram_pj_per_byte, d.convention)
     got = {
         "total_cycles": total.total, "compute_cycles": total.compute, "stall_cycles": total.stall + total.mem_stall,
         "memory_stall_cycles": total.mem_stall, "execution_time_s": seconds, "energy_j": sum(energy.values()),
-        "area_mm2": np.array([c.accel.area_mm2 for c in chips]),
-        "onchip_power_mw": np.array([c.accel.onchip_power_mw for c in chips]),
-        "buffer_kb": np.array([c.accel.buffer_kb for c in chips]), "dram_bytes": total.dram,
-        "compute_fraction": total.macs / dense_macs(workload),
+        "area_mm2": accel.area_mm2, "onchip_power_mw": accel.onchip_power_mw, "buffer_kb": accel.buffer_kb,
+        "dram_bytes": total.dram, "compute_fraction": total.macs / dense_macs(workload),
     }
-    got = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in got.items()}
-    bad = ~np.isfinite(got["total_cycles"]) | ~np.isfinite(got["execution_time_s"]) | ~np.isfinite(got["dram_bytes"]) \
-        | ~np.isfinite(got["area_mm2"]) | ~np.isfinite(got["onchip_power_mw"])
-    return got, bad
-
-
-def _stacked(chips: list[_Chip], cores: int) -> SimpleNamespace:
-    """The group's chips as one accelerator whose per-component and per-buffer numbers are arrays
-    (what dse/cost/energy.py reads)."""
-    first = chips[0].accel
-    counts = np.array([c.counts for c in chips], dtype=float)
-    powers = np.array([c.powers for c in chips], dtype=float)
-    components = tuple(Component(c.module, counts[:, j], c.busy, 0.0, powers[:, j])
-                       for j, c in enumerate(first.components))
-    numbers = np.array([c.buffers for c in chips], dtype=float).reshape(len(chips), len(first.buffers), 4)
-    buffers = tuple(SimpleNamespace(name=b.name, read_pj_per_byte=numbers[:, j, 0], write_pj_per_byte=numbers[:, j, 1],
-                                    leakage_mw=numbers[:, j, 2], peak_mw=numbers[:, j, 3])
-                    for j, b in enumerate(first.buffers))
-    return SimpleNamespace(cores=cores, components=components, buffers=buffers)
+    n = len(d.rows)
+    return {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in got.items()}

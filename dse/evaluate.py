@@ -29,6 +29,7 @@ from dse.sim.backends import Backend, get_backend
 from dse.sim.cores import check_cores, column_shares, combine, head_shares
 from dse.sim.hardware import ArrayConfig
 from dse.sim.plan import check_convention
+from dse.sim import xp
 from dse.sim.units import units
 from dse.sim.units.base import Tally, UnitContext, buffer_tiles
 from dse.workloads.catalog import Workload
@@ -265,10 +266,11 @@ def dense_macs(workload: Workload) -> float:
 
 
 def accelerator_for(design: DesignPoint) -> Accelerator:
-    """The chip a design builds (its concentration level's hardware, dse/levels.py)."""
+    """The chip a design builds (its concentration level's hardware, dse/levels.py); a design whose
+    numeric knobs are arrays (dse/batch.py) builds one chip per element."""
     return build_accelerator(
         design.accelerator, design.knobs,
-        {k: round(v * 1024) for k, v in design.buffer_kb.items()},
+        {k: xp.rint(v * 1024) for k, v in design.buffer_kb.items()},
         paper_buffers=design.convention == "focus-paper",
         frequency_mhz=design.frequency_mhz,
         levels=built_hardware(design.concentration, design.convention),

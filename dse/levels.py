@@ -24,9 +24,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from dse.cost.accelerator import ALL_LEVELS, is_built, load_spec
 from dse.errors import UserError
 from dse.profile import LayerProfile, SparsityProfile
+from dse.sim import xp
 
 LEVELS = ("sec+sic", "sec", "sic", "none")
 
@@ -65,10 +68,19 @@ def profile_at_level(profile: SparsityProfile, level: str) -> SparsityProfile:
             layers.append(replace(lp, unique_rows={}))
             continue
         full = float(profile.tokens)
-        unique = {g: rows * full / lp.tokens(g) if lp.tokens(g) else full for g, rows in lp.unique_rows.items()}
+        unique = {g: _at_all_tokens(rows, lp.tokens(g), full) for g, rows in lp.unique_rows.items()}
         layers.append(LayerProfile(lp.layer, full, unique, None))
     settings = profile.settings if level == "sec" else replace(profile.settings, sec_layers=(), sec_alpha=())
     return replace(profile, layers=tuple(layers), settings=settings, extra={**profile.extra, "concentration": level})
+
+
+def _at_all_tokens(rows, tokens, full: float):
+    """A GEMM's unique rows scaled from its kept tokens to all `full` tokens (numbers, or arrays of
+    design points)."""
+    if xp.is_array(tokens):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(tokens > 0, rows * full / tokens, full)
+    return rows * full / tokens if tokens else full
 
 
 def unbuilt_buffers(accelerator: str, level: str, convention: str) -> set[str]:

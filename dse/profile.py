@@ -24,6 +24,7 @@ from typing import Any
 
 from dse.errors import UserError
 from dse.jsonfile import read_json
+from dse.sim import xp
 
 FORMAT = "focus-dse/sparsity-profile/1"
 
@@ -34,7 +35,8 @@ class ConcentrationSettings:
     block: tuple[int, int, int] = (2, 2, 2)  # frames x rows x cols
     vector_size: int = 32
     sec_layers: tuple[int, ...] = ()
-    sec_alpha: tuple[float, ...] = ()  # fraction of the layer-0 visual tokens kept from that layer on
+    # fraction of the layer-0 visual tokens kept from that layer on (arrays: one per design point, dse/batch.py)
+    sec_alpha: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
@@ -45,7 +47,7 @@ class ConcentrationSettings:
             raise UserError(f"vector size must be a positive integer, got {self.vector_size}")
         if len(self.sec_layers) != len(self.sec_alpha):
             raise UserError("SEC layers and alphas must have the same length")
-        if any(not 0.0 < a <= 1.0 for a in self.sec_alpha):
+        if any(not xp.holds((0.0 < a) & (a <= 1.0)) for a in self.sec_alpha):
             raise UserError(f"SEC alphas must be in (0, 1], got {list(self.sec_alpha)}")
 
     @property
@@ -85,7 +87,7 @@ class LayerProfile:
 
     def rows(self, gemm: str) -> float:
         """Rows the array computes for this GEMM: unique rows if known, else every kept token."""
-        return min(self.unique_rows.get(gemm, self.tokens(gemm)), self.tokens(gemm))
+        return xp.minimum(self.unique_rows.get(gemm, self.tokens(gemm)), self.tokens(gemm))
 
 
 @dataclass(frozen=True)
@@ -107,10 +109,11 @@ class SparsityProfile:
             raise UserError("a profile bound to a workload lists its layers 0, 1, 2, ... in order, one entry each")
         if numbers != sorted(set(numbers)):
             raise UserError("profile layers must be in increasing order, one entry each")
-        for lp in self.layers:
-            if not 0 <= lp.tokens_kept <= self.tokens or not 0 <= (lp.mlp_tokens_kept or 0) <= self.tokens:
+        for lp in self.layers:  # counts are numbers, or arrays of design points (dse/batch.py)
+            mlp = 0 if lp.mlp_tokens_kept is None else lp.mlp_tokens_kept
+            if not xp.holds((0 <= lp.tokens_kept) & (lp.tokens_kept <= self.tokens) & (0 <= mlp) & (mlp <= self.tokens)):
                 raise UserError(f"profile layer {lp.layer}: tokens_kept {lp.tokens_kept} outside [0, {self.tokens}]")
-            if any(v < 0 for v in lp.unique_rows.values()):
+            if any(not xp.holds(v >= 0) for v in lp.unique_rows.values()):
                 raise UserError(f"profile layer {lp.layer}: negative unique rows")
 
     @property

@@ -24,6 +24,7 @@ from math import prod
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError, warn
 from dse.profile import MLP_GEMMS, ConcentrationSettings, LayerProfile, SparsityProfile
+from dse.sim import xp
 from dse.workloads.catalog import VIDEO_WORKLOADS, Workload
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import TransformerSpec
@@ -52,10 +53,11 @@ def focus_config(workload_name: str) -> dict:
     return _focus_configs().get(workload_name, _focus_configs()["default"])
 
 
-def token_schedule(tokens: int, num_layers: int, layers: tuple[int, ...], alphas: tuple[float, ...]) -> list[tuple[int, int]]:
-    """(attention tokens, MLP tokens) per layer under an SEC schedule."""
+def token_schedule(tokens: int, num_layers: int, layers: tuple[int, ...], alphas: tuple) -> list[tuple]:
+    """(attention tokens, MLP tokens) per layer under an SEC schedule (alphas: numbers, or arrays of
+    design points)."""
     # int(S * alpha) of the original tokens, as the paper's simulator (at least one token)
-    kept = {layer: max(1, int(tokens * alpha)) for layer, alpha in zip(layers, alphas)}
+    kept = {layer: xp.maximum(1, xp.floor(tokens * alpha)) for layer, alpha in zip(layers, alphas)}
     out, current = [], tokens
     for layer in range(num_layers):
         attn = current
@@ -102,27 +104,34 @@ def published_profile(workload: Workload, sec_scale: float = 1.0, removed_scale:
     different threshold, block or vector size changes similarity, see dse/redundancy.py).
     Cached: a design's evaluation asks for it twice (the prefill and its profile) and a search
     revisits the same concentration knobs; profiles are frozen and never modified."""
-    if sec_scale <= 0 or removed_scale < 0:
+    return scaled_profile(workload, sec_scale, removed_scale)
+
+
+def scaled_profile(workload: Workload, sec_scale, removed_scale) -> SparsityProfile:
+    """published_profile for numbers, or for arrays of design points (dse/batch.py): then every
+    count in the profile is an array with one element per point."""
+    if not xp.holds(sec_scale > 0) or not xp.holds(removed_scale >= 0):
         raise UserError("SEC scale must be positive and the removed-row scale non-negative")
     spec = workload.spec.llm
     cfg = focus_config(workload.name)
-    if any(a * sec_scale > 1.0 for a in cfg["alpha"]):  # once per process: studies search sec_scale up to 4
+    if any(xp.somewhere(a * sec_scale > 1.0) for a in cfg["alpha"]):  # once per process: studies search sec_scale up to 4
         warn("sec_scale above 1/alpha of an SEC layer caps that alpha at 1: the layer keeps every token")
-    alphas = tuple(min(1.0, a * sec_scale) for a in cfg["alpha"])
+    alphas = tuple(xp.minimum(1.0, a * sec_scale) for a in cfg["alpha"])
     layers = tuple(layer for layer in cfg["layers"] if layer < spec.layers)
     alphas = alphas[: len(layers)]
     schedule = token_schedule(workload.tokens, spec.layers, layers, alphas)
     base = _published_fraction(workload) if workload.name in _effective_ops() else _video_mean_fraction()
-    x = max(0.0, 1.0 - (1.0 - base) * removed_scale)
+    x = xp.maximum(0.0, 1.0 - (1.0 - base) * removed_scale)
     names = [g.name for g in linear_gemms(spec, 1)]
     out = []
-    rows: dict[tuple[int, int], dict[str, float]] = {}  # layers between SEC layers have the same
+    rows: dict[tuple[int, int], dict] = {}  # layers between SEC layers share their counts (the same objects)
     for layer, (attn, mlp) in enumerate(schedule):
-        if (attn, mlp) not in rows:
-            unique = {n: float(round(x * (mlp if n in MLP_GEMMS else attn))) for n in names}
-            unique["qk"] = float(round(x * attn))
-            rows[attn, mlp] = unique
-        out.append(LayerProfile(layer, float(attn), dict(rows[attn, mlp]), float(mlp)))
+        key = (id(attn), id(mlp))
+        if key not in rows:
+            unique = {n: xp.as_float(xp.rint(x * (mlp if n in MLP_GEMMS else attn))) for n in names}
+            unique["qk"] = xp.as_float(xp.rint(x * attn))
+            rows[key] = unique
+        out.append(LayerProfile(layer, xp.as_float(attn), dict(rows[key]), xp.as_float(mlp)))
     settings = ConcentrationSettings(threshold=cfg["threshold"], sec_layers=layers, sec_alpha=alphas)
     return SparsityProfile(tuple(out), workload.tokens, settings, "published", workload.name,
                            {"unique_fraction": x})

@@ -20,12 +20,14 @@ where the measurement does (block 1x1x1, threshold 1), and multiplies across kno
 from __future__ import annotations
 
 import csv
-from bisect import bisect_left
 from functools import cache
+
+import numpy as np
 
 from dse.data_files import DATA_DIR
 from dse.errors import warn
 from dse.profile import parse_block
+from dse.sim import xp
 from dse.workloads.catalog import Workload
 
 DEFAULT_VECTOR = 32.0
@@ -48,6 +50,12 @@ def curves() -> dict[str, list[tuple[float, float]]]:
 
 
 @cache
+def _curve_arrays(knob: str) -> tuple[np.ndarray, np.ndarray]:
+    points = curves()[knob]
+    return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+
+
+@cache
 def _measured_blocks() -> dict[tuple[int, int, int], float]:
     return {parse_block(v): f for v, f in _rows().get("block", [])}
 
@@ -65,43 +73,51 @@ def block_fraction(block: tuple[int, int, int]) -> float | None:
     return measured[nearest]
 
 
-def interpolate(points: list[tuple[float, float]], x: float) -> float:
-    xs = [p[0] for p in points]
-    i = bisect_left(xs, x)
-    if i == 0:
-        return points[0][1]
-    if i == len(points):
-        return points[-1][1]
-    (x0, y0), (x1, y1) = points[i - 1], points[i]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+def interpolate(points: list[tuple[float, float]], x):
+    """The curve at x (a number, or an array of design points): linear between measured points,
+    the end values beyond the ends."""
+    return xp.interpolate(np.array([p[0] for p in points]), np.array([p[1] for p in points]), x)
 
 
-def removed_ratio(fraction: float, reference: float) -> float:
+def removed_ratio(fraction, reference: float):
     return (1.0 - fraction) / (1.0 - reference)
 
 
-def knob_scale(knob: str, value: float, reference: float) -> float:
-    points = curves().get(knob)
-    if not points or value == reference:
+def knob_scale(knob: str, value, reference: float):
+    """Removed-share multiplier of a knob at `value` (a number or an array of design points)."""
+    if knob not in curves() or (not xp.is_array(value) and value == reference):
         return 1.0
-    lo, hi = points[0][0], points[-1][0]
-    if not lo <= value <= hi:
-        side = lo if value < lo else hi  # one line per knob and side, not per value: a study samples many
-        warn(f"{knob} {value:g} is outside its measured redundancy curve ({lo:g}..{hi:g}, dse/data/redundancy.csv): "
-             f"using the unique fraction measured at {side:g}", key=f"redundancy curve {knob} {side}")
-    return removed_ratio(interpolate(points, value), interpolate(points, reference))
+    xs, ys = _curve_arrays(knob)
+    lo, hi = xs[0], xs[-1]
+    for side, outside in ((lo, value < lo), (hi, value > hi)):
+        if xp.somewhere(outside):
+            # one line per knob and side, not per value: a study samples many
+            shown = value[outside][0] if xp.is_array(value) else value
+            warn(f"{knob} {shown:g} is outside its measured redundancy curve ({lo:g}..{hi:g}, "
+                 f"dse/data/redundancy.csv): using the unique fraction measured at {side:g}",
+                 key=f"redundancy curve {knob} {side}")
+    ratio = removed_ratio(xp.interpolate(xs, ys, value), xp.interpolate(xs, ys, reference))
+    return xp.where(value == reference, 1.0, ratio) if xp.is_array(value) else ratio
 
 
 def removed_scale(design, workload: Workload) -> float:
     """Multiplier on the share of rows the published profile's similarity removes, for this
     design's threshold, vector size and block."""
+    return similarity_scale(workload, design.threshold, design.vector_size, block_fraction(tuple(design.block)))
+
+
+def similarity_scale(workload: Workload, threshold, vector_size, block_unique):
+    """removed_scale from the knobs' values: numbers, or arrays of design points (dse/batch.py;
+    a NaN threshold is the published one); block_unique is the block's measured unique fraction."""
     from dse.published import focus_config
 
     published = focus_config(workload.name)["threshold"]
-    threshold = published if design.threshold is None else design.threshold
-    scale = knob_scale("threshold", threshold, published) * knob_scale("vector_size", design.vector_size,
-                                                                        DEFAULT_VECTOR)
-    block, default = block_fraction(tuple(design.block)), block_fraction(DEFAULT_BLOCK)
-    if block is not None and default is not None:
-        scale *= removed_ratio(block, default)
+    if threshold is None:
+        threshold = published
+    elif xp.is_array(threshold):
+        threshold = np.where(np.isnan(threshold), published, threshold)
+    scale = knob_scale("threshold", threshold, published) * knob_scale("vector_size", vector_size, DEFAULT_VECTOR)
+    default = block_fraction(DEFAULT_BLOCK)
+    if block_unique is not None and default is not None:
+        scale *= removed_ratio(block_unique, default)
     return scale

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import ast
 import csv
+import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from types import CodeType
+
+import numpy as np
 
 from dse.cost.precision import RTL_PRECISION, component_ratio
 from dse.cost.sram import Buffer, sized_buffer
 from dse.data_files import DATA_DIR, REFERENCE_DIR
 from dse.errors import UserError
 from dse.jsonfile import read_named_spec
+from dse.sim import xp
 
 ACCELERATOR_DIR = DATA_DIR / "accelerators"
 RTL_MHZ = 500.0  # the Focus RTL tables' synthesis clock
@@ -32,7 +36,8 @@ _OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
 
 
 def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
-    """Evaluate 'm_tile * rows * 2 * 2' with the design's knobs (integers, + - * // only)."""
+    """Evaluate 'm_tile * rows * 2 * 2' with the design's knobs (integers, + - * // only; or arrays of
+    design points, dse/batch.py)."""
     try:
         compiled = _compiled(str(expr))
     except SyntaxError:
@@ -41,10 +46,12 @@ def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
         raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
     code, names = compiled
     try:
-        value = eval(code, {"__builtins__": {}}, {name: int(knobs[name]) for name in names})
+        with np.errstate(divide="ignore", invalid="ignore"):  # arrays divide by zero quietly: inf or NaN
+            value = eval(code, {"__builtins__": {}},
+                         {name: knobs[name] if xp.is_array(knobs[name]) else int(knobs[name]) for name in names})
     except ZeroDivisionError:
         raise UserError(f"{where}: '{expr}' divides by zero") from None
-    if value <= 0:
+    if not xp.holds((value > 0) & (value < math.inf)):
         raise UserError(f"{where}: '{expr}' gives {value}, not a positive size")
     return value
 
@@ -68,6 +75,8 @@ def _compiled(expr: str) -> tuple[CodeType, frozenset[str]] | None:
 
 @dataclass(frozen=True)
 class Component:
+    """One RTL component; its count, area and power are numbers, or arrays of design points (dse/batch.py)."""
+
     module: str
     count: int
     busy: str

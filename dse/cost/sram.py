@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from math import ceil
+from functools import cache
 
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
+from dse.sim import xp
 
 ACCESS_MHZ = 500.0  # the paper's peak power is read + write current at 500 MHz
 
@@ -69,6 +69,8 @@ def macros() -> dict[str, Macro]:
 
 @dataclass(frozen=True)
 class Buffer:
+    """One buffer; bytes and macro numbers are integers, or arrays of design points (dse/batch.py)."""
+
     name: str
     bytes: int
     groups: tuple[tuple[str, int, int], ...]  # (macro, number, copies) at this size
@@ -95,7 +97,6 @@ class Buffer:
         return _per_byte(self.groups, "write_pj")
 
 
-@lru_cache(maxsize=4096)
 def _per_byte(groups: tuple[tuple[str, int, int], ...], attr: str) -> float:
     """Energy per byte accessed (pJ/B), averaged over the groups by capacity."""
     weighted = total = 0.0
@@ -112,10 +113,10 @@ def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | N
     for m, _, _ in groups:
         if m not in macros():
             raise UserError(f"buffer '{name}': unknown SRAM macro '{m}'; known: {', '.join(macros())}")
-    if new_bytes is None or new_bytes == default_bytes:
-        return Buffer(name, default_bytes, tuple((m, int(n), int(c)) for m, n, c in groups), frequency_mhz)
-    if new_bytes <= 0:
+    if new_bytes is None:
+        new_bytes = default_bytes
+    if not xp.holds(new_bytes > 0):
         raise UserError(f"buffer '{name}' size must be positive, got {new_bytes} bytes")
-    scale = new_bytes / default_bytes
-    return Buffer(name, new_bytes, tuple((m, max(1, ceil(int(n) * scale)), int(c)) for m, n, c in groups),
+    scale = new_bytes / default_bytes  # 1.0 at the default size: the paper's macros exactly
+    return Buffer(name, new_bytes, tuple((m, xp.maximum(1, xp.ceil(int(n) * scale)), int(c)) for m, n, c in groups),
                   frequency_mhz)

@@ -53,6 +53,34 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     return a if cond else b
 
 
+def as_float(x: Any) -> Any:
+    """float(x), elementwise on arrays."""
+    return np.asarray(x, dtype=float) if isinstance(x, np.ndarray) else float(x)
+
+
+def holds(cond: Any) -> bool:
+    """Whether a condition holds (on arrays: for every design point)."""
+    return bool(cond.all()) if isinstance(cond, np.ndarray) else bool(cond)
+
+
+def somewhere(cond: Any) -> bool:
+    """Whether a condition holds (on arrays: for at least one design point)."""
+    return bool(cond.any()) if isinstance(cond, np.ndarray) else bool(cond)
+
+
+def interpolate(xs: np.ndarray, ys: np.ndarray, x: Any) -> Any:
+    """Linear interpolation of the points (xs increasing) at x, the end values beyond the ends;
+    y0 + (y1 - y0) * (x - x0) / (x1 - x0) in that order on numbers and arrays alike."""
+    if len(xs) == 1:
+        return np.full(np.shape(x), ys[0]) if isinstance(x, np.ndarray) else float(ys[0])
+    i = np.searchsorted(xs, x, side="left")
+    j = np.clip(i, 1, len(xs) - 1)
+    x0, y0, x1, y1 = xs[j - 1], ys[j - 1], xs[j], ys[j]
+    inside = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    out = np.where(i == 0, ys[0], np.where(i == len(xs), ys[-1], inside))
+    return out if isinstance(x, np.ndarray) else float(out)
+
+
 def floor_sum(n: Any, m: Any, a: Any, b: Any) -> Any:
     """sum(floor((a*i + b) / m) for i in range(n)) for a, b >= 0, m > 0, in O(log) steps
     (the Euclid-like reduction of the AtCoder Library's floor_sum), elementwise on arrays."""

@@ -80,16 +80,17 @@ def buffer_tiles(design: Any, accel: Accelerator) -> tuple[int, int]:
     Buffers are double-buffered (half active, as scalesim models them): input holds
     m x R words, weights R x n, outputs m x n. A buffer smaller than the chosen tiles need
     shrinks the tile (more DRAM re-reads) instead of being silently ignored. Words are the
-    design's precision's: at 8 bits a buffer holds twice the words of FP16."""
+    design's precision's: at 8 bits a buffer holds twice the words of FP16. Numbers, or arrays of
+    design points (dse/batch.py)."""
     word = get_precision(design.precision).word_bytes
     half_words = {b.name: b.bytes // (2 * word) for b in accel.buffers}
     m, n = design.m_tile, design.n_tile
     if "input" in half_words:
-        m = max(1, min(m, half_words["input"] // design.rows))
+        m = xp.maximum(1, xp.minimum(m, half_words["input"] // design.rows))
     if "wgt" in half_words:
-        n = max(1, min(n, half_words["wgt"] // design.rows))
+        n = xp.maximum(1, xp.minimum(n, half_words["wgt"] // design.rows))
     if "output" in half_words:
-        n = max(1, min(n, half_words["output"] // m))
+        n = xp.maximum(1, xp.minimum(n, half_words["output"] // m))
     return m, n
 
 
