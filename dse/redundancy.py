@@ -50,9 +50,9 @@ def curves() -> dict[str, list[tuple[float, float]]]:
 
 
 @cache
-def _curve_arrays(knob: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve_columns(knob: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     points = curves()[knob]
-    return np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    return tuple(p[0] for p in points), tuple(p[1] for p in points)
 
 
 @cache
@@ -76,7 +76,7 @@ def block_fraction(block: tuple[int, int, int]) -> float | None:
 def interpolate(points: list[tuple[float, float]], x):
     """The curve at x (a number, or an array of design points): linear between measured points,
     the end values beyond the ends."""
-    return xp.interpolate(np.array([p[0] for p in points]), np.array([p[1] for p in points]), x)
+    return xp.interpolate([p[0] for p in points], [p[1] for p in points], x)
 
 
 def removed_ratio(fraction, reference: float):
@@ -87,7 +87,7 @@ def knob_scale(knob: str, value, reference: float):
     """Removed-share multiplier of a knob at `value` (a number or an array of design points)."""
     if knob not in curves() or (not xp.is_array(value) and value == reference):
         return 1.0
-    xs, ys = _curve_arrays(knob)
+    xs, ys = _curve_columns(knob)
     lo, hi = xs[0], xs[-1]
     for side, outside in ((lo, value < lo), (hi, value > hi)):
         if xp.somewhere(outside):

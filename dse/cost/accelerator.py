@@ -46,9 +46,12 @@ def size_expression(expr: str, knobs: dict[str, int], where: str) -> int:
         raise UserError(f"{where}: cannot evaluate '{expr}' (knobs: {', '.join(sorted(knobs))}; ops + - * //)")
     code, names = compiled
     try:
-        with np.errstate(divide="ignore", invalid="ignore"):  # arrays divide by zero quietly: inf or NaN
-            value = eval(code, {"__builtins__": {}},
-                         {name: knobs[name] if xp.is_array(knobs[name]) else int(knobs[name]) for name in names})
+        values = {name: knobs[name] if xp.is_array(knobs[name]) else int(knobs[name]) for name in names}
+        if xp.is_array(*values.values()):
+            with np.errstate(divide="ignore", invalid="ignore"):  # arrays divide by zero quietly: inf or NaN
+                value = eval(code, {"__builtins__": {}}, values)
+        else:
+            value = eval(code, {"__builtins__": {}}, values)
     except ZeroDivisionError:
         raise UserError(f"{where}: '{expr}' divides by zero") from None
     if not xp.holds((value > 0) & (value < math.inf)):

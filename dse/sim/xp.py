@@ -10,7 +10,8 @@ integers involved stay below 2**53).
 from __future__ import annotations
 
 import math
-from typing import Any
+from bisect import bisect_left
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -68,17 +69,22 @@ def somewhere(cond: Any) -> bool:
     return bool(cond.any()) if isinstance(cond, np.ndarray) else bool(cond)
 
 
-def interpolate(xs: np.ndarray, ys: np.ndarray, x: Any) -> Any:
-    """Linear interpolation of the points (xs increasing) at x, the end values beyond the ends;
-    y0 + (y1 - y0) * (x - x0) / (x1 - x0) in that order on numbers and arrays alike."""
+def interpolate(xs: Sequence[float], ys: Sequence[float], x: Any) -> Any:
+    """Linear interpolation of the points (xs increasing) at x, the end values beyond the ends:
+    y0 + (y1 - y0) * (x - x0) / (x1 - x0), in that order on numbers and arrays alike."""
+    if not isinstance(x, np.ndarray):  # bisect: a scalar model asks for single values, numpy costs more
+        i = bisect_left(xs, x)
+        if i == 0 or i == len(xs):
+            return float(ys[0] if i == 0 else ys[-1])
+        return float(ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1]))
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     if len(xs) == 1:
-        return np.full(np.shape(x), ys[0]) if isinstance(x, np.ndarray) else float(ys[0])
+        return np.full(x.shape, ys[0])
     i = np.searchsorted(xs, x, side="left")
     j = np.clip(i, 1, len(xs) - 1)
     x0, y0, x1, y1 = xs[j - 1], ys[j - 1], xs[j], ys[j]
     inside = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    out = np.where(i == 0, ys[0], np.where(i == len(xs), ys[-1], inside))
-    return out if isinstance(x, np.ndarray) else float(out)
+    return np.where(i == 0, ys[0], np.where(i == len(xs), ys[-1], inside))
 
 
 def floor_sum(n: Any, m: Any, a: Any, b: Any) -> Any:
