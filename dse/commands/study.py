@@ -258,7 +258,7 @@ def best_trials(df, spec) -> dict[str, dict]:
     best = {}
     for o in spec.objectives:
         obj = OBJECTIVES[o]
-        value = feasible[obj.metric].max() if obj.direction == "maximize" else feasible[obj.metric].min()
+        value = feasible[obj.metric].max() if obj.maximize else feasible[obj.metric].min()
         ties = feasible[feasible[obj.metric] == value]
         named = min(ties["number"], key=lambda n: position[n])
         best[o] = {"value": float(value), "unit": obj.unit, "trial": int(named), "tied_trials": int(len(ties)),

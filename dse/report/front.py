@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dse.search.front import nondominated
-from dse.search.objectives import OBJECTIVES
+from dse.search.objectives import OBJECTIVES, maximized
 
 
 def _axis_scale(ax, which: str, metric: str, values: np.ndarray) -> None:
@@ -33,7 +33,7 @@ def _axis_scale(ax, which: str, metric: str, values: np.ndarray) -> None:
 
 def _panel(ax, front: pd.DataFrame, study: pd.DataFrame | None, a: str, b: str) -> None:
     ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
-    maximize = [OBJECTIVES[a].direction == "maximize", OBJECTIVES[b].direction == "maximize"]
+    maximize = maximized((a, b))
     shown = [front[[ma, mb]].to_numpy(float)]
     if study is not None and len(study):
         feasible = study[(study["state"] == "COMPLETE") & study["feasible"]]

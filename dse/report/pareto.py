@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from dse.report.tables import nondominated
-from dse.search.objectives import OBJECTIVES
+from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
 
 # drawn in this order (biggest first), so that a smaller marker on the same spot stays on top
@@ -115,7 +115,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
     if len(front):
         ax.scatter(front[ma], front[mb], s=26, c=front["area_mm2"], cmap=AREA_CMAP, norm=norm, edgecolors="black",
                    linewidths=0.7, zorder=3, label=f"Pareto front, all objectives ({len(front)})")
-        maximize = [OBJECTIVES[a].direction == "maximize", OBJECTIVES[b].direction == "maximize"]
+        maximize = maximized((a, b))
         pts = front[[ma, mb]].to_numpy(float)
         two_d = pts[nondominated(pts, maximize)]
         two_d = two_d[np.argsort(two_d[:, 0])]

@@ -79,7 +79,7 @@ class Comparison:
 
 
 def _signed(spec: StudySpec, values: dict | pd.Series) -> list[float]:
-    return [(-1.0 if OBJECTIVES[o].direction == "maximize" else 1.0) * float(values[OBJECTIVES[o].metric])
+    return [OBJECTIVES[o].sign * float(values[OBJECTIVES[o].metric])
             for o in spec.objectives]
 
 
@@ -94,7 +94,7 @@ def gain(spec: StudySpec, row: pd.Series, reference: dict[str, float], objective
     value, ref = float(row[metric]), float(reference[metric])
     if value <= 0 or ref <= 0:
         return None
-    return value / ref if OBJECTIVES[objective].direction == "maximize" else ref / value
+    return value / ref if OBJECTIVES[objective].maximize else ref / value
 
 
 def geomean_gain(spec: StudySpec, row: pd.Series, reference: dict[str, float]) -> float:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.front import nondominated
-from dse.search.objectives import OBJECTIVES
+from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.runner import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
@@ -71,8 +71,7 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
     ok = (df["state"] == "COMPLETE") & df["feasible"]
     if ok.any():
         cols = objective_columns(spec)
-        maximize = [OBJECTIVES[o].direction == "maximize" for o in spec.objectives]
-        df.loc[ok, "pareto"] = nondominated(df.loc[ok, cols].to_numpy(float), maximize)
+        df.loc[ok, "pareto"] = nondominated(df.loc[ok, cols].to_numpy(float), maximized(spec.objectives))
     ordered = LEADING + [c for c in df.columns if c not in LEADING]
     return df[ordered].sort_values("number").reset_index(drop=True)
 
@@ -81,7 +80,7 @@ def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     """Trial numbers, best first: successive non-dominated fronts of the feasible trials; within a
     front, by distance to the ideal point in min-max normalised objective space."""
     cols = objective_columns(spec)
-    maximize = np.array([OBJECTIVES[o].direction == "maximize" for o in spec.objectives])
+    maximize = np.array(maximized(spec.objectives))
     ok = df[(df["state"] == "COMPLETE") & df["feasible"]]
     if ok.empty:
         return []
