@@ -99,16 +99,31 @@ def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     return out
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def parquet_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with one Parquet type per column. An object column of numbers and None (threshold,
+    encoder_threshold, dram_bandwidth_gbps: None = the default / off / unlimited) becomes floats,
+    None -> NaN (a null in the file), so that a reader gets numbers; any other mixed column, text."""
+    table = df.copy()
+    for col in table.columns:
+        if table[col].dtype != object:
+            continue
+        if len(table) and all(_is_number(x) for x in table[col].dropna()):
+            table[col] = table[col].astype(float)
+            continue
+        table[col] = table[col].map(lambda x: "" if x is None else x)
+        if not all(isinstance(x, str) for x in table[col]):
+            table[col] = table[col].astype(str)
+    return table
+
+
 def write_tables(df: pd.DataFrame, out_dir: Path, stem: str = "trials") -> list[Path]:
     """<stem>.csv and <stem>.parquet."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.parquet"
     df.to_csv(csv_path, index=False)
-    table = df.copy()
-    for col in table.columns:  # mixed object columns (e.g. threshold None/float) -> one Parquet type
-        if table[col].dtype == object:
-            table[col] = table[col].map(lambda x: "" if x is None else x)
-            if not all(isinstance(x, str) for x in table[col]):
-                table[col] = table[col].astype(str)
-    table.to_parquet(parquet_path, index=False)
+    parquet_table(df).to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]
