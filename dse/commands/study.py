@@ -249,9 +249,10 @@ def best_trials(df, spec) -> dict[str, dict]:
     trials often tie (accuracy depends on the concentration knobs only): the one named is on the
     Pareto front (among the ties there always is one) and ranks first by the export ranking."""
     from dse.report import rank
+    from dse.report.tables import feasible_trials
     from dse.search.objectives import OBJECTIVES
 
-    feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    feasible = feasible_trials(df)
     if not len(feasible):
         return {}
     position = {number: i for i, number in enumerate(rank(df, spec))}
@@ -268,11 +269,12 @@ def best_trials(df, spec) -> dict[str, dict]:
 
 def status_dict(spec, ref, study) -> dict:
     from dse.report import trials_dataframe
+    from dse.report.tables import feasible_trials
     from dse.search.objectives import OBJECTIVES
 
     df = trials_dataframe(study, spec)
     states = df["state"].value_counts().to_dict() if len(df) else {}
-    feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    feasible = feasible_trials(df)
     best = best_trials(df, spec)
     provider = next((p for p in df.get("accuracy_provider", []) if p), spec.accuracy.provider)
     return {

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dse.report.pareto import axis_label, log_scale, pyplot, staircase
+from dse.report.tables import feasible_trials
 from dse.search.objectives import OBJECTIVES
 
 
@@ -24,7 +25,7 @@ def _panel(ax, front: pd.DataFrame, study: pd.DataFrame | None, a: str, b: str) 
     pts = front[[ma, mb]].to_numpy(float)
     shown = [pts]
     if study is not None and len(study):
-        feasible = study[(study["state"] == "COMPLETE") & study["feasible"]]
+        feasible = feasible_trials(study)
         ax.scatter(feasible[ma], feasible[mb], s=9, color="0.6", alpha=0.5, zorder=2,
                    label=f"study trials, feasible ({len(feasible)})")
         own = feasible[feasible["pareto"]]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dse.report.tables import area_range
 from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
@@ -154,8 +155,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
 def _area_norm(df: pd.DataFrame):
     from matplotlib.colors import Normalize
 
-    feas = df[(df["state"] == "COMPLETE") & df["feasible"]]["area_mm2"].dropna()
-    return Normalize(float(feas.min()), float(feas.max())) if len(feas) else Normalize(0.0, 1.0)
+    return Normalize(*area_range(df))
 
 
 def _legend_handles(ax) -> tuple[list, list[str]]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dse.report.tables import objective_columns
+from dse.report.tables import feasible_trials, objective_columns
 from dse.search import front
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.runner import DEFAULT_ATTR
@@ -118,7 +118,7 @@ def _best(spec: StudySpec, rows: pd.DataFrame, reference: dict[str, float]) -> p
 
 
 def compare(df: pd.DataFrame, spec: StudySpec, name: str, reference: dict[str, float]) -> Comparison:
-    ok = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    ok = feasible_trials(df)
     area = float(reference["area_mm2"])
     at_area = ok[ok["area_mm2"] <= area] if len(ok) else ok
     dom = at_area[dominating(spec, at_area, reference)]

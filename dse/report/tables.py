@@ -19,8 +19,8 @@ from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.runner import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
-__all__ = ["design_columns", "nondominated", "objective_columns", "rank", "trials_dataframe",
-           "write_tables"]
+__all__ = ["area_range", "design_columns", "feasible_trials", "nondominated", "objective_columns", "rank",
+           "trials_dataframe", "write_tables"]
 LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
 
 
@@ -38,6 +38,17 @@ def design_columns(design: dict[str, Any]) -> dict[str, Any]:
 
 def objective_columns(spec: StudySpec) -> list[str]:
     return [OBJECTIVES[o].metric for o in spec.objectives]
+
+
+def feasible_trials(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished trials that meet every constraint (an empty table as it is)."""
+    return df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+
+
+def area_range(df: pd.DataFrame) -> tuple[float, float]:
+    """The feasible trials' smallest and largest area (the figures' colour scale); (0, 1) when none."""
+    areas = feasible_trials(df)["area_mm2"].dropna()
+    return (float(areas.min()), float(areas.max())) if len(areas) else (0.0, 1.0)
 
 
 def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
@@ -81,7 +92,7 @@ def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     front, by distance to the ideal point in min-max normalised objective space."""
     cols = objective_columns(spec)
     maximize = np.array(maximized(spec.objectives))
-    ok = df[(df["state"] == "COMPLETE") & df["feasible"]]
+    ok = feasible_trials(df)
     if ok.empty:
         return []
     values = ok[cols].to_numpy(float)
