@@ -290,3 +290,22 @@ def test_bad_cli_values(tmp_path, capsys):
         from dse.search.storage import parse_storage
 
         parse_storage("not-a-url")
+
+
+def test_run_reports_through_the_run_s_own_study_object(tmp_path, monkeypatch):
+    """`study run` reads its reports through the study object it opened before the trials (the storage is
+    not opened again for them), and that object sees every trial the run wrote through run_study's own
+    storage objects (SQLite: a cached RDB storage)."""
+    import dse.report
+    import dse.search.runner as runner
+
+    opened, reported = [], []
+    open_study, write_reports = runner.open_study, dse.report.write_reports
+    monkeypatch.setattr(runner, "open_study", lambda *a, **k: opened.append(open_study(*a, **k)) or opened[-1])
+    monkeypatch.setattr(dse.report, "write_reports", lambda study, *a, **k: reported.append(study)
+                        or write_reports(study, *a, **k))
+    path = write_study(tmp_path, trials=12)
+    assert study_main(["run", str(path), "--storage", f"sqlite:///{tmp_path}/s.db", "--results-dir",
+                       str(tmp_path / "res"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert len(reported) == 1 and reported[0] is opened[0]  # the command's own, opened first
+    assert sorted(pd.read_csv(tmp_path / "res" / "small" / "trials.csv")["number"]) == list(range(12))

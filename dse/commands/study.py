@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     reports = None
     if plotter:
         reports = _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out,
-                           plotter=plotter)
+                           plotter=plotter, study=study)
     _print_summary(spec, ref, reports, commands, summary.after)
     return 0
 
@@ -207,9 +207,13 @@ class Reports:
 
 
 def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT,
-             plotter=None) -> Reports:
+             plotter=None, study=None) -> Reports:
     """Reports and export. The figures are drawn by `plotter` (default: a plot process started
-    now, which imports matplotlib while the storage is read) while this process writes the rest."""
+    now, which imports matplotlib while the storage is read) while this process writes the rest.
+    `study`: the run's own study object, opened before its trials, when there is one: reading its
+    trials reads the storage anew (a journal replays the lines written since; an RDB storage's
+    cache, empty until then, fetches every trial), so it sees what the run's workers wrote through
+    their own storage objects, and the storage is not opened again."""
     from dse.report import write_reports
     from dse.report.export import export_best
     from dse.report.plotter import Plotter
@@ -218,7 +222,7 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
 
     plotter = plotter or Plotter.start()
     try:
-        study = open_study(spec, ref, create=False)
+        study = study or open_study(spec, ref, create=False)
         out_dir = Path(results_dir) / spec.name
         evaluator = DesignEvaluator(spec)
         refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
