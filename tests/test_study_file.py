@@ -165,3 +165,13 @@ def test_study_file_name_mismatch_with_stored_study(tmp_path, capsys):
     capsys.readouterr()
     assert study_main(["run", str(path), "--results-dir", str(tmp_path), "--no-progress"]) == 2
     assert "different" in capsys.readouterr().err
+
+
+def test_objective_directions_have_one_definition():
+    """Accuracy up, every cost down: the flags fronts use, the signs rankings use and Optuna's directions agree."""
+    from dse.search.objectives import OBJECTIVES, directions, maximized
+
+    names = ("accuracy", "accuracy_drop", "energy", "latency", "area")
+    assert maximized(names) == [True, False, False, False, False]
+    assert [OBJECTIVES[n].sign for n in names] == [-1.0, 1.0, 1.0, 1.0, 1.0]
+    assert directions(names) == ["maximize" if m else "minimize" for m in maximized(names)]

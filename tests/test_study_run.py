@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -50,11 +51,38 @@ def test_reports_written(finished):
     assert {"dense", "Focus default", "AdapTiV", "CMC"} <= set(refs.index)
 
 
+def test_parquet_writes_numbers_and_none_as_floats(tmp_path):
+    """Object columns of numbers and None (a threshold left at its default, an encoder threshold off)
+    are floats in the Parquet file, None a null (NaN); text columns stay text; the CSV is as written."""
+    from dse.report.tables import write_tables
+
+    df = pd.DataFrame({"number": [0, 1, 2],
+                       "threshold": pd.Series([0.9, None, 0.85], dtype=object),
+                       "encoder_threshold": pd.Series([None, None, None], dtype=object),
+                       "dram_bandwidth_gbps": pd.Series([64, None, 12.5], dtype=object),
+                       "dataflow": ["ws", "os", "ws"],
+                       "label": pd.Series(["a", None, 3], dtype=object)})
+    _, parquet = write_tables(df, tmp_path)
+    back = pd.read_parquet(parquet)
+    for col in ("threshold", "encoder_threshold", "dram_bandwidth_gbps"):
+        assert back[col].dtype == np.float64, (col, back[col].dtype)
+    assert back["threshold"].tolist()[::2] == [0.9, 0.85] and np.isnan(back["threshold"][1])
+    assert back["encoder_threshold"].isna().all()
+    assert back["dram_bandwidth_gbps"].tolist()[::2] == [64.0, 12.5]
+    assert back["dataflow"].tolist() == ["ws", "os", "ws"]
+    assert back["label"].tolist() == ["a", "", "3"]  # mixed text and numbers: text, as before
+    assert pd.read_csv(tmp_path / "trials.csv")["threshold"].tolist()[::2] == [0.9, 0.85]
+
+
 def test_trials_table_one_row_per_trial_with_state(finished):
     tmp, _, _ = finished
     df = pd.read_csv(tmp / "results" / "small" / "trials.csv")
     pq = pd.read_parquet(tmp / "results" / "small" / "trials.parquet")
     assert len(df) == len(pq) == 30
+    for col in df.columns:  # numbers in the CSV are numbers in the Parquet file
+        if pd.api.types.is_float_dtype(df[col]) and df[col].notna().any():
+            assert pd.api.types.is_float_dtype(pq[col]), (col, pq[col].dtype)
+    assert pq["encoder_threshold"].dtype == np.float64 and pq["encoder_threshold"].isna().all()  # None: off
     assert sorted(df["number"]) == list(range(30))
     assert set(df["state"]) <= {"COMPLETE", "FAIL"}
     for col in ("feasible", "pareto", "accuracy", "energy_j", "latency_s", "area_mm2", "rows", "cols",
@@ -262,3 +290,22 @@ def test_bad_cli_values(tmp_path, capsys):
         from dse.search.storage import parse_storage
 
         parse_storage("not-a-url")
+
+
+def test_run_reports_through_the_run_s_own_study_object(tmp_path, monkeypatch):
+    """`study run` reads its reports through the study object it opened before the trials (the storage is
+    not opened again for them), and that object sees every trial the run wrote through run_study's own
+    storage objects (SQLite: a cached RDB storage)."""
+    import dse.report
+    import dse.search.runner as runner
+
+    opened, reported = [], []
+    open_study, write_reports = runner.open_study, dse.report.write_reports
+    monkeypatch.setattr(runner, "open_study", lambda *a, **k: opened.append(open_study(*a, **k)) or opened[-1])
+    monkeypatch.setattr(dse.report, "write_reports", lambda study, *a, **k: reported.append(study)
+                        or write_reports(study, *a, **k))
+    path = write_study(tmp_path, trials=12)
+    assert study_main(["run", str(path), "--storage", f"sqlite:///{tmp_path}/s.db", "--results-dir",
+                       str(tmp_path / "res"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert len(reported) == 1 and reported[0] is opened[0]  # the command's own, opened first
+    assert sorted(pd.read_csv(tmp_path / "res" / "small" / "trials.csv")["number"]) == list(range(12))

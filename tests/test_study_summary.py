@@ -11,6 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -193,8 +194,8 @@ def baseline_blocks(out: str) -> dict[str, list[str]]:
 def test_summary_claims_against_baselines_are_iso_area(summary):
     """Every 'dominate' at <= the baseline's area is true of the trials table; a dominating design at a
     larger area is named with its area ratio; the counts are what the table says."""
-    from dse.report.summary import dominates
     from dse.search import load_study
+    from dse.search.objectives import OBJECTIVES
 
     tmp, path, out = summary
     spec = load_study(str(path))
@@ -206,7 +207,9 @@ def test_summary_claims_against_baselines_are_iso_area(summary):
     for name, lines in blocks.items():
         ref = refs.loc[name].to_dict()
         at_area = ok[ok["area_mm2"] <= ref["area_mm2"]]
-        dom = [int(r["number"]) for _, r in at_area.iterrows() if dominates(spec, r, ref)]
+        signed = [(OBJECTIVES[o].sign, OBJECTIVES[o].metric) for o in spec.objectives]  # lower is better
+        dom = [int(r["number"]) for _, r in at_area.iterrows()
+               if all(s * r[m] <= s * ref[m] for s, m in signed) and any(s * r[m] < s * ref[m] for s, m in signed)]
         head = lines[0]
         assert head.startswith(f"  at <= {ref['area_mm2']:.4g} mm²: ")
         if dom:
@@ -254,3 +257,29 @@ def test_compare_counts_only_designs_at_equal_or_smaller_area():
     assert "trial 3: accuracy 60 points (1x), energy 50 J (1x) at 3 mm² (the default design itself)" in again
     assert "at any area up to the 8 mm² constraint: 1 of 2 front designs dominate it" in text
     assert "trial 0: accuracy 61 points (1.02x), energy 20 J (0.4x) at 7.5 mm² (2.5x its area)" in text
+
+
+def test_dominating_a_reference_known_answers():
+    """moocore's pairwise test (dse.search.front.dominating): better in one and equal elsewhere dominates;
+    equal, better-and-worse, or NaN do not; accuracy is maximised, energy minimised."""
+    from dse.report.summary import compare
+    from dse.search.front import dominating
+    from dse.search.studyfile import parse_study
+
+    ref = [60.0, 50.0]  # accuracy, energy
+    points = [[61.0, 50.0],  # better accuracy, same energy: dominates
+              [60.0, 49.0],  # same accuracy, less energy: dominates
+              [60.0, 50.0],  # equal: does not
+              [61.0, 51.0],  # better and worse: does not
+              [59.0, 40.0],  # worse accuracy: does not
+              [float("nan"), 1.0],  # unknown: does not
+              [70.0, 10.0]]  # better in both: dominates
+    assert dominating(points, ref, [True, False]).tolist() == [True, True, False, False, False, False, True]
+    assert dominating(points, [60.0, float("nan")], [True, False]).tolist() == [False] * 7
+    assert dominating(np.zeros((0, 2)), ref, [True, False]).tolist() == []
+    spec = parse_study({"name": "t", "workloads": ["llava_vid/mvbench"], "accelerator": "focus",
+                        "objectives": ["accuracy", "energy"], "constraints": {"area_mm2_max": 8.0}}, "test")
+    df = pd.DataFrame([{"number": i, "state": "COMPLETE", "feasible": True, "pareto": True, "accuracy": a,
+                        "energy_j": e, "area_mm2": 1.0} for i, (a, e) in enumerate(points)])
+    c = compare(df, spec, "Focus default", {"accuracy": 60.0, "energy_j": 50.0, "area_mm2": 3.0})
+    assert (c.feasible_at_area, c.dominating_at_area, int(c.best_at_area["number"])) == (7, 3, 6)

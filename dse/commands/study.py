@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     reports = None
     if plotter:
         reports = _reports(spec, ref, args.results_dir, export_k=args.export_best, export_root=args.out,
-                           plotter=plotter)
+                           plotter=plotter, study=study)
     _print_summary(spec, ref, reports, commands, summary.after)
     return 0
 
@@ -207,9 +207,13 @@ class Reports:
 
 
 def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = DEFAULT_EXPORT,
-             plotter=None) -> Reports:
+             plotter=None, study=None) -> Reports:
     """Reports and export. The figures are drawn by `plotter` (default: a plot process started
-    now, which imports matplotlib while the storage is read) while this process writes the rest."""
+    now, which imports matplotlib while the storage is read) while this process writes the rest.
+    `study`: the run's own study object, opened before its trials, when there is one: reading its
+    trials reads the storage anew (a journal replays the lines written since; an RDB storage's
+    cache, empty until then, fetches every trial), so it sees what the run's workers wrote through
+    their own storage objects, and the storage is not opened again."""
     from dse.report import write_reports
     from dse.report.export import export_best
     from dse.report.plotter import Plotter
@@ -218,7 +222,7 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
 
     plotter = plotter or Plotter.start()
     try:
-        study = open_study(spec, ref, create=False)
+        study = study or open_study(spec, ref, create=False)
         out_dir = Path(results_dir) / spec.name
         evaluator = DesignEvaluator(spec)
         refs = evaluator.reference_points()  # once per report: the plots and the comparison share them
@@ -249,16 +253,17 @@ def best_trials(df, spec) -> dict[str, dict]:
     trials often tie (accuracy depends on the concentration knobs only): the one named is on the
     Pareto front (among the ties there always is one) and ranks first by the export ranking."""
     from dse.report import rank
+    from dse.report.tables import feasible_trials
     from dse.search.objectives import OBJECTIVES
 
-    feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    feasible = feasible_trials(df)
     if not len(feasible):
         return {}
     position = {number: i for i, number in enumerate(rank(df, spec))}
     best = {}
     for o in spec.objectives:
         obj = OBJECTIVES[o]
-        value = feasible[obj.metric].max() if obj.direction == "maximize" else feasible[obj.metric].min()
+        value = feasible[obj.metric].max() if obj.maximize else feasible[obj.metric].min()
         ties = feasible[feasible[obj.metric] == value]
         named = min(ties["number"], key=lambda n: position[n])
         best[o] = {"value": float(value), "unit": obj.unit, "trial": int(named), "tied_trials": int(len(ties)),
@@ -268,11 +273,12 @@ def best_trials(df, spec) -> dict[str, dict]:
 
 def status_dict(spec, ref, study) -> dict:
     from dse.report import trials_dataframe
+    from dse.report.tables import feasible_trials
     from dse.search.objectives import OBJECTIVES
 
     df = trials_dataframe(study, spec)
     states = df["state"].value_counts().to_dict() if len(df) else {}
-    feasible = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    feasible = feasible_trials(df)
     best = best_trials(df, spec)
     provider = next((p for p in df.get("accuracy_provider", []) if p), spec.accuracy.provider)
     return {

@@ -4,6 +4,7 @@ One panel per objective pair. Orange dots: every design of the exact front (all 
 projected on the pair; orange line: the staircase of that projection's own 2-D front (the
 best any design of the grid reaches in these two objectives). Grey dots: the study's feasible
 trials; blue: the study's front (all objectives). The title gives the hypervolume ratio.
+Axis labels, log axes and the staircase are those of the Pareto figures (dse/report/pareto.py).
 """
 
 from __future__ import annotations
@@ -14,56 +15,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dse.search.front import nondominated
+from dse.report.pareto import axis_label, log_scale, pyplot, staircase
+from dse.report.tables import feasible_trials
 from dse.search.objectives import OBJECTIVES
-
-
-def _axis_scale(ax, which: str, metric: str, values: np.ndarray) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    values = values[np.isfinite(values) & (values > 0)]
-    if metric.startswith("accuracy") or not len(values) or values.max() / values.min() <= 30:
-        return
-    getattr(ax, f"set_{which}scale")("log")
-    axis = getattr(ax, f"{which}axis")
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
 
 
 def _panel(ax, front: pd.DataFrame, study: pd.DataFrame | None, a: str, b: str) -> None:
     ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
-    maximize = [OBJECTIVES[a].direction == "maximize", OBJECTIVES[b].direction == "maximize"]
-    shown = [front[[ma, mb]].to_numpy(float)]
+    pts = front[[ma, mb]].to_numpy(float)
+    shown = [pts]
     if study is not None and len(study):
-        feasible = study[(study["state"] == "COMPLETE") & study["feasible"]]
+        feasible = feasible_trials(study)
         ax.scatter(feasible[ma], feasible[mb], s=9, color="0.6", alpha=0.5, zorder=2,
                    label=f"study trials, feasible ({len(feasible)})")
         own = feasible[feasible["pareto"]]
         ax.scatter(own[ma], own[mb], s=26, marker="^", facecolor="none", edgecolor="royalblue", linewidth=1.0,
                    zorder=4, label=f"study's front ({len(own)})")
         shown.append(feasible[[ma, mb]].to_numpy(float))
-    pts = front[[ma, mb]].to_numpy(float)
     ax.scatter(pts[:, 0], pts[:, 1], s=10, color="orange", alpha=0.7, zorder=3,
                label=f"exact front ({len(front)} designs)")
-    two_d = pts[nondominated(pts, maximize)]
-    two_d = two_d[np.argsort(two_d[:, 0])]
-    ax.step(two_d[:, 0], two_d[:, 1], where="pre" if maximize[0] else "post", color="darkorange", lw=1.4, zorder=3,
-            label="best of the grid in this pair")
+    staircase(ax, pts, a, b, lw=1.4, zorder=3, label="best of the grid in this pair")
     everything = np.vstack(shown)
-    _axis_scale(ax, "x", ma, everything[:, 0])
-    _axis_scale(ax, "y", mb, everything[:, 1])
-    ax.set_xlabel(f"{OBJECTIVES[a].label} {OBJECTIVES[a].arrow}")
-    ax.set_ylabel(f"{OBJECTIVES[b].label} {OBJECTIVES[b].arrow}")
+    log_scale(ax, "x", ma, everything[:, 0])
+    log_scale(ax, "y", mb, everything[:, 1])
+    ax.set_xlabel(axis_label(a))
+    ax.set_ylabel(axis_label(b))
     ax.grid(True, alpha=0.3)
 
 
 def plot_front(front: pd.DataFrame, spec, summary: dict, study: pd.DataFrame | None, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     pairs = list(combinations(spec.objectives, 2))
     if not pairs:  # one objective: its exact best against the trials
         return []

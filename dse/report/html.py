@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from dse.report.importance import Importances
+from dse.report.tables import area_range
 from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
@@ -117,14 +118,13 @@ def _grid_axes(n: int, cols: int, titles: list[tuple[str, str]], gap: float = 0.
 
 def _pareto_figures(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], provider: str) -> list[dict]:
     hover = _hover(df, spec)
-    feas = df[(df["state"] == "COMPLETE") & df["feasible"]]["area_mm2"]
-    area_range = (float(feas.min()), float(feas.max())) if len(feas) else (0.0, 1.0)
+    areas = area_range(df)
     objectives = list(spec.objectives)
     legend = {"orientation": "h", "y": -0.12}
     figures = []
     if len(objectives) in (2, 3):
         titles = [_axis_title(o, provider) for o in objectives]
-        data = _point_traces(df, spec, refs, objectives, hover, area_range, True)
+        data = _point_traces(df, spec, refs, objectives, hover, areas, True)
         if len(objectives) == 3:
             axes = {"scene": {f"{a}axis": {"title": {"text": t}} for a, t in zip("xyz", titles)}}
         else:
@@ -138,7 +138,7 @@ def _pareto_figures(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], pr
                                                     for a, b in pairs])
         data = []
         for i, ((a, b), xy) in enumerate(zip(pairs, names)):
-            data += _point_traces(df, spec, refs, [a, b], hover, area_range, i == 0, xy)
+            data += _point_traces(df, spec, refs, [a, b], hover, areas, i == 0, xy)
         rows = (len(pairs) + cols - 1) // cols
         figures.append({"data": data, "layout": {
             "title": {"text": "each pair: the front of all objectives projected (black-edged points)"},

@@ -111,7 +111,7 @@ def importances(study, spec: StudySpec, evaluator) -> Importances:
         used = [k for k in knobs if k in reads[name]]
         shares = dict.fromkeys(used, 1.0) if len(used) == 1 else {}
         if len(used) > 1:
-            sign = -1.0 if OBJECTIVES[name].direction == "maximize" else 1.0  # PED-ANOVA: lower is better
+            sign = OBJECTIVES[name].sign  # PED-ANOVA: lower is better
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

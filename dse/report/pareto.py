@@ -8,6 +8,7 @@ look dominated in 2-D); orange line, drawn over the points: the pair's own 2-D f
 dense, Focus default, AdapTiV, CMC at their paper configurations (same workloads, provider,
 model), the baselines hollow so that coinciding ones stay visible, each labelled with its area,
 the labels placed so that they do not overlap.
+Axis labels, log axes and the 2-D staircase are shared with front.png (dse/report/front.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dse.report.tables import nondominated
-from dse.search.objectives import OBJECTIVES
+from dse.report.tables import area_range
+from dse.search.front import nondominated
+from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
 
 # drawn in this order (biggest first), so that a smaller marker on the same spot stays on top
@@ -37,7 +39,7 @@ OFFSETS = [(7, 3, "left"), (-7, 3, "right"), (7, -10, "left"), (-7, -10, "right"
            (-7, 13, "right"), (7, -20, "left"), (-7, -20, "right"), (7, 23, "left"), (-7, 23, "right")]
 
 
-def _label(objective: str, provider: str) -> str:
+def axis_label(objective: str, provider: str = "") -> str:
     o = OBJECTIVES[objective]
     label = f"{o.label} {o.arrow}"
     if objective.startswith("accuracy") and provider:
@@ -87,18 +89,29 @@ def _place_labels(ax, labels: list[tuple[str, float, float]]) -> None:
                     zorder=7, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75))
 
 
-def _log_axes(ax, done: pd.DataFrame, refs: dict[str, dict], ma: str, mb: str) -> None:
-    """Log scale on an axis whose positive values span more than 30x (energy, latency)."""
+def log_scale(ax, which: str, metric: str, values) -> None:
+    """Log scale on axis `which` ("x" or "y") when the positive values shown on it span more than 30x
+    (energy, latency; never accuracy), ticks at 1, 2, 5 per decade written plainly."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-    for axis, metric, set_scale in ((ax.xaxis, ma, ax.set_xscale), (ax.yaxis, mb, ax.set_yscale)):
-        values = pd.concat([done[metric], pd.Series([m[metric] for m in refs.values()], dtype=float)]).dropna()
-        values = values[values > 0]
-        if len(values) and not metric.startswith("accuracy") and values.max() / values.min() > 30:
-            set_scale("log")
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            axis.set_minor_locator(NullLocator())
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if metric.startswith("accuracy") or not len(values) or values.max() / values.min() <= 30:
+        return
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def staircase(ax, points: np.ndarray, a: str, b: str, **style) -> None:
+    """The 2-D front of `points` (columns: objectives a, b) as an orange staircase bounding the region it
+    dominates."""
+    maximize = maximized((a, b))
+    two_d = points[nondominated(points, maximize)]
+    two_d = two_d[np.argsort(two_d[:, 0])]
+    ax.step(two_d[:, 0], two_d[:, 1], where="pre" if maximize[0] else "post", color="darkorange", **style)
 
 
 def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider: str, norm):
@@ -115,13 +128,8 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
     if len(front):
         ax.scatter(front[ma], front[mb], s=26, c=front["area_mm2"], cmap=AREA_CMAP, norm=norm, edgecolors="black",
                    linewidths=0.7, zorder=3, label=f"Pareto front, all objectives ({len(front)})")
-        maximize = [OBJECTIVES[a].direction == "maximize", OBJECTIVES[b].direction == "maximize"]
-        pts = front[[ma, mb]].to_numpy(float)
-        two_d = pts[nondominated(pts, maximize)]
-        two_d = two_d[np.argsort(two_d[:, 0])]
-        # the staircase bounding the region the pair's 2-D front dominates, over the points
-        ax.step(two_d[:, 0], two_d[:, 1], where="pre" if maximize[0] else "post", color="darkorange", lw=1.6,
-                zorder=4, label="2-D front of this pair")
+        # the pair's own 2-D front, over the points
+        staircase(ax, front[[ma, mb]].to_numpy(float), a, b, lw=1.6, zorder=4, label="2-D front of this pair")
     labels = []
     for name in _reference_order(refs):
         metrics = refs[name]
@@ -134,9 +142,10 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
         area = metrics.get("area_mm2")
         labels.append((f"{name} ({area:.2g} mm²)" if area == area and area is not None else name,
                        metrics[ma], metrics[mb]))
-    _log_axes(ax, done, refs, ma, mb)
-    ax.set_xlabel(_label(a, provider))
-    ax.set_ylabel(_label(b, provider))
+    for which, metric in (("x", ma), ("y", mb)):
+        log_scale(ax, which, metric, [*done[metric], *(m[metric] for m in refs.values())])
+    ax.set_xlabel(axis_label(a, provider))
+    ax.set_ylabel(axis_label(b, provider))
     ax.grid(True, alpha=0.3)
     ax.autoscale_view()
     _place_labels(ax, labels)
@@ -146,8 +155,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
 def _area_norm(df: pd.DataFrame):
     from matplotlib.colors import Normalize
 
-    feas = df[(df["state"] == "COMPLETE") & df["feasible"]]["area_mm2"].dropna()
-    return Normalize(float(feas.min()), float(feas.max())) if len(feas) else Normalize(0.0, 1.0)
+    return Normalize(*area_range(df))
 
 
 def _legend_handles(ax) -> tuple[list, list[str]]:
@@ -197,7 +205,8 @@ def _provider(df: pd.DataFrame, spec: StudySpec) -> str:
     return next((p for p in df.get("accuracy_provider", pd.Series(dtype=str)) if p), spec.accuracy.provider)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,7 +224,7 @@ def pareto_jobs(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_di
 
 def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
     """pareto.png/.svg: every pair side by side (one objective: its value per trial)."""
-    plt = _pyplot()
+    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     provider = _provider(df, spec)
     pairs = list(combinations(spec.objectives, 2))
@@ -230,7 +239,7 @@ def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_
             ax.axhline(metrics[metric], ls="--", lw=1, color=REFERENCE_STYLE.get(name, OTHER_STYLE)["color"],
                        label=name)
         ax.set_xlabel("trial")
-        ax.set_ylabel(_label(spec.objectives[0], provider))
+        ax.set_ylabel(axis_label(spec.objectives[0], provider))
         ax.legend(fontsize=8, loc="upper right")
         fig.suptitle(title, fontsize=10)
         fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.12)
@@ -260,7 +269,7 @@ def plot_pair(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir:
     """pareto_<a>_vs_<b>.png/.svg: one pair with its own legend and colour bar."""
     import textwrap
 
-    plt = _pyplot()
+    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, axes, cax = _figure(1, 1, (4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
     ax = axes[0, 0]

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from dse.search.objectives import OBJECTIVES
+from dse.report.tables import feasible_trials, objective_columns
+from dse.search import front
+from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.runner import DEFAULT_ATTR
 from dse.search.studyfile import StudySpec
 
@@ -79,13 +82,17 @@ class Comparison:
 
 
 def _signed(spec: StudySpec, values: dict | pd.Series) -> list[float]:
-    return [(-1.0 if OBJECTIVES[o].direction == "maximize" else 1.0) * float(values[OBJECTIVES[o].metric])
+    return [OBJECTIVES[o].sign * float(values[OBJECTIVES[o].metric])
             for o in spec.objectives]
 
 
-def dominates(spec: StudySpec, row: pd.Series, reference: dict[str, float]) -> bool:
-    a, b = _signed(spec, row), _signed(spec, reference)
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+def dominating(spec: StudySpec, rows: pd.DataFrame, reference: dict[str, float]) -> np.ndarray:
+    """Per row: does it dominate the reference in the study's objectives (dse.search.front, moocore)?"""
+    if not len(rows):
+        return np.zeros(0, dtype=bool)
+    cols = objective_columns(spec)
+    return front.dominating(rows[cols].to_numpy(float), [float(reference[c]) for c in cols],
+                            maximized(spec.objectives))
 
 
 def gain(spec: StudySpec, row: pd.Series, reference: dict[str, float], objective: str) -> float | None:
@@ -94,7 +101,7 @@ def gain(spec: StudySpec, row: pd.Series, reference: dict[str, float], objective
     value, ref = float(row[metric]), float(reference[metric])
     if value <= 0 or ref <= 0:
         return None
-    return value / ref if OBJECTIVES[objective].direction == "maximize" else ref / value
+    return value / ref if OBJECTIVES[objective].maximize else ref / value
 
 
 def geomean_gain(spec: StudySpec, row: pd.Series, reference: dict[str, float]) -> float:
@@ -111,14 +118,14 @@ def _best(spec: StudySpec, rows: pd.DataFrame, reference: dict[str, float]) -> p
 
 
 def compare(df: pd.DataFrame, spec: StudySpec, name: str, reference: dict[str, float]) -> Comparison:
-    ok = df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+    ok = feasible_trials(df)
     area = float(reference["area_mm2"])
     at_area = ok[ok["area_mm2"] <= area] if len(ok) else ok
-    dom = at_area[[dominates(spec, r, reference) for _, r in at_area.iterrows()]] if len(at_area) else at_area
-    front = ok[ok["pareto"]] if len(ok) else ok
-    front_dom = front[[dominates(spec, r, reference) for _, r in front.iterrows()]] if len(front) else front
+    dom = at_area[dominating(spec, at_area, reference)]
+    on_front = ok[ok["pareto"]] if len(ok) else ok
+    front_dom = on_front[dominating(spec, on_front, reference)]
     return Comparison(name, reference, len(at_area), len(dom), _best(spec, dom if len(dom) else at_area, reference),
-                      len(front), len(front_dom), _best(spec, front_dom, reference))
+                      len(on_front), len(front_dom), _best(spec, front_dom, reference))
 
 
 def _design_text(spec: StudySpec, row: pd.Series, reference: dict[str, float]) -> str:

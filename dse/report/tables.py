@@ -15,12 +15,12 @@ import pandas as pd
 
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.front import nondominated
-from dse.search.objectives import OBJECTIVES
+from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.runner import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
-__all__ = ["design_columns", "nondominated", "objective_columns", "rank", "trials_dataframe",
-           "write_tables"]
+__all__ = ["area_range", "design_columns", "feasible_trials", "nondominated", "objective_columns", "rank",
+           "trials_dataframe", "write_tables"]
 LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
 
 
@@ -38,6 +38,17 @@ def design_columns(design: dict[str, Any]) -> dict[str, Any]:
 
 def objective_columns(spec: StudySpec) -> list[str]:
     return [OBJECTIVES[o].metric for o in spec.objectives]
+
+
+def feasible_trials(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished trials that meet every constraint (an empty table as it is)."""
+    return df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
+
+
+def area_range(df: pd.DataFrame) -> tuple[float, float]:
+    """The feasible trials' smallest and largest area (the figures' colour scale); (0, 1) when none."""
+    areas = feasible_trials(df)["area_mm2"].dropna()
+    return (float(areas.min()), float(areas.max())) if len(areas) else (0.0, 1.0)
 
 
 def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
@@ -71,8 +82,7 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
     ok = (df["state"] == "COMPLETE") & df["feasible"]
     if ok.any():
         cols = objective_columns(spec)
-        maximize = [OBJECTIVES[o].direction == "maximize" for o in spec.objectives]
-        df.loc[ok, "pareto"] = nondominated(df.loc[ok, cols].to_numpy(float), maximize)
+        df.loc[ok, "pareto"] = nondominated(df.loc[ok, cols].to_numpy(float), maximized(spec.objectives))
     ordered = LEADING + [c for c in df.columns if c not in LEADING]
     return df[ordered].sort_values("number").reset_index(drop=True)
 
@@ -81,8 +91,8 @@ def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     """Trial numbers, best first: successive non-dominated fronts of the feasible trials; within a
     front, by distance to the ideal point in min-max normalised objective space."""
     cols = objective_columns(spec)
-    maximize = np.array([OBJECTIVES[o].direction == "maximize" for o in spec.objectives])
-    ok = df[(df["state"] == "COMPLETE") & df["feasible"]]
+    maximize = np.array(maximized(spec.objectives))
+    ok = feasible_trials(df)
     if ok.empty:
         return []
     values = ok[cols].to_numpy(float)
@@ -100,16 +110,31 @@ def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:
     return out
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def parquet_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with one Parquet type per column. An object column of numbers and None (threshold,
+    encoder_threshold, dram_bandwidth_gbps: None = the default / off / unlimited) becomes floats,
+    None -> NaN (a null in the file), so that a reader gets numbers; any other mixed column, text."""
+    table = df.copy()
+    for col in table.columns:
+        if table[col].dtype != object:
+            continue
+        if len(table) and all(_is_number(x) for x in table[col].dropna()):
+            table[col] = table[col].astype(float)
+            continue
+        table[col] = table[col].map(lambda x: "" if x is None else x)
+        if not all(isinstance(x, str) for x in table[col]):
+            table[col] = table[col].astype(str)
+    return table
+
+
 def write_tables(df: pd.DataFrame, out_dir: Path, stem: str = "trials") -> list[Path]:
     """<stem>.csv and <stem>.parquet."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, parquet_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.parquet"
     df.to_csv(csv_path, index=False)
-    table = df.copy()
-    for col in table.columns:  # mixed object columns (e.g. threshold None/float) -> one Parquet type
-        if table[col].dtype == object:
-            table[col] = table[col].map(lambda x: "" if x is None else x)
-            if not all(isinstance(x, str) for x in table[col]):
-                table[col] = table[col].astype(str)
-    table.to_parquet(parquet_path, index=False)
+    parquet_table(df).to_parquet(parquet_path, index=False)
     return [csv_path, parquet_path]

@@ -33,6 +33,7 @@ from dse.search.batch import constraint_columns, evaluate_chunk, plain_params
 from dse.search.evaluation import METRIC_KEYS, DesignEvaluator
 from dse.search.front import nondominated
 from dse.search.grid import Grid
+from dse.search import objectives
 from dse.search.objectives import OBJECTIVES
 from dse.search.screen import over_area
 from dse.search.studyfile import StudySpec
@@ -62,7 +63,7 @@ def objective_metrics(spec: StudySpec) -> list[str]:
 
 
 def maximized(spec: StudySpec) -> list[bool]:
-    return [OBJECTIVES[o].direction == "maximize" for o in spec.objectives]
+    return objectives.maximized(spec.objectives)
 
 
 @dataclass(frozen=True)

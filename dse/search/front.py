@@ -27,6 +27,22 @@ def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:
     return moocore.is_nondominated(values, maximise=list(maximize), keep_weakly=True)
 
 
+def dominating(points: np.ndarray, reference: np.ndarray, maximize: list[bool]) -> np.ndarray:
+    """Per row of `points`: does it dominate `reference` (as good in every objective, better in one)?
+    Each row and the reference make a set of two; moocore tells per set whether the reference is
+    non-dominated (an equal row leaves it so). A row or reference with a NaN dominates nothing."""
+    p, ref = np.asarray(points, dtype=float), np.asarray(reference, dtype=float)
+    out = np.zeros(len(p), dtype=bool)
+    rows = np.flatnonzero(np.isfinite(p).all(axis=1)) if np.isfinite(ref).all() else np.zeros(0, dtype=int)
+    if len(rows):
+        pairs = np.empty((2 * len(rows), p.shape[1]))
+        pairs[0::2], pairs[1::2] = p[rows], ref
+        kept = moocore.is_nondominated_within_sets(pairs, np.repeat(np.arange(len(rows)), 2),
+                                                   maximise=list(maximize), keep_weakly=True)
+        out[rows] = ~kept[1::2]
+    return out
+
+
 def weakly_dominated(points: np.ndarray, front: np.ndarray, maximize: list[bool]) -> np.ndarray:
     """Per row of `points`: is some row of `front` at least as good in every objective?"""
     sign = np.where(maximize, -1.0, 1.0)  # minimise everything

@@ -8,7 +8,7 @@ are averaged, area and power are properties of the design.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from dse.errors import UserError
 
@@ -22,8 +22,17 @@ class Objective:
     unit: str  # printed after values
 
     @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    @property
+    def sign(self) -> float:
+        """-1 for a maximised objective, 1 for a minimised one: sign * value is lower-is-better."""
+        return -1.0 if self.maximize else 1.0
+
+    @property
     def arrow(self) -> str:
-        return "↑" if self.direction == "maximize" else "↓"
+        return "↑" if self.maximize else "↓"
 
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
@@ -64,3 +73,8 @@ def objective_values(names: tuple[str, ...], metrics: dict[str, float]) -> list[
 
 def directions(names: tuple[str, ...]) -> list[str]:
     return [OBJECTIVES[n].direction for n in names]
+
+
+def maximized(names: Sequence[str]) -> list[bool]:
+    """Per objective: is it maximised (the `maximize` argument of dse/search/front.py)."""
+    return [OBJECTIVES[n].maximize for n in names]
