@@ -104,6 +104,7 @@ def _study_trials(spec, ref) -> pd.DataFrame | None:
 
 
 def _summary(run, front: pd.DataFrame, study: pd.DataFrame | None, ref) -> dict:
+    from dse.report.tables import feasible_trials
     from dse.search.exhaustive import code_version, maximized, objective_metrics
     from dse.search.front import hypervolume, nondominated, reference_point, weakly_dominated
     from dse.search.objectives import OBJECTIVES
@@ -130,7 +131,7 @@ def _summary(run, front: pd.DataFrame, study: pd.DataFrame | None, ref) -> dict:
     s["reference_point"] = dict(zip(spec.objectives, map(float, reference)))
     if study is None:
         return s
-    done = study[(study["state"] == "COMPLETE") & study["feasible"]] if len(study) else study
+    done = feasible_trials(study)
     trial_values = done[metrics].to_numpy(float) if len(done) else np.zeros((0, len(metrics)))
     study_front = trial_values[nondominated(trial_values, maximize)]
     s.update({"study_storage": ref.display, "study_trials": int(len(study)), "study_feasible": int(len(done)),
