@@ -176,21 +176,21 @@ def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list
     out: list[QueryBatch] = []
     for (phases, P, _, B), idx in queries.items():
         res = evaluate_batch([points[i] for i in idx], workload, prompt_tokens=P)
+        dense = phases != ("prefill",) or B > 1  # the paper's scope (run_query's shortcut) builds no array
         groups: dict[tuple, list[int]] = {}
         for j, i in enumerate(idx):
             if res.errors[j]:
                 errors[i] = res.errors[j]
                 continue
             p = points[i]
-            key = () if phases == ("prefill",) and B == 1 else (
-                p.accelerator, p.convention, p.dataflow, p.cores, p.cols if p.cores > 1 else 0, p.concentration,
-                p.precision, p.encoder_threshold is None, _chip(p).shape)
+            key = (p.accelerator, p.convention, p.dataflow, p.cores, p.cols if p.cores > 1 else 0, p.concentration,
+                   p.precision, p.encoder_threshold is None, _chip(p).shape) if dense else ()
             groups.setdefault(key, []).append(j)
-        for key, js in groups.items():
+        for js in groups.values():
             sel = np.array(js)
             pts = [points[idx[j]] for j in js]
             try:
-                query = _query_arrays(pts, workload, _evaluation(res, sel, workload), bool(key))
+                query = _query_arrays(pts, workload, _evaluation(res, sel, workload), dense)
             except UserError as exc:  # the group's structure refuses the query (e.g. no encoder spec)
                 for j in js:
                     errors[idx[j]] = str(exc)

@@ -39,7 +39,7 @@ from dse.workloads.models import TransformerSpec
 
 @dataclass(frozen=True)
 class DecodeInput:
-    cache: tuple[int, ...]  # per layer: tokens in its KV cache when decoding starts
+    cache: tuple  # per layer: tokens in its KV cache when decoding starts (ints, or arrays of design points)
     tokens: int  # G
     batch: int
     word_bytes: int = WORD_BYTES  # the design's precision (dse/cost/precision.py)
