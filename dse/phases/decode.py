@@ -149,7 +149,7 @@ def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first, la
             if crossing:
                 m = _crossing_stall(qk, sv, dram, bpc, first, last, dense.array)
         else:
-            for j in np.flatnonzero(crossing):  # rare: summed point by point, stretch by stretch
+            for j in np.flatnonzero(crossing):  # the points whose series crosses over: one by one
                 a = dense.array
                 one = ArrayConfig(int(a.rows[j]), int(a.cols[j] if xp.is_array(a.cols) else a.cols), a.dataflow)
                 m[j] = _crossing_stall(partial(qk, array=one), partial(sv, array=one), dram, float(bpc[j]),
