@@ -6,6 +6,8 @@
    evaluate on the same points one by one.
 2. A study's trials: dse/search/batch.py evaluate_chunk on random quickstart points, against
    DesignEvaluator.run (what a trial runs) point by point.
+3. The same on the whole query: random video-qa points (encoder, prefill with 64 text tokens,
+   2-token decode; dse/query.py run_query_batch inside evaluate_chunk).
 Caches that hold per-design results are cleared before each timed run. The batch is timed twice:
 on the DesignPoints (as a study hands them over) and from the knob values (building and checking
 each DesignPoint included).
@@ -78,21 +80,28 @@ def main() -> None:
     print(f"  speed-up {batch_rate / scalar_rate:.1f}x (target 10,000 points/s: "
           f"{'met' if min(batch_rate, built_rate) >= 1e4 else 'not met'})")
 
-    spec = load_study("quickstart")
+    for name, title in (("quickstart", "study trials, quickstart (metrics, accuracy, constraints), random points:"),
+                        ("video-qa", "whole-query study trials, video-qa (encoder + prefill + decode), random points:")):
+        trials(name, title, args.points // 2, args.scalar_points)
+
+
+def trials(name: str, title: str, n: int, scalar_points: int) -> None:
+    """evaluate_chunk on n random points of a study against DesignEvaluator.run point by point."""
+    spec = load_study(name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     rows = []
-    for _ in range(args.points // 2):
+    for _ in range(n):
         trial = study.ask()
         rows.append(spec.space.suggest(trial))
         study.tell(trial, 0.0)
     evaluator = study_evaluator(spec)
     designs = pd.DataFrame(rows)
     t_chunk = timed(lambda: evaluate_chunk(spec, designs))
-    few = rows[:args.scalar_points]
+    few = rows[:scalar_points]
     t_run = timed(lambda: [evaluator.run(spec.space.design_dict(r, spec.accelerator, spec.convention)) for r in few])
     chunk_rate, run_rate = len(rows) / t_chunk, len(few) / t_run
-    print("study trials, quickstart (metrics, accuracy, constraints), random points:")
+    print(title)
     print(f"  evaluate_chunk      {chunk_rate:10,.0f} points/s ({len(rows)} points in {t_chunk:.2f} s)")
     print(f"  DesignEvaluator.run {run_rate:10,.0f} points/s ({len(few)} points in {t_run:.2f} s)")
     print(f"  speed-up {chunk_rate / run_rate:.1f}x")

@@ -27,7 +27,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from dse.cost.accelerator import Accelerator, load_spec
-from dse.cost.precision import get_precision
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, accelerator_for, dense_macs, layer_tally, run_totals, unit_for
 from dse.fits import check_fits
@@ -37,7 +36,7 @@ from dse.profile import SparsityProfile
 from dse.published import scaled_profile
 from dse.redundancy import block_fraction, similarity_scale
 from dse.sim.backends import AnalyticBackend
-from dse.sim.units.base import Tally, UnitContext, buffer_tiles
+from dse.sim.units.base import Tally, UnitContext
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import linear_gemms
 
@@ -69,9 +68,7 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload, prompt_tokens:
     for i, p in enumerate(points):
         errors[i] = _window_refused(p, workload, refused)  # first, as evaluate() (which error a point reports)
         if not errors[i]:
-            key = (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
-                   p.precision, tuple(sorted(p.buffer_kb)))
-            groups.setdefault(key, []).append(i)
+            groups.setdefault(structure_key(p), []).append(i)
     for idx in groups.values():
         try:
             got, source, one_by_one = _evaluate_group([points[i] for i in idx], workload, prompt_tokens)
@@ -95,6 +92,13 @@ def evaluate_batch(points: list[DesignPoint], workload: Workload, prompt_tokens:
     return BatchResult(values, errors, sources, vectorised)
 
 
+def structure_key(p: DesignPoint) -> tuple:
+    """What a group of points shares: the knobs that shape the model, not just its numbers
+    (columns only through the split over cores, dse/sim/cores.py)."""
+    return (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
+            p.precision, tuple(sorted(p.buffer_kb)))
+
+
 def _window_refused(p: DesignPoint, workload: Workload, seen: dict[tuple, str]) -> str:
     """profile_for's check that the similarity window fits the workload ("" if it does)."""
     if p.concentration == "none" or load_spec(p.accelerator)["model"] != "focus":
@@ -109,7 +113,7 @@ def _window_refused(p: DesignPoint, workload: Workload, seen: dict[tuple, str]) 
     return seen[key]
 
 
-def _columns(points: list[DesignPoint]) -> SimpleNamespace:
+def design_columns(points: list[DesignPoint]) -> SimpleNamespace:
     """The group as one design: every DesignPoint field, numbers as arrays with one element per point."""
     d0 = points[0]
     out = {}
@@ -129,7 +133,7 @@ def _columns(points: list[DesignPoint]) -> SimpleNamespace:
     return d
 
 
-def _profile(d: SimpleNamespace, workload: Workload, prompt_tokens: int) -> SparsityProfile | None:
+def prefill_profile(d: SimpleNamespace, workload: Workload, prompt_tokens: int) -> SparsityProfile | None:
     """profile_for(design, workload, "published") for the group (counts are arrays), with the P
     text tokens appended as run_prefill does."""
     if load_spec(d.accelerator)["model"] != "focus" or d.concentration == "none":
@@ -164,10 +168,10 @@ def _evaluate_group(points: list[DesignPoint], workload: Workload, prompt_tokens
     must go through the scalar model: an empty layer, or numbers that overflow)."""
     n = len(points)
     whole = with_prompt(workload, prompt_tokens)
-    d = _columns(points)
+    d = design_columns(points)
     accel = accelerator_for(d)
     unit = unit_for(points[0], accel)
-    prof = _profile(d, workload, prompt_tokens)
+    prof = prefill_profile(d, workload, prompt_tokens)
     layers, empty = _layers(prof, unit, whole, n)
     with np.errstate(all="ignore"):  # empty layers and overflows are redone one by one
         got = _arrays(d, accel, unit, layers, whole)
@@ -178,14 +182,7 @@ def _evaluate_group(points: list[DesignPoint], workload: Workload, prompt_tokens
 
 
 def _arrays(d: SimpleNamespace, accel: Accelerator, unit, layers: list[tuple], workload: Workload) -> dict:
-    if d.convention == "focus-paper":  # the paper's simulator ties traffic to the tiles, whatever the buffers
-        m_buf, n_buf = d.m_tile, d.n_tile
-    else:
-        m_buf, n_buf = buffer_tiles(d, accel)
-    bandwidth = d.dram_bandwidth_gbps
-    bpc = None if np.isinf(bandwidth).all() else bandwidth * 1e9 / (d.frequency_mhz * 1e6)
-    array = SimpleNamespace(rows=d.rows, cols=d.cols, dataflow=d.dataflow)
-    ctx = UnitContext(d, workload, AnalyticBackend(), array, m_buf, n_buf, bpc, get_precision(d.precision).word_bytes)
+    ctx = UnitContext.of(d, workload, AnalyticBackend(), accel)
     total, cache = Tally(), {}
     for T_attn, T_mlp, rows in layers:
         key = (np.asarray(T_attn).tobytes(), np.asarray(T_mlp).tobytes(),

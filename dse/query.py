@@ -7,6 +7,7 @@ With a batch of B sequences the encoder and prefill run once per sequence (costs
 decode runs them together at M = B.
 Totals: ttft = encoder + prefill time; tpot = decode time / G; query time = ttft + G tpot;
 query energy = the phases' sum; kv_cache_bytes = all layers' KV caches at their peak.
+run_query_batch is run_query on arrays of design points (the same phase code; `study exhaustive`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
+from dse.batch import BATCH_KEYS, design_columns, evaluate_batch, prefill_profile, structure_key
 from dse.cost.precision import get_precision
 from dse.errors import UserError
 from dse.evaluate import DesignPoint, Evaluation, accelerator_for
@@ -29,6 +33,8 @@ PHASES = ("encoder", "prefill", "decode")
 # (question + 4 options) answered by one letter and an end token; a caption of a few hundred tokens
 VIDEO_QA = {"prompt_tokens": 64, "output_tokens": 2}
 CAPTIONING = {"prompt_tokens": 32, "output_tokens": 256}
+NO_BANDWIDTH = ("the decode phase needs a finite DRAM bandwidth: give --dram-bandwidth-gbps GBPS "
+                "(or dram_bandwidth_gbps in the design)")
 MODELLED = ("encoder and decode phases are focus-dse's model, beyond the Focus paper (which counts the prefill "
             "only); both conventions count them with exact tiles")
 
@@ -110,28 +116,110 @@ def _times(cost: PhaseCost, n: int) -> PhaseCost:
 def run_query(design: DesignPoint, workload: Workload, profile="published", backend: Backend | str = "analytic",
               per_layer: bool = False) -> QueryResult:
     if "decode" in design.phases and design.dram_bandwidth_gbps is None:
-        raise UserError("the decode phase needs a finite DRAM bandwidth: give --dram-bandwidth-gbps GBPS "
-                        "(or dram_bandwidth_gbps in the design)")
+        raise UserError(NO_BANDWIDTH)
     backend = get_backend(backend) if isinstance(backend, str) else backend
     P, B = design.prompt_tokens, design.batch
     ev, visual = run_prefill(design, workload, P, profile, backend, per_layer)
     spec = workload.spec.llm
     cache = tuple(int(visual.layers[layer].tokens_kept) + P if visual is not None else workload.tokens + P
                   for layer in range(spec.layers))
-    inp = DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, B,
-                      get_precision(design.precision).word_bytes)
+    inp = decode_input(design, cache)
     if design.phases == ("prefill",) and B == 1:  # the paper's scope: nothing else to build
         return QueryResult(design, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
     dense = DenseArray(design, accelerator_for(design), backend)
+    return QueryResult(design, ev, _phases(design, workload, ev, inp, dense), peak_kv_cache_bytes(spec, inp))
+
+
+def decode_input(design: DesignPoint, cache: tuple) -> DecodeInput:
+    return DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, design.batch,
+                       get_precision(design.precision).word_bytes)
+
+
+def _phases(design: DesignPoint | list[DesignPoint], workload: Workload, ev: Evaluation, inp: DecodeInput,
+            dense: DenseArray) -> dict[str, PhaseCost]:
+    """Each phase's cost, in pipeline order: one design point, or a list of points (of one query:
+    the same phases, P, G and B) whose numbers `ev`, `inp` and `dense` hold as arrays."""
+    first = design[0] if isinstance(design, list) else design
+    P, B = first.prompt_tokens, first.batch
     phases: dict[str, PhaseCost] = {}
-    for name in design.phases:
+    for name in first.phases:
         if name == "encoder":
             phases[name] = _times(run_encoder(design, workload, dense), B)
         elif name == "prefill":
             phases[name] = _times(prefill_cost(ev, workload, P), B)
         else:
-            phases[name] = run_decode(design, spec, inp, dense)
-    return QueryResult(design, ev, phases, peak_kv_cache_bytes(spec, inp))
+            phases[name] = run_decode(workload.spec.llm, inp, dense)
+    return phases
+
+
+@dataclass(frozen=True)
+class QueryBatch:
+    """The whole query of some of the points given to run_query_batch."""
+
+    index: np.ndarray  # their positions in the list given
+    query: QueryResult  # every number an array over them (design: the first; the query knobs are all theirs)
+
+
+def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list[QueryBatch], list[str]]:
+    """run_query(point, workload) of many points (published profiles, analytic backend) on arrays:
+    the prefill by dse/batch.py evaluate_batch, the encoder and decode by the same phase code as
+    run_query, run on arrays of the points that share a query (phases, P, G, B) and a structure
+    (accelerator, convention, dataflow, cores, columns with several cores, level, precision).
+    Returns the batches and, per point, "" or what run_query raises for it."""
+    errors = [""] * len(points)
+    queries: dict[tuple, list[int]] = {}
+    for i, p in enumerate(points):
+        if "decode" in p.phases and p.dram_bandwidth_gbps is None:
+            errors[i] = NO_BANDWIDTH
+        else:
+            queries.setdefault((p.phases, p.prompt_tokens, p.output_tokens, p.batch), []).append(i)
+    out: list[QueryBatch] = []
+    for (phases, P, _, B), idx in queries.items():
+        res = evaluate_batch([points[i] for i in idx], workload, prompt_tokens=P)
+        dense = phases != ("prefill",) or B > 1  # the paper's scope (run_query's shortcut) builds no array
+        groups: dict[tuple, list[int]] = {}
+        for j, i in enumerate(idx):
+            if res.errors[j]:
+                errors[i] = res.errors[j]
+                continue
+            p = points[i]
+            key = (*structure_key(p), p.encoder_threshold is None) if dense else ()
+            groups.setdefault(key, []).append(j)
+        for js in groups.values():
+            sel = np.array(js)
+            pts = [points[idx[j]] for j in js]
+            try:
+                query = _query_arrays(pts, workload, _evaluation(res, sel, workload), dense)
+            except UserError as exc:  # the group's structure refuses the query (e.g. no encoder spec)
+                for j in js:
+                    errors[idx[j]] = str(exc)
+                continue
+            out.append(QueryBatch(np.array(idx)[sel], query))
+    return out, errors
+
+
+def _evaluation(res, sel: np.ndarray, workload: Workload) -> Evaluation:
+    """The prefill's numbers (dse/batch.py BatchResult) of the points at `sel`, as an Evaluation of arrays."""
+    v = {k: res.values[k][sel] for k in BATCH_KEYS}
+    return Evaluation(workload=workload.name, accelerator="", convention="", profile_source="", breakdown={}, **v)
+
+
+def _query_arrays(points: list[DesignPoint], workload: Workload, ev: Evaluation, dense_phases: bool) -> QueryResult:
+    d0, P, n = points[0], points[0].prompt_tokens, len(points)
+    spec = workload.spec.llm
+    d = design_columns(points)
+    # the prefill's profile keeps each layer's visual tokens + the P text tokens in the KV cache
+    prefill = prefill_profile(d, workload, P)
+    if prefill is None:
+        cache = (np.full(n, workload.tokens + P, dtype=np.int64),) * spec.layers
+    else:
+        cache = tuple(np.floor(np.broadcast_to(np.asarray(lp.tokens_kept, dtype=float), (n,))).astype(np.int64)
+                      for lp in prefill.layers)
+    inp = decode_input(d0, cache)
+    if not dense_phases:
+        return QueryResult(d0, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
+    dense = DenseArray(d, accelerator_for(d), get_backend("analytic"))
+    return QueryResult(d0, ev, _phases(points, workload, ev, inp, dense), peak_kv_cache_bytes(spec, inp))
 
 
 def prefill_cost(ev: Evaluation, workload: Workload, P: int) -> PhaseCost:

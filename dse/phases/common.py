@@ -4,25 +4,23 @@ Cycles come from dse/sim/backends.py (gemm_cycles: exactly what scalesim counts)
 from dse/sim/traffic.py (kernel_bytes), the compute/DRAM overlap per GEMM and the energy
 from the same code the prefill uses (dse/sim/units/base.py Tally, dse/cost/energy.py). With
 several cores a weight GEMM splits by columns and attention instances (heads x windows x frames) go out in rounds
-of one per core, as dse/sim/cores.py says.
+of one per core, as dse/sim/cores.py says. Every formula takes one design's numbers or arrays with
+one element per design point (dse/sim/xp.py; dse/query.py run_query_batch).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import ceil
 from typing import Any
 
 from dse.cost.accelerator import Accelerator
-from dse.cost.energy import energy_breakdown
 from dse.cost.precision import get_precision
-from dse.evaluate import DesignPoint
-from dse.sim.units.base import Tally, buffer_tiles, sram_of
-from dse.sim import focus_unit as fu
+from dse.evaluate import run_totals
+from dse.sim import focus_unit as fu, xp
 from dse.sim.backends import Backend, gemm_cycles
 from dse.sim.cores import column_shares, combine
-from dse.sim.hardware import ArrayConfig
-from dse.sim.plan import linear_tiles
+from dse.sim.units.base import Tally, array_of, dram_bytes_per_cycle, sram_of, traffic_tiles
+from dse.sim.plan import linear_tile_terms
 from dse.sim.traffic import kernel_bytes
 
 
@@ -44,41 +42,75 @@ class PhaseCost:
                 "energy_j": self.energy_j, "dram_bytes": self.dram_bytes, **self.details}
 
 
-class DenseArray:
-    """Runs dense GEMMs on the design's array and tallies cycles, DRAM, overlap, busy time, SRAM."""
+@dataclass(frozen=True)
+class DenseShape:
+    """What a dense GEMM's cost reads of the design beyond its knobs: the array, the buffer tiles
+    (DRAM traffic), DRAM bytes per cycle (None: unlimited; on arrays inf), the word size, the weight
+    buffer per core and the cycle model's name. Numbers, or arrays of design points."""
 
-    def __init__(self, design: DesignPoint, accel: Accelerator, backend: Backend):
+    model: str
+    array: Any  # ArrayConfig, or a namespace with rows (and cols) as arrays
+    m_buf: Any
+    n_buf: Any
+    bpc: Any
+    wb: int
+    wgt_bytes: Any
+
+    @classmethod
+    def of(cls, design: Any, accel: Accelerator) -> DenseShape:
+        """One design point, or a group of them whose numbers are arrays (dse/batch.py design_columns)."""
+        m_buf, n_buf = traffic_tiles(design, accel)
+        return cls(accel.model, array_of(design), m_buf, n_buf, dram_bytes_per_cycle(design),
+                   get_precision(design.precision).word_bytes, weight_buffer(accel))
+
+
+def weight_buffer(accel: Accelerator) -> int:
+    """Bytes of the weight buffer of one core."""
+    return sum(b.bytes for b in accel.buffers if b.name == "wgt")
+
+
+class DenseArray:
+    """Runs dense GEMMs on the design's array and tallies cycles, DRAM, overlap, busy time, SRAM.
+
+    One design point (a DesignPoint and its Accelerator), or many at once: a group's
+    dse/batch.py design_columns and the chip accelerator_for builds of them (numbers as arrays).
+    Every formula runs on both (dse/sim/xp.py)."""
+
+    def __init__(self, design: Any, accel: Accelerator, backend: Backend):
         self.d = design
         self.accel = accel
         self.backend = backend
-        self.array = ArrayConfig(design.rows, design.cols, design.dataflow)
-        self.m_buf, self.n_buf = (design.m_tile, design.n_tile) if design.convention == "focus-paper" \
-            else buffer_tiles(design, accel)
-        self.bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
-                    if design.dram_bandwidth_gbps else None)
-        self.wb = get_precision(design.precision).word_bytes
+        self.shape = DenseShape.of(design, accel)
+        self.array, self.m_buf, self.n_buf = self.shape.array, self.shape.m_buf, self.shape.n_buf
+        self.bpc, self.wb = self.shape.bpc, self.shape.wb
 
-    def cycles(self, M: int, K: int, N: int, unique: float | None = None) -> float:
+    def cycles(self, M: int, K: int, N: int, unique: Any = None) -> Any:
         """M rows cut in exact m_tile tiles (each computing its share of `unique` rows)."""
-        return sum(n * gemm_cycles(m, K, N, self.array, self.backend)
-                   for m, n in linear_tiles(M, M if unique is None else unique, self.d.m_tile))
+        out = 0
+        for m, n, on in linear_tile_terms(M, M if unique is None else unique, self.d.m_tile):
+            if xp.is_array(on):
+                out = out + xp.where(on, n * gemm_cycles(m, K, N, self.array, self.backend), 0)
+            elif on:
+                out = out + n * gemm_cycles(m, K, N, self.array, self.backend)
+        return out
 
     def linear(self, tally: Tally, name: str, M: int, K: int, N: int, repeat: float = 1.0,
-               unique: float | None = None, stream_weights: bool = True, detect: bool = True) -> None:
+               unique: Any = None, weights_resident: Any = False, detect: bool = True) -> None:
         """A weight GEMM (inputs re-read per N tile, weights per M tile unless they stay on chip); with
         `unique` rows the Focus unit concentrates it (scatter, gather, detection as in the prefill; `detect`
         False when another GEMM already detected on the same input); split over the cores by columns."""
-        shares = [(self._linear_share(M, K, n, unique, stream_weights, detect), k)
+        shares = [(self._linear_share(M, K, n, unique, weights_resident, detect), k)
                   for n, k in column_shares(N, self.d.cols, self.d.cores)]
         add_scaled(tally, name, *combine(shares), repeat)
 
-    def _linear_share(self, M: int, K: int, N: int, unique: float | None, stream_weights: bool, detect: bool):
+    def _linear_share(self, M: int, K: int, N: int, unique: Any, weights_resident: Any, detect: bool):
         U = M if unique is None else unique
         c = self.cycles(M, K, N, unique)
         mt, nt, b = self.m_buf, self.n_buf, self.wb
-        weights = b * K * N * ceil(M / mt) if stream_weights else 0
-        dram = kernel_bytes(U, K, N, mt, nt, b) - b * K * N * ceil(M / mt) + weights
-        sram = sram_of(U, K, N, b * U * K * ceil(N / nt), weights, b * U * N, b)
+        streamed = b * K * N * xp.ceil(M / mt)
+        weights = xp.where(weights_resident, 0, streamed)
+        dram = kernel_bytes(U, K, N, mt, nt, b) - streamed + weights
+        sram = sram_of(U, K, N, b * U * K * xp.ceil(N / nt), weights, b * U * N, b)
         if unique is None:
             cycles, busy = fu.UnitCycles(c), {"array": c}
         else:
@@ -116,10 +148,9 @@ def add_scaled(tally: Tally, name: str, cycles: fu.UnitCycles, dram: float, macs
     tally.merge(one, repeat)
 
 
-def phase_cost(name: str, tally: Tally, design: DesignPoint, accel: Accelerator,
-               details: dict[str, Any] | None = None) -> PhaseCost:
-    energy = energy_breakdown(accel, tally.busy, tally.sram, tally.dram, tally.total, design.frequency_mhz,
-                              design.dram_pj_per_byte, per_access=design.convention == "faithful")
+def phase_cost(name: str, tally: Tally, dense: DenseArray, details: dict[str, Any] | None = None) -> PhaseCost:
+    d = dense.d
+    seconds, energy = run_totals(tally, dense.accel, d.frequency_mhz, d.dram_pj_per_byte, d.convention)
     return PhaseCost(name=name, macs=tally.macs, cycles=tally.total, compute_cycles=tally.compute,
-                     memory_stall_cycles=tally.mem_stall, time_s=tally.total / (design.frequency_mhz * 1e6),
-                     energy_j=sum(energy.values()), dram_bytes=tally.dram, details=details or {})
+                     memory_stall_cycles=tally.mem_stall, time_s=seconds, energy_j=sum(energy.values()),
+                     dram_bytes=tally.dram, details=details or {})

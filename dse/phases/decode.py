@@ -10,24 +10,27 @@ model), the K and V of the layer's KV heads are read once per token (the query h
 group share them). Compute and DRAM overlap per GEMM, as in the prefill.
 
 Never one evaluation per token: weight GEMMs are the same every token (counted once, times G).
-Attention's Q K^T and S V are, for every dataflow, ceil-affine in L: a ceil(L/q) * a + L * b + c
-with q = C for Q K^T (L is its N) and q = R for S V (L is its K), because L enters either the
-fold count or the streamed length. Within a stretch of q values of L such a function is affine,
-and the stretch sums are affine in the stretch index, so the series over the G tokens is summed
-in O(1) (ceil_affine_sum). The DRAM stall, max(0, bytes / bandwidth - cycles), is zero or the
-plain difference whenever the bounds at the two ends of the series say so (the usual case); only
-a series that crosses over is summed stretch by stretch (O(G / 32)).
+Attention over the G tokens is a tile series growing by one key per token (L is Q K^T's N and
+S V's K), summed in closed form by dse/sim/backends.py series_cycles (as the prefill's causal
+attention). The DRAM stall, max(0, bytes / bandwidth - cycles), is zero or the plain difference
+whenever the bounds at the two ends of the series say so (the usual case); only a series that
+crosses over is summed stretch by stretch (affine between multiples of the array's sides, O(G / 32)).
+Every formula takes one design's numbers or arrays of design points (dse/sim/xp.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from math import ceil, floor
 
-from dse.evaluate import DesignPoint
+import numpy as np
+
+from dse.sim import xp
 from dse.sim.units.base import Tally
 from dse.phases.common import DenseArray, PhaseCost, phase_cost
-from dse.sim.backends import gemm_cycles
+from dse.sim.backends import gemm_cycles, series_cycles
+from dse.sim.hardware import ArrayConfig
 from dse.sim.cores import head_shares
 from dse.sim.traffic import WORD_BYTES
 from dse.workloads.gemms import linear_gemms
@@ -36,7 +39,7 @@ from dse.workloads.models import TransformerSpec
 
 @dataclass(frozen=True)
 class DecodeInput:
-    cache: tuple[int, ...]  # per layer: tokens in its KV cache when decoding starts
+    cache: tuple  # per layer: tokens in its KV cache when decoding starts (ints, or arrays of design points)
     tokens: int  # G
     batch: int
     word_bytes: int = WORD_BYTES  # the design's precision (dse/cost/precision.py)
@@ -62,20 +65,6 @@ def segments(first: int, last: int, quanta: tuple[int, ...]) -> list[tuple[int, 
     return out
 
 
-def ceil_affine_sum(f, first: int, last: int, q: int) -> float:
-    """sum_{L=first}^{last} f(L) for f(L) = a ceil(L/q) + b L + c, from five values of f."""
-    k0, k1 = ceil(first / q), ceil(last / q)
-    if k0 == k1:
-        return affine_sum(f, first, last)
-    total = affine_sum(f, first, k0 * q) + affine_sum(f, (k1 - 1) * q + 1, last)
-    full = k1 - k0 - 1  # whole stretches k0 + 1 .. k1 - 1, their sums affine in k
-
-    def stretch(k: int) -> float:
-        return affine_sum(f, (k - 1) * q + 1, k * q)
-
-    return total + (full * (stretch(k0 + 1) + stretch(k1 - 1)) / 2 if full > 0 else 0.0)
-
-
 def affine_sum(f, lo: int, hi: int) -> float:
     """sum_{L=lo}^{hi} f(L) for f affine on [lo, hi]."""
     return (hi - lo + 1) * (f(lo) + f(hi)) / 2
@@ -94,62 +83,78 @@ def positive_sum(g, lo: int, hi: int) -> float:
     return affine_sum(g, max(lo, ceil(root)), hi)
 
 
-def run_decode(design: DesignPoint, spec: TransformerSpec, inp: DecodeInput, dense: DenseArray) -> PhaseCost:
+def run_decode(spec: TransformerSpec, inp: DecodeInput, dense: DenseArray) -> PhaseCost:
+    """The decode of one design point, or of many (`dense` and the caches as arrays of them)."""
     B, G = inp.batch, inp.tokens
     tally, step = Tally(), Tally()
     resident = _weights_fit(spec, dense)
     for g in linear_gemms(spec, B):
-        dense.linear(step, g.name, B, g.K, g.N, repeat=spec.layers, stream_weights=not resident)
+        dense.linear(step, g.name, B, g.K, g.N, repeat=spec.layers, weights_resident=resident)
     if spec.vocab:
-        dense.linear(step, "lm_head", B, spec.hidden, spec.vocab, stream_weights=not resident)
+        dense.linear(step, "lm_head", B, spec.hidden, spec.vocab, weights_resident=resident)
     tally.merge(step, G)
-    counts: dict[int, int] = {}
-    for c in inp.cache:
-        counts[c] = counts.get(c, 0) + 1
-    for cache, layers in counts.items():
+    for cache, layers in _equal_caches(inp.cache):
         _attention(tally, dense, spec, cache + 1, cache + G, B * layers)
-    return phase_cost("decode", tally, design, dense.accel,
-                      {"output_tokens": G, "batch": B, "weights_resident": resident,
-                       "kv_cache_bytes": peak_kv_cache_bytes(spec, inp)})
+    return phase_cost("decode", tally, dense, {"output_tokens": G, "batch": B, "weights_resident": resident,
+                                               "kv_cache_bytes": peak_kv_cache_bytes(spec, inp)})
 
 
-def _weights_fit(spec: TransformerSpec, dense: DenseArray) -> bool:
+def _equal_caches(cache: tuple) -> list[tuple]:
+    """(cache, layers with it): layers whose caches are equal (for every point, on arrays) run once."""
+    out: dict = {}
+    for c in cache:
+        key = c.tobytes() if xp.is_array(c) else c
+        out[key] = (c, out[key][1] + 1 if key in out else 1)
+    return list(out.values())
+
+
+def _weights_fit(spec: TransformerSpec, dense: DenseArray):
     weights = (sum(g.K * g.N for g in linear_gemms(spec, 1)) * spec.layers + spec.hidden * spec.vocab) * dense.wb
     # every core holds the weights of its columns (dse/sim/cores.py)
-    wgt = sum(b.bytes for b in dense.accel.buffers if b.name == "wgt") * dense.accel.cores
+    wgt = dense.shape.wgt_bytes * dense.d.cores
     return weights <= wgt / 2  # double-buffered: half holds data
 
 
-def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first: int, last: int, count: int) -> None:
+def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first, last, count: int) -> None:
     """Attention of one decode token per sequence over L = first..last cached keys, summed exactly;
     `count` = sequences x layers with this cache. One GEMM pair per KV head, its query heads as the
-    rows; the KV heads split over the cores: a step takes as long as the core with the most."""
-    array, backend, hd, heads, wb = dense.array, dense.backend, spec.head_dim, spec.heads, dense.wb
+    rows; the KV heads split over the cores: a step takes as long as the core with the most.
+    first, last: numbers, or arrays of design points."""
+    backend, hd, heads, wb = dense.backend, spec.head_dim, spec.heads, dense.wb
     kv_heads = spec.kv_heads or heads
     group = heads // kv_heads  # query heads per KV head
     most = head_shares(kv_heads, dense.d.cores)[0][0]
+    n = last - first + 1
 
-    def qk(L: int) -> float:
+    def qk(L, array=dense.array):
         return most * gemm_cycles(group, hd, L, array, backend)
 
-    def sv(L: int) -> float:
+    def sv(L, array=dense.array):
         return most * gemm_cycles(group, L, hd, array, backend)
 
-    def dram(L: float) -> float:
+    def dram(L):
         return kv_bytes_per_token(spec, wb) * L + wb * heads * hd  # K, V read; attention output written
 
-    c = ceil_affine_sum(qk, first, last, array.cols) + ceil_affine_sum(sv, first, last, array.rows)
+    # L is Q K^T's N and S V's K: tile series growing by one key per token
+    c = most * series_cycles(group, hd, first, "N", 1, n, dense.array, backend) \
+        + most * series_cycles(group, first, hd, "K", 1, n, dense.array, backend)
     m = 0.0
-    if dense.bpc and dram(last) / dense.bpc > qk(first) + sv(first):  # a stall is possible somewhere
-        if dram(first) / dense.bpc >= qk(last) + sv(last):  # DRAM-bound at every step
-            m = sum(dram(L) for L in (first, last)) * (last - first + 1) / 2 / dense.bpc - c
+    bpc = dense.bpc
+    if bpc is not None:
+        possible = dram(last) / bpc > qk(first) + sv(first)  # a stall somewhere
+        bound = possible & (dram(first) / bpc >= qk(last) + sv(last))  # DRAM-bound at every step
+        crossing = possible & (dram(first) / bpc < qk(last) + sv(last))
+        m = xp.where(bound, (dram(first) + dram(last)) * n / 2 / bpc - c, 0.0)
+        if not xp.is_array(crossing):
+            if crossing:
+                m = _crossing_stall(qk, sv, dram, bpc, first, last, dense.array)
         else:
-            def stall(L: int) -> float:
-                return dram(L) / dense.bpc - qk(L) - sv(L)
-
-            m = sum(positive_sum(stall, lo, hi) for lo, hi in segments(first, last, (array.rows, array.cols)))
-    keys = (first + last) * (last - first + 1) / 2  # sum of L
-    n = last - first + 1
+            for j in np.flatnonzero(crossing):  # the points whose series crosses over: one by one
+                a = dense.array
+                one = ArrayConfig(int(a.rows[j]), int(a.cols[j] if xp.is_array(a.cols) else a.cols), a.dataflow)
+                m[j] = _crossing_stall(partial(qk, array=one), partial(sv, array=one), dram, float(bpc[j]),
+                                       int(first[j]), int(last[j]), one)
+    keys = (first + last) * n / 2  # sum of L
     macs = 2 * hd * heads * keys
     busy = c if most == kv_heads else c / most * kv_heads  # core-cycles: every KV head's
     tally.compute += c * count
@@ -162,3 +167,11 @@ def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first: in
     for k, v in {"input": wb * 2 * hd * heads * keys, "output": wb * heads * keys}.items():
         tally.sram[k] = tally.sram.get(k, 0.0) + v * count
 
+
+def _crossing_stall(qk, sv, dram, bpc: float, first: int, last: int, array: ArrayConfig) -> float:
+    """sum over L = first..last of max(0, DRAM time - compute) of one design point whose series
+    crosses from compute- to DRAM-bound: affine between multiples of the array's sides."""
+    def stall(L: int) -> float:
+        return dram(L) / bpc - qk(L) - sv(L)
+
+    return sum(positive_sum(stall, lo, hi) for lo, hi in segments(first, last, (array.rows, array.cols)))

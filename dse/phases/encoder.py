@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 
+import numpy as np
+
 from dse.errors import UserError
 from dse.evaluate import DesignPoint
 from dse.levels import runs_sic
@@ -72,20 +74,13 @@ def attention_layers(enc: EncoderSpec) -> tuple[int, int]:
     return full, enc.layers_run - full
 
 
-def run_encoder(design: DesignPoint, workload: Workload, dense: DenseArray) -> PhaseCost:
+def run_encoder(design: DesignPoint | list[DesignPoint], workload: Workload, dense: DenseArray) -> PhaseCost:
+    """The encoder of one design point, or of a list of them that `dense` holds as arrays."""
     vlm = workload.vlm_spec
     enc, tower = vlm.encoder, vlm.vision
     inp = encoder_input(vlm, workload)
     assert enc is not None and tower is not None
-    share = None
-    if design.encoder_threshold is not None:
-        if dense.accel.model != "focus":
-            raise UserError(f"encoder_threshold needs the Focus concentration unit; {design.accelerator} has none "
-                            "(drop it or use --accelerator focus)")
-        if not runs_sic(design.concentration):  # the similarity hardware is off or not built
-            raise UserError(f"encoder_threshold needs similarity concentration; concentration "
-                            f"'{design.concentration}' runs none (drop it or use sec+sic or sic)")
-        share = unique_share(design)
+    share = _unique_shares(design, dense.shape.model)
     tally = Tally()
     rows = inp.crops * inp.tokens  # every crop's patches stacked along M
     dense.linear(tally, "patch_embed", rows, 3 * enc.temporal_patch * tower.patch ** 2, tower.hidden)
@@ -107,7 +102,24 @@ def run_encoder(design: DesignPoint, workload: Workload, dense: DenseArray) -> P
         details["unique_fraction"] = share
         details["modelled"] = ("encoder_threshold: similarity concentration inside the vision encoder, predicted from "
                                "redundancy measured on a DINOv2 ViT (dse/data/redundancy.csv); beyond the Focus paper")
-    return phase_cost("encoder", tally, design, dense.accel, details)
+    return phase_cost("encoder", tally, dense, details)
+
+
+def _unique_shares(design: DesignPoint | list[DesignPoint], model: str):
+    """unique_share of the point (an array over a list of points; they share accelerator and
+    concentration); None when encoder_threshold is off (for every point of a list)."""
+    first = design[0] if isinstance(design, list) else design
+    if first.encoder_threshold is None:
+        return None
+    if model != "focus":
+        raise UserError(f"encoder_threshold needs the Focus concentration unit; {first.accelerator} has none "
+                        "(drop it or use --accelerator focus)")
+    if not runs_sic(first.concentration):  # the similarity hardware is off or not built
+        raise UserError(f"encoder_threshold needs similarity concentration; concentration "
+                        f"'{first.concentration}' runs none (drop it or use sec+sic or sic)")
+    if isinstance(design, list):
+        return np.array([unique_share(p) for p in design])
+    return unique_share(design)
 
 
 def _attention(dense: DenseArray, tally: Tally, tower: TransformerSpec, queries: int, keys: int,

@@ -6,9 +6,9 @@ every metric of a trial (METRIC_KEYS), its constraint values (`constraint:<name>
 satisfied), `feasible` and `error` (a design the model refuses: metrics NaN, not feasible).
 
 The numbers are those DesignEvaluator.run gives a trial: the same DesignPoint, the same cost
-model run on arrays (dse/batch.py), the same metric and constraint code
-(dse/search/evaluation.py workload_metrics, aggregate). Points whose query is more than the
-prefill (other phases, prompt tokens, batch > 1) go through DesignEvaluator.run one by one.
+model run on arrays (the whole query, encoder and decode included: dse/query.py
+run_query_batch), the same metric and constraint code (dse/search/evaluation.py
+workload_metrics, aggregate).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dse.batch import evaluate_batch
 from dse.errors import UserError
-from dse.evaluate import Evaluation
-from dse.query import QueryResult, prefill_cost
+from dse.query import run_query_batch
 from dse.search.evaluation import METRIC_KEYS, DesignEvaluator, aggregate, workload_metrics
 from dse.search.studyfile import StudySpec
 
@@ -51,23 +49,12 @@ def evaluate_chunk(spec: StudySpec, designs: pd.DataFrame) -> pd.DataFrame:
     for i, params in enumerate(designs.to_dict("records")):
         design = spec.space.design_dict(plain_params(params), spec.accelerator, spec.convention)
         try:
-            point = evaluator.design_point(design)
+            points[i] = evaluator.design_point(design)
         except UserError as exc:  # a failed trial in a study
             errors[i] = str(exc)
-            continue
-        if point.phases == ("prefill",) and not point.prompt_tokens and point.batch == 1:
-            points[i] = point
-            continue
-        try:  # the whole query: one point at a time
-            outcome = evaluator.run(design)
-        except UserError as exc:
-            errors[i] = str(exc)
-            continue
-        metrics[i] = [outcome.metrics[k] for k in METRIC_KEYS]
-        constraints[i] = outcome.constraints
     if points:
         rows = np.array(list(points), dtype=int)
-        got, cons, failed = _prefill_points(evaluator, list(points.values()))
+        got, cons, failed = _query_points(evaluator, list(points.values()))
         metrics[rows] = np.column_stack([got[k] for k in METRIC_KEYS])
         if names:
             constraints[rows] = np.column_stack(cons)
@@ -84,25 +71,17 @@ def evaluate_chunk(spec: StudySpec, designs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _prefill_points(evaluator: DesignEvaluator, points: list) -> tuple[dict, list, dict[int, str]]:
-    """Metrics, constraint values and errors (by position) of prefill-only points, as arrays."""
+def _query_points(evaluator: DesignEvaluator, points: list) -> tuple[dict, list, dict[int, str]]:
+    """Metrics, constraint values and errors (by position) of the points, as arrays: per workload
+    the whole query (dse/query.py run_query_batch), then the accuracy, as DesignEvaluator.run."""
     n = len(points)
     failed: dict[int, str] = {}
     per = []
     for w in evaluator.workloads:
-        res = evaluate_batch(points, w)
-        for j, message in enumerate(res.errors):
+        batches, errors = run_query_batch(points, w)
+        for j, message in enumerate(errors):
             if message:
                 failed.setdefault(j, message)
-        v = res.values
-        ev = Evaluation(workload=w.name, accelerator="", convention="", profile_source="",
-                        total_cycles=v["total_cycles"], compute_cycles=v["compute_cycles"],
-                        stall_cycles=v["stall_cycles"], memory_stall_cycles=v["memory_stall_cycles"],
-                        execution_time_s=v["execution_time_s"], energy_j=v["energy_j"], area_mm2=v["area_mm2"],
-                        onchip_power_mw=v["onchip_power_mw"], buffer_kb=v["buffer_kb"], dram_bytes=v["dram_bytes"],
-                        compute_fraction=v["compute_fraction"], breakdown={})
-        # the prefill-only query of dse/query.py run_query (KV cache size is no metric)
-        query = QueryResult(points[0], ev, {"prefill": prefill_cost(ev, w, 0)}, 0.0)
         acc = np.full((n, 3), np.nan)
         for j, p in enumerate(points):
             try:
@@ -111,7 +90,12 @@ def _prefill_points(evaluator: DesignEvaluator, points: list) -> tuple[dict, lis
                 failed.setdefault(j, str(exc))
                 continue
             acc[j] = a.accuracy, a.drop, a.relative_drop_pct
-        per.append(workload_metrics(query, acc[:, 0], acc[:, 1], acc[:, 2]))
+        m = {k: np.full(n, np.nan) for k in METRIC_KEYS if k != "edp_js"}  # aggregate derives edp_js
+        for b in batches:
+            got = workload_metrics(b.query, acc[b.index, 0], acc[b.index, 1], acc[b.index, 2])
+            for k, v in got.items():
+                m[k][b.index] = v
+        per.append(m)
     m = aggregate(per)
     m = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in m.items()}
     unknown = np.isnan(m["accuracy_drop"])

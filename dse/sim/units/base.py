@@ -8,7 +8,10 @@ by the "model" of its spec (dse/data/accelerators/*.json); dse/evaluate.py runs 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
+
+import numpy as np
 
 from dse.cost.accelerator import Accelerator
 from dse.cost.precision import get_precision
@@ -94,6 +97,28 @@ def buffer_tiles(design: Any, accel: Accelerator) -> tuple[int, int]:
     return m, n
 
 
+def array_of(design: Any) -> Any:
+    """The design's systolic array: an ArrayConfig, or for many design points a namespace whose
+    rows and columns are arrays."""
+    if xp.is_array(design.rows):
+        return SimpleNamespace(rows=design.rows, cols=design.cols, dataflow=design.dataflow)
+    return ArrayConfig(design.rows, design.cols, design.dataflow)
+
+
+def traffic_tiles(design: Any, accel: Accelerator) -> tuple[Any, Any]:
+    """The (M, N) tiles DRAM traffic is counted on; the paper's simulator ties them to m_tile/n_tile
+    whatever the buffers hold."""
+    return (design.m_tile, design.n_tile) if design.convention == "focus-paper" else buffer_tiles(design, accel)
+
+
+def dram_bytes_per_cycle(design: Any) -> Any:
+    """DRAM bytes per clock cycle; None: unlimited (on arrays, inf for the points without a limit)."""
+    bandwidth = design.dram_bandwidth_gbps
+    if xp.is_array(bandwidth):
+        return None if np.isinf(bandwidth).all() else bandwidth * 1e9 / (design.frequency_mhz * 1e6)
+    return bandwidth * 1e9 / (design.frequency_mhz * 1e6) if bandwidth else None
+
+
 class UnitContext:
     """The design on one workload: its array, buffer tiles, bandwidth and word size, and the array
     cycle counts every accelerator's rules are written in. One design (Python numbers) or many
@@ -116,14 +141,10 @@ class UnitContext:
 
     @classmethod
     def of(cls, design: Any, workload: Any, backend: Backend, accel: Accelerator) -> UnitContext:
-        """One design point."""
-        # the paper's simulator ties traffic to m_tile/n_tile whatever the buffers hold
-        m_buf, n_buf = (design.m_tile, design.n_tile) if design.convention == "focus-paper" \
-            else buffer_tiles(design, accel)
-        bpc = (design.dram_bandwidth_gbps * 1e9 / (design.frequency_mhz * 1e6)
-               if design.dram_bandwidth_gbps else None)
-        return cls(design, workload, backend, ArrayConfig(design.rows, design.cols, design.dataflow), m_buf, n_buf,
-                   bpc, get_precision(design.precision).word_bytes)
+        """One design point, or a group of them whose numbers are arrays (dse/batch.py design_columns)."""
+        m_buf, n_buf = traffic_tiles(design, accel)
+        return cls(design, workload, backend, array_of(design), m_buf, n_buf, dram_bytes_per_cycle(design),
+                   get_precision(design.precision).word_bytes)
 
     def masked(self, on: Any, cost) -> Any:
         """cost() where `on` holds, else 0 (on one design, cost() only runs where it holds)."""
