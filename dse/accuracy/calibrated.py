@@ -56,7 +56,7 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +268,7 @@ def _interp(points, x: float) -> float:
     return float(np.interp(x, xs, ys))
 
 
+@lru_cache(maxsize=4096)  # a function of the workload and one knob, asked for by every design a study evaluates
 def sec_removed(workload, sec_scale: float) -> float:
     """Pruning strength: mean over the LLM's layers of -ln(fraction of visual tokens kept), every
     SEC alpha times sec_scale (halving the tokens kept costs the same at any depth)."""
