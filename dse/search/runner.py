@@ -23,7 +23,7 @@ by at most (workers - 1) trials, those in flight when N was reached.
 Skipped proposals (study file: sampler.skip_over_area, sampler.skip_repeats): a design the
 sampler proposes whose chip alone is over the area limit (infeasible whatever else it does:
 dse/search/screen.py), or that the study already holds, is told to the local sampler as failed,
-never evaluated nor stored, and the sampler is asked again; so every trial of the target is a
+never evaluated nor stored, and the sampler is asked again; so with both, every trial is a
 new design within the area budget. (The default design is evaluated whatever it is; after
 MAX_SKIPPED skips in a row the next proposal is evaluated anyway, with a warning.)
 
