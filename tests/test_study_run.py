@@ -309,3 +309,55 @@ def test_run_reports_through_the_run_s_own_study_object(tmp_path, monkeypatch):
                        str(tmp_path / "res"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     assert len(reported) == 1 and reported[0] is opened[0]  # the command's own, opened first
     assert sorted(pd.read_csv(tmp_path / "res" / "small" / "trials.csv")["number"]) == list(range(12))
+
+
+def _run(spec, folder, trials):
+    from dse.search import resolve_storage, run_study
+
+    ref = resolve_storage(spec.name, folder, None, None)
+    run_study(spec, ref, trials, progress=False)
+    return ref
+
+
+def _area_and_params(spec, ref):
+    from dse.search.runner import DEFAULT_ATTR, open_study
+
+    trials = open_study(spec, ref, create=False).get_trials(deepcopy=False)
+    return [(t.user_attrs["metrics"]["area_mm2"], tuple(sorted(t.params.items())), bool(t.user_attrs.get(DEFAULT_ATTR)))
+            for t in trials]
+
+
+def test_skipped_proposals_are_never_evaluated_nor_stored(tmp_path):
+    """sampler.skip_over_area / skip_repeats: every stored trial but the default design is a new design
+    within the area limit, also across a resume; without them the same study stores designs over it."""
+    from dse.search import load_study, run_study
+
+    sampler = {"name": "nsga2", "population_size": 10}
+    plain = load_study(str(write_study(tmp_path, name="plain", sampler=sampler, trials=60)))
+    rows = _area_and_params(plain, _run(plain, tmp_path, 60))
+    assert any(area > 5.0 for area, _, _ in rows)  # what the option prevents
+
+    spec = load_study(str(write_study(tmp_path, name="skips", trials=40,
+                                      sampler={**sampler, "skip_over_area": True, "skip_repeats": True})))
+    ref = _run(spec, tmp_path, 40)
+    assert run_study(spec, ref, 60, progress=False).after == 60  # resumed: the stored designs are skipped too
+    rows = _area_and_params(spec, ref)
+    assert len(rows) == 60 and rows[0][2]  # trial 0: the default design
+    assert all(area <= 5.0 for area, _, _ in rows)
+    assert len({params for _, params, _ in rows}) == 60
+
+
+def test_skipping_gives_up_after_max_skipped_in_a_row(tmp_path, monkeypatch, capsys):
+    """No design fits the area limit: after MAX_SKIPPED skips the next proposal is evaluated, with one warning;
+    the default design is evaluated whatever its area."""
+    import dse.search.runner as runner
+    from dse.errors import reset_warnings
+    from dse.search import load_study
+
+    monkeypatch.setattr(runner, "MAX_SKIPPED", 5)
+    reset_warnings()
+    spec = load_study(str(write_study(tmp_path, name="tiny", trials=4, constraints={"area_mm2_max": 0.01},
+                                      sampler={"name": "random", "skip_over_area": True})))
+    rows = _area_and_params(spec, _run(spec, tmp_path, 4))
+    assert len(rows) == 4 and rows[0][2] and all(area > 0.01 for area, _, _ in rows)
+    assert capsys.readouterr().err.count("proposals were all skipped") == 1

@@ -20,6 +20,13 @@ ends at exactly N); each worker also checks the storage before every trial and s
 holds N (other commands or machines contributing), so commands started separately overshoot N
 by at most (workers - 1) trials, those in flight when N was reached.
 
+Skipped proposals (study file: sampler.skip_over_area, sampler.skip_repeats): a design the
+sampler proposes whose chip alone is over the area limit (infeasible whatever else it does:
+dse/search/screen.py), or that the study already holds, is told to the local sampler as failed,
+never evaluated nor stored, and the sampler is asked again; so with both, every trial is a
+new design within the area budget. (The default design is evaluated whatever it is; after
+MAX_SKIPPED skips in a row the next proposal is evaluated anyway, with a warning.)
+
 The grid sampler: the run lists the grid points not yet stored and deals them out to its
 workers (worker i gets every workers-th point), so no point is evaluated twice by one command;
 the default design is not queued under grid (it would take a grid slot).
@@ -38,7 +45,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.errors import UserError
+from dse.errors import UserError, warn
 from dse.search.jobs import WorkerJob, WorkerResult
 from dse.search.objectives import directions, objective_values
 from dse.search.storage import StorageRef, open_storage
@@ -49,6 +56,7 @@ UID_ATTR = "worker_trial"  # "<host>:<pid>:<start>:<seq>", unique per written tr
 DEFAULT_ATTR = "default_design"
 TARGET_ATTR = "focus_dse_target"
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
+MAX_SKIPPED = 1000  # proposals skipped in a row before the next one is evaluated anyway
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -156,6 +164,7 @@ class _Mirror:
         self.finished = 0
         self.has_default = False
         self.done_params: set[str] = set()
+        self.chip_areas: dict[tuple, float] = {}  # chip knobs -> mm² (sampler.skip_over_area)
 
     def sync(self) -> int:
         trials = self.study.get_trials(deepcopy=False, states=FINISHED)
@@ -178,6 +187,48 @@ class _Mirror:
 
 def params_key(params: dict[str, Any]) -> str:
     return json.dumps({k: params[k] for k in sorted(params)}, default=str)
+
+
+def skipped(mirror: _Mirror, spec: StudySpec, params: dict[str, Any]) -> bool:
+    """Whether the study's sampler settings skip this proposal: already stored, or a chip over the area limit."""
+    if spec.sampler.skip_repeats and params_key(params) in mirror.done_params:
+        return True
+    if spec.sampler.skip_over_area:
+        from dse.search.grid import CHIP_FREE
+
+        chip = tuple(sorted((k, v) for k, v in params.items() if k not in CHIP_FREE))  # what the area depends on
+        if chip not in mirror.chip_areas:
+            mirror.chip_areas[chip] = _chip_area(spec, params)
+        return mirror.chip_areas[chip] > spec.constraints.area_mm2_max  # NaN (no chip) is not skipped
+    return False
+
+
+def _chip_area(spec: StudySpec, params: dict[str, Any]) -> float:
+    from dse.search.evaluation import DesignEvaluator
+    from dse.search.screen import chip_area
+
+    design = spec.space.design_dict(params, spec.accelerator, spec.convention)
+    try:
+        return chip_area(DesignEvaluator.design_point(design))
+    except UserError:  # a design the model refuses: its evaluation records why
+        return float("nan")
+
+
+def propose(mirror: _Mirror, spec: StudySpec) -> tuple[optuna.Trial, dict[str, Any]]:
+    """The sampler's next trial and its params, asked again while it proposes a design that is skipped
+    (the skipped trial is told as failed to the local sampler only: never evaluated nor stored)."""
+    in_a_row = 0
+    while True:
+        trial = mirror.local.ask()
+        params = spec.space.suggest(trial)
+        if trial.user_attrs.get(DEFAULT_ATTR) or not skipped(mirror, spec, params):
+            return trial, params
+        if in_a_row >= MAX_SKIPPED:
+            warn(f"the sampler's last {MAX_SKIPPED} proposals were all skipped (over the area limit or already in "
+                 "the study): the next one is evaluated anyway", key="max-skipped")
+            return trial, params
+        mirror.local.tell(trial, state=TrialState.FAIL)
+        in_a_row += 1
 
 
 def grid_points(spec: StudySpec) -> list[dict[str, Any]]:
@@ -230,8 +281,7 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
                     result.reason = "grid done"
                     break
                 mirror.local.enqueue_trial(points.pop(0))
-            trial = mirror.local.ask()
-            params = space.suggest(trial)
+            trial, params = propose(mirror, spec)
             design = space.design_dict(params, spec.accelerator, spec.convention)
             # the report's attributes go on the stored copy only: the local study's tell() deep-copies
             # its trial, and samplers never read them

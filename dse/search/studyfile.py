@@ -15,6 +15,8 @@ objectives: [accuracy, energy, latency]        # see dse/search/objectives.py
 constraints: {area_mm2_max: 4.0, accuracy_drop_max: 3.0, buffers_fit: true}
 accuracy: {provider: calibrated}               # calibrated | measured | user (dse/accuracy/)
 sampler: {name: nsga2, population_size: 32}    # nsga2 | nsga3 | tpe | random | grid
+  # and, for every sampler but grid: skip_over_area: true (a proposed design whose chip alone is over
+  # area_mm2_max is not evaluated: the sampler is asked again), skip_repeats: true (nor one already stored)
 seed: 0
 trials: 300                                    # the study's target number of finished trials
 timeout: null                                  # seconds, per run
@@ -52,16 +54,20 @@ SAMPLER_OPTIONS = {"nsga2": {"population_size", "mutation_prob", "crossover_prob
                    "nsga3": {"population_size", "mutation_prob", "crossover_prob", "swapping_prob"},
                    "tpe": {"n_startup_trials", "n_ei_candidates", "multivariate", "constant_liar"},
                    "random": set(), "grid": set()}
+SKIP_OPTIONS = ("skip_over_area", "skip_repeats")  # the runner's, for every sampler but grid (runner.py)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
     name: str = "nsga2"
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # the Optuna sampler's keyword arguments
+    skip_over_area: bool = False  # proposals whose chip is over the area limit: asked again, not evaluated
+    skip_repeats: bool = False  # proposals already in the study: asked again, not evaluated
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **self.options}
+        skips = {key: True for key in SKIP_OPTIONS if getattr(self, key)}
+        return {"name": self.name, **self.options, **skips}
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,11 @@ def parse_sampler(raw: Any, where: str = "sampler") -> SamplerConfig:
     if name not in SAMPLERS:
         raise UserError(f"{where}.name: unknown sampler '{raw['name']}'; use one of {', '.join(SAMPLERS)}")
     options = {k: v for k, v in raw.items() if k != "name"}
-    _unknown(options, SAMPLER_OPTIONS[name], f"{where} ({name})")
+    _unknown(options, SAMPLER_OPTIONS[name] | (set(SKIP_OPTIONS) if name != "grid" else set()), f"{where} ({name})")
+    skips = {key: options.pop(key) for key in SKIP_OPTIONS if key in options}
+    for key, value in skips.items():
+        if not isinstance(value, bool):
+            raise UserError(f"{where}.{key}: true or false, got {value!r}")
     for key, value in options.items():
         w = f"{where}.{key}"
         if key == "population_size":
@@ -158,7 +168,7 @@ def parse_sampler(raw: Any, where: str = "sampler") -> SamplerConfig:
                 continue  # Optuna's default, 1 / number of params
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise UserError(f"{w}: a probability in [0, 1], got {value!r}")
-    return SamplerConfig(name, options)
+    return SamplerConfig(name, options, **skips)
 
 
 def parse_accuracy(raw: Any, where: str = "accuracy") -> AccuracyConfig:
@@ -277,6 +287,8 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     sampler = parse_sampler(raw.get("sampler"), f"{where}: sampler")
     if sampler.name == "grid":
         space.grid()  # every searched knob must have a finite grid
+    if sampler.skip_over_area and constraints.area_mm2_max is None:
+        raise UserError(f"{where}: sampler.skip_over_area needs an area limit (constraints: area_mm2_max)")
     seed = raw.get("seed")
     if seed is not None:
         seed = _int(seed, f"{where}: seed")
