@@ -199,9 +199,11 @@ def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list
 
 
 def _evaluation(res, sel: np.ndarray, workload: Workload) -> Evaluation:
-    """The prefill's numbers (dse/batch.py BatchResult) of the points at `sel`, as an Evaluation of arrays."""
+    """The prefill's numbers (dse/batch.py BatchResult) of the points at `sel`, as an Evaluation of arrays
+    (they share an accelerator and a concentration level, hence their profile's source)."""
     v = {k: res.values[k][sel] for k in BATCH_KEYS}
-    return Evaluation(workload=workload.name, accelerator="", convention="", profile_source="", breakdown={}, **v)
+    return Evaluation(workload=workload.name, accelerator="", convention="", profile_source=res.profile_source[sel[0]],
+                      breakdown={}, **v)
 
 
 def _query_arrays(points: list[DesignPoint], workload: Workload, ev: Evaluation, dense_phases: bool) -> QueryResult:

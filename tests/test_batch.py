@@ -219,3 +219,35 @@ def test_chunk_reports_refused_designs():
     assert "rows must be a positive integer" in out["error"][2] and not out["feasible"][2]
     assert np.isnan(out.loc[2, list(METRIC_KEYS)].astype(float)).all()
     assert (out["error"].drop(2) == "").all()
+
+
+@pytest.mark.parametrize("study, n", [("quickstart", 120), ("video-qa", 60)])
+def test_run_designs_is_run(study, n):
+    """A generation of trials at once (dse/search/batch.py run_designs): the Outcome run() gives each
+    design, or the error it raises; the numbers to the last bit on the prefill alone, to 1e-12 on the
+    whole query (decode layers with equal KV caches are summed once over the batch)."""
+    from dse.search.batch import run_designs
+
+    spec = load_study(study)
+    evaluator = study_evaluator(spec)
+    designs = [spec.space.design_dict(params, spec.accelerator, spec.convention)
+               for params in _quickstart_rows(spec, n, seed=7)]
+    designs[3] = {**designs[3], "rows": -8}  # refused by the DesignPoint
+    got = run_designs(evaluator, designs)
+    for design, outcome in zip(designs, got):
+        try:
+            expected = evaluator.run(design)
+        except UserError as exc:
+            assert isinstance(outcome, UserError) and str(outcome) == str(exc)
+            continue
+        if study == "quickstart":
+            assert outcome == expected
+            continue
+        numbers = ("metrics", "per_workload")
+        assert {k: v for k, v in vars(outcome).items() if k not in numbers} == \
+            {k: v for k, v in vars(expected).items() if k not in numbers}
+        assert outcome.metrics["total_cycles"] == expected.metrics["total_cycles"]
+        assert outcome.metrics == pytest.approx(expected.metrics, rel=1e-12, abs=0)
+        for w, metrics in expected.per_workload.items():
+            assert outcome.per_workload[w] == pytest.approx(metrics, rel=1e-12, abs=0)
+    assert sum(isinstance(o, UserError) for o in got) < n // 2

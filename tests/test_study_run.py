@@ -361,3 +361,26 @@ def test_skipping_gives_up_after_max_skipped_in_a_row(tmp_path, monkeypatch, cap
     rows = _area_and_params(spec, _run(spec, tmp_path, 4))
     assert len(rows) == 4 and rows[0][2] and all(area > 0.01 for area, _, _ in rows)
     assert capsys.readouterr().err.count("proposals were all skipped") == 1
+
+
+def test_a_generation_at_once_is_the_same_study(tmp_path, monkeypatch):
+    """NSGA-II's trials of one generation are evaluated together (runner.generation_room): the stored
+    study is trial for trial the one a run evaluating them one by one writes."""
+    import dse.search.runner as runner
+    from dse.search import load_study, resolve_storage, run_study
+
+    spec = load_study(str(write_study(tmp_path, name="generations", trials=70,
+                                      sampler={"name": "nsga2", "population_size": 16, "skip_repeats": True})))
+    sizes = []
+    outcomes = runner._outcomes
+    monkeypatch.setattr(runner, "_outcomes", lambda ev, designs: sizes.append(len(designs)) or outcomes(ev, designs))
+    stored = {}
+    for mode in ("generation", "one by one"):
+        if mode == "one by one":
+            monkeypatch.setattr(runner, "generation_room", lambda local, trial: 1)
+        ref = resolve_storage(spec.name, tmp_path / mode.replace(" ", "_"), None, None)
+        run_study(spec, ref, 70, seed=1, progress=False)
+        stored[mode] = [(t.params, t.values, t.state, {k: v for k, v in t.user_attrs.items() if k != runner.UID_ATTR})
+                        for t in runner.open_study(spec, ref, create=False).get_trials()]
+    assert max(sizes) == 16  # a whole generation at once in the first run
+    assert len(stored["generation"]) == 70 and stored["generation"] == stored["one by one"]

@@ -34,25 +34,25 @@ def run_cli(command: str, capsys) -> tuple[int, str, str]:
 def test_ctrl_c_prints_the_command_that_resumes_this_study(tmp_path, monkeypatch, capsys):
     """The run had --storage, --results-dir, --out, --seed and --export-best: the printed command keeps
     them all, so running it resumes the same study and exports where the run would have."""
-    from dse.search.evaluation import DesignEvaluator
+    import dse.search.runner as runner
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "store").mkdir()
     path = write_study(tmp_path, name="intr", trials=20)
-    real_run, calls = DesignEvaluator.run, []
+    real_outcomes, calls = runner._outcomes, []
 
-    def interrupted_after_8(self, design):
-        calls.append(1)
+    def interrupted_after_8(evaluator, designs):
+        calls.extend(designs)
         if len(calls) > 8:
             raise KeyboardInterrupt  # what Ctrl-C raises in the running process
-        return real_run(self, design)
+        return real_outcomes(evaluator, designs)
 
-    monkeypatch.setattr(DesignEvaluator, "run", interrupted_after_8)
+    monkeypatch.setattr(runner, "_outcomes", interrupted_after_8)
     args = ["run", str(path), "--storage", "store/intr.log", "--results-dir", "res", "--out", "designs",
             "--seed", "3", "--export-best", "2", "--no-progress"]
     assert study_main(args) == 130
     err = capsys.readouterr().err
-    monkeypatch.setattr(DesignEvaluator, "run", real_run)
+    monkeypatch.setattr(runner, "_outcomes", real_outcomes)
     resume = re.search(r"`(focus-dse study resume [^`]*)` continues", err).group(1)
     assert shlex.split(resume)[4:] == ["--results-dir", "res", "--storage", "store/intr.log", "--seed", "3",
                                        "--out", "designs", "--export-best", "2"]

@@ -22,6 +22,9 @@ class WorkerJob:
     timeout: float | None = None
     include_default: bool = True
     points: tuple[dict[str, Any], ...] | None = None  # grid: the exact params this worker evaluates
+    # a genetic sampler's generation asked and evaluated at once: when the run has this one worker
+    # (several would each fill the same generation before seeing the others' trials)
+    generations: bool = False
 
 
 @dataclass

@@ -12,13 +12,20 @@ metrics, design — to the storage in one `add_trial` transaction. So:
 - one storage transaction per trial instead of one per parameter and attribute is what makes
   SQLite fast enough (benchmarks/bench_study.py).
 Samplers see the others' trials through the sync; only the trials other workers have in
-flight (at most one each) are not visible.
+flight (at most one each, or one generation) are not visible.
+
+Genetic samplers (NSGA-II, NSGA-III) draw every trial of a generation from the same parents, so a
+run's only worker (the default: --workers 1) asks for the rest of the current generation at once, evaluates it on arrays
+(dse/search/batch.py run_designs: DesignEvaluator.run's numbers, tested equal) and then tells and
+writes each trial in order: the study is trial for trial the one written one by one (tested),
+in a fraction of the time. Other samplers propose one trial at a time.
 
 `--trials N` is the study's target number of finished (complete or failed) trials: a run
 does N minus those already stored, split exactly across its local workers (so one command
 ends at exactly N); each worker also checks the storage before every trial and stops when it
-holds N (other commands or machines contributing), so commands started separately overshoot N
-by at most (workers - 1) trials, those in flight when N was reached.
+holds N (other commands or machines contributing; with a generation in flight, before writing
+each of its trials), so commands started separately overshoot N by at most (workers - 1)
+trials, those being written when N was reached.
 
 Skipped proposals (study file: sampler.skip_over_area, sampler.skip_repeats): a design the
 sampler proposes whose chip alone is over the area limit (infeasible whatever else it does:
@@ -43,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import optuna
+from optuna.samplers import BaseGASampler
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError, warn
@@ -271,7 +279,7 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
             if deadline and time.monotonic() >= deadline:
                 result.reason = "timeout"
                 break
-            if mirror.sync() >= job.target:  # every trial: others' results and the target
+            if mirror.sync() >= job.target:  # every trial or generation: others' results and the target
                 result.reason = "target reached"
                 break
             if points is not None:
@@ -281,44 +289,83 @@ def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = 
                     result.reason = "grid done"
                     break
                 mirror.local.enqueue_trial(points.pop(0))
-            trial, params = propose(mirror, spec)
-            design = space.design_dict(params, spec.accelerator, spec.convention)
-            # the report's attributes go on the stored copy only: the local study's tell() deep-copies
-            # its trial, and samplers never read them
-            attrs: dict[str, Any] = {"design": design, UID_ATTR: f"{me}:{result.written}"}
-            try:
-                outcome = evaluator.run(design)
-            except UserError as exc:
-                attrs["error"] = str(exc)
-                frozen = mirror.local.tell(trial, state=TrialState.FAIL)
-            else:
-                attrs.update(design=outcome.design, metrics=outcome.metrics, constraint_values=outcome.constraints,
-                             feasible=outcome.feasible, accuracy_provider=outcome.accuracy_provider,
-                             profile_source=outcome.profile_source)
-                if len(outcome.per_workload) > 1:
-                    attrs["per_workload"] = outcome.per_workload
-                if NAMED_CONSTRAINTS:
-                    for name, value in zip(spec.constraints.names(), outcome.constraints):
-                        trial.set_constraint(name, value)
-                else:  # the samplers' constraints_func reads it from the local trial
-                    trial.set_user_attr("constraint_values", outcome.constraints)
-                frozen = mirror.local.tell(trial, objective_values(spec.objectives, outcome.metrics))
-            frozen.user_attrs = {**frozen.user_attrs, **attrs}
-            study.add_trial(frozen)  # the one write: the whole finished trial
-            result.written += 1
-            result.uids.append(frozen.user_attrs[UID_ATTR])
-            if frozen.state == TrialState.COMPLETE:
-                result.complete += 1
-            else:
-                result.failed += 1
-            if on_trial:
-                on_trial(frozen)
+            batch = [propose(mirror, spec)]
+            if job.generations and points is None:  # the rest of a generation at once (dse/search/batch.py)
+                room = min(generation_room(mirror.local, batch[0][0]), job.quota - result.written,
+                           job.target - mirror.finished)
+                while len(batch) < room:
+                    mirror.done_params.add(params_key(batch[-1][1]))  # stored before the next is asked
+                    batch.append(propose(mirror, spec))
+            designs = [space.design_dict(params, spec.accelerator, spec.convention) for _, params in batch]
+            for k, ((trial, _), design, outcome) in enumerate(zip(batch, designs, _outcomes(evaluator, designs))):
+                if k and mirror.sync() >= job.target:  # others wrote meanwhile: the rest is not stored
+                    break
+                frozen = _tell(mirror, spec, trial, design, outcome, f"{me}:{result.written}")
+                study.add_trial(frozen)  # the one write: the whole finished trial
+                result.written += 1
+                result.uids.append(frozen.user_attrs[UID_ATTR])
+                if frozen.state == TrialState.COMPLETE:
+                    result.complete += 1
+                else:
+                    result.failed += 1
+                if on_trial:
+                    on_trial(frozen)
         else:
             result.reason = "quota done"
     except KeyboardInterrupt:
         result.interrupted = True
         result.reason = "interrupted"
     return result
+
+
+def generation_room(local: optuna.Study, trial: optuna.Trial) -> int:
+    """How many trials, this one included, the sampler's current generation still takes: a genetic
+    sampler draws a generation's trials from the same parents, so they may all be asked before any
+    is told, as they would be one by one; 1 for other samplers (each proposal waits for the last
+    result) and for the queued default design."""
+    sampler = local.sampler
+    if not isinstance(sampler, BaseGASampler) or trial.user_attrs.get(DEFAULT_ATTR):
+        return 1
+    generation = sampler.get_trial_generation(local, local.get_trials(deepcopy=False)[trial.number])
+    return max(1, sampler.population_size - len(sampler.get_population(local, generation)))
+
+
+def _outcomes(evaluator, designs: list[dict[str, Any]]) -> list[Any]:
+    """DesignEvaluator.run of each design (its Outcome, or the UserError it raises); a generation
+    on arrays, a single design by run() itself (cheaper for one)."""
+    if len(designs) > 1:
+        from dse.search.batch import run_designs
+
+        return run_designs(evaluator, designs)
+    try:
+        return [evaluator.run(designs[0])]
+    except UserError as exc:
+        return [exc]
+
+
+def _tell(mirror: _Mirror, spec: StudySpec, trial: optuna.Trial, design: dict[str, Any], outcome: Any,
+          uid: str) -> FrozenTrial:
+    """Tell the local sampler a trial's outcome; the finished trial with the report's attributes."""
+    # the report's attributes go on the stored copy only: the local study's tell() deep-copies
+    # its trial, and samplers never read them
+    attrs: dict[str, Any] = {"design": design, UID_ATTR: uid}
+    if isinstance(outcome, UserError):
+        attrs["error"] = str(outcome)
+        frozen = mirror.local.tell(trial, state=TrialState.FAIL)
+    else:
+        attrs.update(design=outcome.design, metrics=outcome.metrics, constraint_values=outcome.constraints,
+                     feasible=outcome.feasible, accuracy_provider=outcome.accuracy_provider,
+                     profile_source=outcome.profile_source)
+        if len(outcome.per_workload) > 1:
+            attrs["per_workload"] = outcome.per_workload
+        if NAMED_CONSTRAINTS:
+            for name, value in zip(spec.constraints.names(), outcome.constraints):
+                trial.set_constraint(name, value)
+        else:  # the samplers' constraints_func reads it from the local trial
+            trial.set_user_attr("constraint_values", outcome.constraints)
+        frozen = mirror.local.tell(trial, objective_values(spec.objectives, outcome.metrics))
+    frozen.user_attrs = {**frozen.user_attrs, **attrs}
+    return frozen
 
 
 # -- a whole run ---------------------------------------------------------------------------------------
@@ -371,7 +418,8 @@ def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, s
     elif workers == 1:
         bar = _progress_bar(spec.name, target, before, progress)
         try:
-            job = WorkerJob(spec, ref, quotas[0], target, seed, 0, timeout, spec.include_default, shares[0])
+            job = WorkerJob(spec, ref, quotas[0], target, seed, 0, timeout, spec.include_default, shares[0],
+                            generations=True)
             results = [run_worker(job, on_trial=lambda t: bar.update(1) if bar else None)]
         finally:
             if bar:
