@@ -135,14 +135,18 @@ def design_columns(points: list[DesignPoint]) -> SimpleNamespace:
 
 def prefill_profile(d: SimpleNamespace, workload: Workload, prompt_tokens: int) -> SparsityProfile | None:
     """profile_for(design, workload, "published") for the group (counts are arrays), with the P
-    text tokens appended as run_prefill does."""
+    text tokens appended as run_prefill does (the profile evaluate() then runs)."""
     if load_spec(d.accelerator)["model"] != "focus" or d.concentration == "none":
         return None
     fractions = {b: block_fraction(b) for b in set(d.block)}
     block_unique = None if None in fractions.values() else np.array([fractions[b] for b in d.block])
     removed = similarity_scale(workload, d.threshold, d.vector_size, block_unique)
     prof = profile_at_level(scaled_profile(workload, d.sec_scale, removed), d.concentration)
-    return with_text(prof, with_prompt(workload, prompt_tokens), prompt_tokens) if prompt_tokens else prof
+    if not prompt_tokens:
+        return prof
+    # run_prefill's: evaluate() takes the level of the profile with the text again (at `sic`, rows
+    # scaled to S + P tokens and back: not always the same double)
+    return profile_at_level(with_text(prof, with_prompt(workload, prompt_tokens), prompt_tokens), d.concentration)
 
 
 def _layers(prof: SparsityProfile | None, unit, workload: Workload, n: int) -> tuple[list[tuple], np.ndarray]:

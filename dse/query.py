@@ -185,6 +185,9 @@ def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list
             p = points[i]
             key = (*structure_key(p), p.encoder_threshold is None) if dense else ()
             groups.setdefault(key, []).append(j)
+        if "decode" in phases:  # and each group by which decode layers share a KV cache
+            groups = {(key, pattern): [js[k] for k in ks] for key, js in groups.items()
+                      for pattern, ks in _by_layer_pattern([points[idx[j]] for j in js], workload, P).items()}
         for js in groups.values():
             sel = np.array(js)
             pts = [points[idx[j]] for j in js]
@@ -196,6 +199,30 @@ def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list
                 continue
             out.append(QueryBatch(np.array(idx)[sel], query))
     return out, errors
+
+
+def _kv_cache(d, workload: Workload, P: int, n: int) -> tuple:
+    """Per layer, the KV cache each of n points enters decode with: the prefill profile's kept visual
+    tokens + the P text tokens (every token without concentration)."""
+    prefill = prefill_profile(d, workload, P)
+    if prefill is None:
+        return (np.full(n, workload.tokens + P, dtype=np.int64),) * workload.spec.llm.layers
+    return tuple(np.floor(np.broadcast_to(np.asarray(lp.tokens_kept, dtype=float), (n,))).astype(np.int64)
+                 for lp in prefill.layers)
+
+
+def _by_layer_pattern(points: list[DesignPoint], workload: Workload, P: int) -> dict[bytes, list[int]]:
+    """The points (of one structure) by which decode layers share a KV cache (per layer, the first
+    with its cache). Decode sums layers with equal caches once (dse/phases/decode.py), so points
+    batched together must share the pattern to be summed in run_query's order, to the last bit."""
+    cache = np.array(_kv_cache(design_columns(points), workload, P, len(points)))  # layer x point
+    first = np.tile(np.arange(len(cache))[:, None], (1, len(points)))
+    for layer in range(len(cache) - 1, -1, -1):  # the lowest index last: it wins
+        first[cache == cache[layer]] = layer
+    out: dict[bytes, list[int]] = {}
+    for k, column in enumerate(first.T.astype(np.int16)):
+        out.setdefault(column.tobytes(), []).append(k)
+    return out
 
 
 def _evaluation(res, sel: np.ndarray, workload: Workload) -> Evaluation:
@@ -210,14 +237,7 @@ def _query_arrays(points: list[DesignPoint], workload: Workload, ev: Evaluation,
     d0, P, n = points[0], points[0].prompt_tokens, len(points)
     spec = workload.spec.llm
     d = design_columns(points)
-    # the prefill's profile keeps each layer's visual tokens + the P text tokens in the KV cache
-    prefill = prefill_profile(d, workload, P)
-    if prefill is None:
-        cache = (np.full(n, workload.tokens + P, dtype=np.int64),) * spec.layers
-    else:
-        cache = tuple(np.floor(np.broadcast_to(np.asarray(lp.tokens_kept, dtype=float), (n,))).astype(np.int64)
-                      for lp in prefill.layers)
-    inp = decode_input(d0, cache)
+    inp = decode_input(d0, _kv_cache(d, workload, P, n))
     if not dense_phases:
         return QueryResult(d0, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
     dense = DenseArray(d, accelerator_for(d), get_backend("analytic"))

@@ -86,7 +86,7 @@ def test_batch_equals_scalar_on_random_points(workload, seed):
 
 def test_batch_with_prompt_tokens_is_run_prefill():
     w = resolve_workload("llava_vid/videomme")
-    points = _points(150, seed=6)
+    points = _points(400, seed=6)
     got = evaluate_batch(points, w, prompt_tokens=64)
     for i, p in enumerate(points):
         try:
@@ -94,9 +94,7 @@ def test_batch_with_prompt_tokens_is_run_prefill():
         except UserError as exc:
             assert got.errors[i] == str(exc)
             continue
-        assert [got.values[k][i] for k in BATCH_KEYS] == pytest.approx([getattr(ev, k) for k in BATCH_KEYS],
-                                                                       rel=1e-12, abs=0), p
-        assert got.values["total_cycles"][i] == ev.total_cycles
+        assert [got.values[k][i] for k in BATCH_KEYS] == [getattr(ev, k) for k in BATCH_KEYS], p  # to the last bit
 
 
 def test_batch_of_one_is_evaluate():
@@ -136,13 +134,13 @@ def test_query_batch_equals_run_query_on_random_points(workload, seed):
         batch, j = got[i]
         assert list(batch.phases) == list(q.phases)
         for name, phase in q.phases.items():
-            assert np.asarray(batch.phases[name].cycles)[j] == pytest.approx(phase.cycles, rel=1e-12, abs=0)
+            assert np.asarray(batch.phases[name].cycles)[j] == phase.cycles
             for k in PHASE_KEYS:
                 value = np.broadcast_to(getattr(batch.phases[name], k), batch.prefill.total_cycles.shape)[j]
-                assert value == pytest.approx(getattr(phase, k), rel=1e-12, abs=0), (name, k, p)
+                assert value == getattr(phase, k), (name, k, p)
         for k in ("ttft_s", "tpot_s", "query_time_s", "query_energy_j", "kv_cache_bytes"):
             value = np.broadcast_to(getattr(batch, k), batch.prefill.total_cycles.shape)[j]
-            assert value == pytest.approx(getattr(q, k), rel=1e-12, abs=0), (k, p)
+            assert value == getattr(q, k), (k, p)
         vectorised += len(q.phases) > 1
     assert vectorised > 100
 
@@ -208,7 +206,7 @@ def test_chunk_runs_the_whole_query_on_arrays(study, n, monkeypatch):
     assert calls["run_query"] == 0  # no point through the scalar path
     assert 0 < calls["run_decode"] <= 9  # once per group of points (dataflow x 3), not per point
     assert (out["error"] == "").mean() > 0.9 and out["feasible"].any()
-    _assert_chunk_is_run(spec, rows, rel=1e-12)
+    _assert_chunk_is_run(spec, rows)
 
 
 def test_chunk_reports_refused_designs():
@@ -221,11 +219,11 @@ def test_chunk_reports_refused_designs():
     assert (out["error"].drop(2) == "").all()
 
 
-@pytest.mark.parametrize("study, n", [("quickstart", 120), ("video-qa", 60)])
+@pytest.mark.parametrize("study, n", [("quickstart", 120), ("video-qa", 150), ("captioning", 120)])
 def test_run_designs_is_run(study, n):
     """A generation of trials at once (dse/search/batch.py run_designs): the Outcome run() gives each
-    design, or the error it raises; the numbers to the last bit on the prefill alone, to 1e-12 on the
-    whole query (decode layers with equal KV caches are summed once over the batch)."""
+    design, or the error it raises, to the last bit (whole queries included: decode sums layers with
+    equal KV caches in run_query's order)."""
     from dse.search.batch import run_designs
 
     spec = load_study(study)
@@ -240,14 +238,5 @@ def test_run_designs_is_run(study, n):
         except UserError as exc:
             assert isinstance(outcome, UserError) and str(outcome) == str(exc)
             continue
-        if study == "quickstart":
-            assert outcome == expected
-            continue
-        numbers = ("metrics", "per_workload")
-        assert {k: v for k, v in vars(outcome).items() if k not in numbers} == \
-            {k: v for k, v in vars(expected).items() if k not in numbers}
-        assert outcome.metrics["total_cycles"] == expected.metrics["total_cycles"]
-        assert outcome.metrics == pytest.approx(expected.metrics, rel=1e-12, abs=0)
-        for w, metrics in expected.per_workload.items():
-            assert outcome.per_workload[w] == pytest.approx(metrics, rel=1e-12, abs=0)
+        assert outcome == expected
     assert sum(isinstance(o, UserError) for o in got) < n // 2

@@ -1,4 +1,5 @@
-"""Many design points of one study at once: the seam `study exhaustive` evaluates its chunks through.
+"""Many design points of one study at once: how `study exhaustive` evaluates its chunks and a study run
+a generation of trials.
 
 `evaluate_chunk(spec, designs)` takes one row per design point (a column per searched knob,
 named and valued as in trials.csv; fixed knobs come from the study) and returns, row for row,
@@ -99,6 +100,8 @@ def _query_points(evaluator: DesignEvaluator, points: list) -> _Numbers:
                 failed.setdefault(j, message)
         acc = np.full((n, 3), np.nan)
         for j, p in enumerate(points):
+            if j in failed:  # run() stops at the query: the provider never sees the design
+                continue
             try:
                 a = evaluator.provider.predict(p, w)
             except UserError as exc:

@@ -18,7 +18,8 @@ Genetic samplers (NSGA-II, NSGA-III) draw every trial of a generation from the s
 run's only worker (the default: --workers 1) asks for the rest of the current generation at once, evaluates it on arrays
 (dse/search/batch.py run_designs: DesignEvaluator.run's numbers, tested equal) and then tells and
 writes each trial in order: the study is trial for trial the one written one by one (tested),
-in a fraction of the time. Other samplers propose one trial at a time.
+in a fraction of the time (the study's search space is static, so a generation's trials are drawn
+from the same space whenever they are asked). Other samplers propose one trial at a time.
 
 `--trials N` is the study's target number of finished (complete or failed) trials: a run
 does N minus those already stored, split exactly across its local workers (so one command
@@ -205,9 +206,12 @@ def skipped(mirror: _Mirror, spec: StudySpec, params: dict[str, Any]) -> bool:
         from dse.search.grid import CHIP_FREE
 
         chip = tuple(sorted((k, v) for k, v in params.items() if k not in CHIP_FREE))  # what the area depends on
-        if chip not in mirror.chip_areas:
-            mirror.chip_areas[chip] = _chip_area(spec, params)
-        return mirror.chip_areas[chip] > spec.constraints.area_mm2_max  # NaN (no chip) is not skipped
+        area = mirror.chip_areas.get(chip)
+        if area is None:
+            area = _chip_area(spec, params)
+            if area == area:  # a design refused for another reason says nothing of its chip: not cached
+                mirror.chip_areas[chip] = area
+        return area > spec.constraints.area_mm2_max  # NaN (no chip) is not skipped
     return False
 
 
@@ -251,7 +255,8 @@ def grid_points(spec: StudySpec) -> list[dict[str, Any]]:
 def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = None,
                stop: Callable[[], bool] | None = None) -> WorkerResult:
     """Write up to job.quota trials. Stops early on the target, the timeout, `stop()` turning true
-    (checked between trials) or KeyboardInterrupt; a trial is stored whole or not at all."""
+    (checked between trials, or generations when they are evaluated at once) or KeyboardInterrupt;
+    a trial is stored whole or not at all (an interrupted generation's unwritten trials are lost)."""
     from dse.search.evaluation import DesignEvaluator
 
     spec = job.spec
