@@ -111,7 +111,8 @@ class SparsityProfile:
             raise UserError("profile layers must be in increasing order, one entry each")
         for lp in self.layers:  # counts are numbers, or arrays of design points (dse/batch.py)
             mlp = 0 if lp.mlp_tokens_kept is None else lp.mlp_tokens_kept
-            if not xp.holds((0 <= lp.tokens_kept) & (lp.tokens_kept <= self.tokens) & (0 <= mlp) & (mlp <= self.tokens)):
+            kept = lp.tokens_kept
+            if not xp.holds((0 <= kept) & (kept <= self.tokens) & (0 <= mlp) & (mlp <= self.tokens)):
                 raise UserError(f"profile layer {lp.layer}: tokens_kept {lp.tokens_kept} outside [0, {self.tokens}]")
             if any(not xp.holds(v >= 0) for v in lp.unique_rows.values()):
                 raise UserError(f"profile layer {lp.layer}: negative unique rows")

@@ -114,7 +114,8 @@ def scaled_profile(workload: Workload, sec_scale, removed_scale) -> SparsityProf
         raise UserError("SEC scale must be positive and the removed-row scale non-negative")
     spec = workload.spec.llm
     cfg = focus_config(workload.name)
-    if any(xp.somewhere(a * sec_scale > 1.0) for a in cfg["alpha"]):  # once per process: studies search sec_scale up to 4
+    # once per process: studies search sec_scale up to 4
+    if any(xp.somewhere(a * sec_scale > 1.0) for a in cfg["alpha"]):
         warn("sec_scale above 1/alpha of an SEC layer caps that alpha at 1: the layer keeps every token")
     alphas = tuple(xp.minimum(1.0, a * sec_scale) for a in cfg["alpha"])
     layers = tuple(layer for layer in cfg["layers"] if layer < spec.layers)

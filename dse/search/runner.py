@@ -14,10 +14,10 @@ metrics, design — to the storage in one `add_trial` transaction. So:
 Samplers see the others' trials through the sync; only the trials other workers have in
 flight (at most one each, or one generation) are not visible.
 
-Genetic samplers (NSGA-II, NSGA-III) draw every trial of a generation from the same parents, so a
-run's only worker (the default: --workers 1) asks for the rest of the current generation at once, evaluates it on arrays
-(dse/search/batch.py run_designs: DesignEvaluator.run's numbers, tested equal) and then tells and
-writes each trial in order: the study is trial for trial the one written one by one (tested),
+Genetic samplers (NSGA-II, NSGA-III) draw every trial of a generation from the same parents, so
+a run's only worker (the default: --workers 1) asks for the rest of the current generation at
+once, evaluates it on arrays (dse/search/batch.py run_designs: DesignEvaluator.run's numbers,
+tested equal) and then tells and writes each trial in order: the study is trial for trial the one written one by one (tested),
 in a fraction of the time (the study's search space is static, so a generation's trials are drawn
 from the same space whenever they are asked). Other samplers propose one trial at a time.
 
