@@ -183,21 +183,21 @@ def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list
                 errors[i] = res.errors[j]
                 continue
             p = points[i]
-            key = (*structure_key(p), p.encoder_threshold is None) if dense else ()
-            groups.setdefault(key, []).append(j)
-        if "decode" in phases:  # and each group by which decode layers share a KV cache
-            groups = {(key, pattern): [js[k] for k in ks] for key, js in groups.items()
-                      for pattern, ks in _by_layer_pattern([points[idx[j]] for j in js], workload, P).items()}
+            groups.setdefault((*structure_key(p), p.encoder_threshold is None), []).append(j)
         for js in groups.values():
-            sel = np.array(js)
             pts = [points[idx[j]] for j in js]
-            try:
-                query = _query_arrays(pts, workload, _evaluation(res, sel, workload), dense)
-            except UserError as exc:  # the group's structure refuses the query (e.g. no encoder spec)
+            try:  # the group's structure may refuse the query (e.g. no encoder spec)
+                cache = np.array(_kv_cache(design_columns(pts), workload, P, len(pts)))  # layer x point
+                # decode batches: also by which layers share a KV cache
+                subsets = _by_layer_pattern(cache) if "decode" in phases else [list(range(len(js)))]
+                queries_of = [(ks, _query_arrays([pts[k] for k in ks], workload,
+                                                 _evaluation(res, np.array([js[k] for k in ks]), workload),
+                                                 cache[:, ks], dense)) for ks in subsets]
+            except UserError as exc:
                 for j in js:
                     errors[idx[j]] = str(exc)
                 continue
-            out.append(QueryBatch(np.array(idx)[sel], query))
+            out.extend(QueryBatch(np.array(idx)[[js[k] for k in ks]], query) for ks, query in queries_of)
     return out, errors
 
 
@@ -211,18 +211,18 @@ def _kv_cache(d, workload: Workload, P: int, n: int) -> tuple:
                  for lp in prefill.layers)
 
 
-def _by_layer_pattern(points: list[DesignPoint], workload: Workload, P: int) -> dict[bytes, list[int]]:
-    """The points (of one structure) by which decode layers share a KV cache (per layer, the first
-    with its cache). Decode sums layers with equal caches once (dse/phases/decode.py), so points
-    batched together must share the pattern to be summed in run_query's order, to the last bit."""
-    cache = np.array(_kv_cache(design_columns(points), workload, P, len(points)))  # layer x point
-    first = np.tile(np.arange(len(cache))[:, None], (1, len(points)))
+def _by_layer_pattern(cache: np.ndarray) -> list[list[int]]:
+    """The points (columns of a layer x point KV-cache table) by which decode layers share a cache
+    (per layer, the first with its cache). Decode sums layers with equal caches once
+    (dse/phases/decode.py), so points batched together must share the pattern to be summed in
+    run_query's order, to the last bit."""
+    first = np.tile(np.arange(len(cache))[:, None], (1, cache.shape[1]))
     for layer in range(len(cache) - 1, -1, -1):  # the lowest index last: it wins
         first[cache == cache[layer]] = layer
     out: dict[bytes, list[int]] = {}
     for k, column in enumerate(first.T.astype(np.int16)):
         out.setdefault(column.tobytes(), []).append(k)
-    return out
+    return list(out.values())
 
 
 def _evaluation(res, sel: np.ndarray, workload: Workload) -> Evaluation:
@@ -233,13 +233,15 @@ def _evaluation(res, sel: np.ndarray, workload: Workload) -> Evaluation:
                       breakdown={}, **v)
 
 
-def _query_arrays(points: list[DesignPoint], workload: Workload, ev: Evaluation, dense_phases: bool) -> QueryResult:
-    d0, P, n = points[0], points[0].prompt_tokens, len(points)
+def _query_arrays(points: list[DesignPoint], workload: Workload, ev: Evaluation, cache: np.ndarray,
+                  dense_phases: bool) -> QueryResult:
+    """The points' whole query; `cache`: their KV cache per layer (layer x point)."""
+    d0, P = points[0], points[0].prompt_tokens
     spec = workload.spec.llm
-    d = design_columns(points)
-    inp = decode_input(d0, _kv_cache(d, workload, P, n))
+    inp = decode_input(d0, tuple(cache))
     if not dense_phases:
         return QueryResult(d0, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
+    d = design_columns(points)
     dense = DenseArray(d, accelerator_for(d), get_backend("analytic"))
     return QueryResult(d0, ev, _phases(points, workload, ev, inp, dense), peak_kv_cache_bytes(spec, inp))
 

@@ -240,3 +240,17 @@ def test_run_designs_is_run(study, n):
             continue
         assert outcome == expected
     assert sum(isinstance(o, UserError) for o in got) < n // 2
+
+
+def test_query_batch_of_prefill_only_points_of_several_structures():
+    """The paper's scope (prefill alone, batch 1) of different accelerators and hand-sized buffers in one
+    call: each point's KV cache is its own (run_query's)."""
+    from dse.query import run_query, run_query_batch
+
+    w = resolve_workload("llava_vid/videomme")
+    points = [DesignPoint(buffer_kb={"output": 100.0}), DesignPoint(accelerator="dense"), DesignPoint(sec_scale=0.5)]
+    batches, errors = run_query_batch(points, w)
+    assert errors == ["", "", ""]
+    got = {int(i): float(np.broadcast_to(b.query.kv_cache_bytes, b.index.shape)[j])
+           for b in batches for j, i in enumerate(b.index)}
+    assert got == {i: run_query(p, w).kv_cache_bytes for i, p in enumerate(points)}
