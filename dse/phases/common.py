@@ -19,8 +19,7 @@ from dse.evaluate import run_totals
 from dse.sim import focus_unit as fu, xp
 from dse.sim.backends import Backend, gemm_cycles
 from dse.sim.cores import column_shares, combine
-from dse.sim.units.base import Tally, array_of, dram_bytes_per_cycle, sram_of, traffic_tiles
-from dse.sim.plan import linear_tile_terms
+from dse.sim.units.base import Tally, array_of, dram_bytes_per_cycle, exact_tiles, sram_of, traffic_tiles
 from dse.sim.traffic import kernel_bytes
 
 
@@ -86,13 +85,7 @@ class DenseArray:
 
     def cycles(self, M: int, K: int, N: int, unique: Any = None) -> Any:
         """M rows cut in exact m_tile tiles (each computing its share of `unique` rows)."""
-        out = 0
-        for m, n, on in linear_tile_terms(M, M if unique is None else unique, self.d.m_tile):
-            if xp.is_array(on):
-                out = out + xp.where(on, n * gemm_cycles(m, K, N, self.array, self.backend), 0)
-            elif on:
-                out = out + n * gemm_cycles(m, K, N, self.array, self.backend)
-        return out
+        return exact_tiles(M, M if unique is None else unique, K, N, self.d.m_tile, self.array, self.backend)
 
     def linear(self, tally: Tally, name: str, M: int, K: int, N: int, repeat: float = 1.0,
                unique: Any = None, weights_resident: Any = False, detect: bool = True) -> None:

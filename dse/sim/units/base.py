@@ -119,6 +119,22 @@ def dram_bytes_per_cycle(design: Any) -> Any:
     return bandwidth * 1e9 / (design.frequency_mhz * 1e6) if bandwidth else None
 
 
+def masked(on: Any, cost) -> Any:
+    """cost() where `on` holds, else 0 (on one design, cost() only runs where it holds)."""
+    if xp.is_array(on):
+        return xp.where(on, cost(), 0)
+    return cost() if on else 0
+
+
+def exact_tiles(tokens: Any, unique: Any, K: int, N: int, m_tile: Any, array: Any, backend: Backend) -> Any:
+    """Cycles of a GEMM of `tokens` rows cut in exact m_tile tiles (dse/sim/plan.py
+    linear_tile_terms), each computing its share of the `unique` rows."""
+    out = 0
+    for m, n, on in linear_tile_terms(xp.floor(tokens), unique, m_tile):
+        out = out + masked(on, lambda: n * gemm_cycles(m, K, N, array, backend))
+    return out
+
+
 class UnitContext:
     """The design on one workload: its array, buffer tiles, bandwidth and word size, and the array
     cycle counts every accelerator's rules are written in. One design (Python numbers) or many
@@ -146,12 +162,6 @@ class UnitContext:
         return cls(design, workload, backend, array_of(design), m_buf, n_buf, dram_bytes_per_cycle(design),
                    get_precision(design.precision).word_bytes)
 
-    def masked(self, on: Any, cost) -> Any:
-        """cost() where `on` holds, else 0 (on one design, cost() only runs where it holds)."""
-        if xp.is_array(on):
-            return xp.where(on, cost(), 0)
-        return cost() if on else 0
-
     def tiles_paper(self, rows_per_tile: Any, tiles: Any, K: int, N: Any) -> Any:
         if not xp.is_array(rows_per_tile, tiles, self.array.rows):
             if rows_per_tile <= 0 or tiles <= 0:
@@ -161,11 +171,7 @@ class UnitContext:
             xp.maximum(rows_per_tile, 1), K, N, self.array, self.backend) * tiles, 0.0)
 
     def tiles_exact(self, tokens: Any, unique: Any, K: int, N: int) -> Any:
-        """Exact tiles (dse/sim/plan.py linear_tile_terms), each on its share of the unique rows."""
-        out = 0
-        for m, n, on in linear_tile_terms(xp.floor(tokens), unique, self.d.m_tile):
-            out = out + self.masked(on, lambda: n * gemm_cycles(m, K, N, self.array, self.backend))
-        return out
+        return exact_tiles(tokens, unique, K, N, self.d.m_tile, self.array, self.backend)
 
     def dense_linear(self, T: Any, K: int, N: int) -> Any:
         if self.paper:
@@ -177,6 +183,6 @@ class UnitContext:
         """Causal attention of `heads` heads on exact tiles (dse/sim/plan.py causal_terms)."""
         out = 0
         for _, M, K, N, grows, tiles, on in causal_terms(T, unique_q, self.d.m_tile, self.spec.head_dim):
-            out = out + self.masked(on, lambda: heads * series_cycles(M, K, N, grows, self.d.m_tile, tiles,
+            out = out + masked(on, lambda: heads * series_cycles(M, K, N, grows, self.d.m_tile, tiles,
                                                                       self.array, self.backend))
         return out
