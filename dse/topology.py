@@ -57,6 +57,9 @@ def tiled_topology(workload: Workload, profile: SparsityProfile | None, m_tile: 
         for t in plan_layer(spec, tokens, m_tile, rows_for, tokens_for):
             N, repeat = core_share(t.kind, t.N, t.repeat, spec.heads, cols, cores)
             merged[(t.name, t.M, N, t.K)] += repeat
+        shared = Counter((name, M) for name, M, _, _ in merged)
         for (name, M, N, K), repeat in merged.items():
-            rows.append(TopologyRow(f"L{layer}_{name}_m{M}", M, N, K, repeat))
+            # causal attention tiles of one size differ in their keys: N and K keep the names unique
+            label = f"L{layer}_{name}_m{M}" + (f"_n{N}_k{K}" if shared[(name, M)] > 1 else "")
+            rows.append(TopologyRow(label, M, N, K, repeat))
     return rows

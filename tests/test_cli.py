@@ -70,11 +70,33 @@ def test_console_script_exit_code():
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
 
 
+def test_simulate_topology_counts_every_row(capsys, tmp_path):
+    """Every row of a topology counts, and written topologies name each row once (issue 19: rows
+    sharing a name were summed once): the CLI's total is the faithful model's compute cycles."""
+    from dse.evaluate import DesignPoint, evaluate
+    from dse.scalesim_io import read_topology
+    from dse.workloads import resolve_workload
+
+    path = tmp_path / "t.csv"
+    run_cli(capsys, "topology", "--workload", "llava_vid/videomme", "--profile", "published", "-o", str(path))
+    names = [r.layer for r in read_topology(path)]
+    assert len(names) == len(set(names)) == 632
+    code, out, _ = run_cli(capsys, "simulate", "--topology", str(path), "--json")
+    ev = evaluate(DesignPoint(accelerator="focus"), resolve_workload("llava_vid/videomme"))
+    assert json.loads(out)["total_cycles"] == ev.compute_cycles == 18_028_141_014
+    twice = tmp_path / "twice.csv"  # a hand-written file may repeat a name: both rows count
+    twice.write_text("Layer, M, N, K,\nq, 64, 32, 32,\nq, 64, 32, 32,\n")
+    _, out, _ = run_cli(capsys, "simulate", "--topology", str(twice), "--json")
+    assert json.loads(out)["total_cycles"] == 2 * ((64 + 2 * 32 + 32 - 2) - 1)  # WS: one fold each
+
+
 def test_simulate_topology_file(capsys, tmp_path):
     path = tmp_path / "t.csv"
     run_cli(capsys, "topology", "--workload", "llava_vid/mvbench", "-o", str(path))
     code, out, _ = run_cli(capsys, "simulate", "--topology", str(path), "--json")
     assert code == 0 and json.loads(out)["total_cycles"] > 0
+    code, _, err = run_cli(capsys, "simulate", "--topology", str(path), "--accelerator", "focus", "--cores", "4")
+    assert code == 2 and err.count("\n") == 1 and "--accelerator, --cores mean nothing" in err
     (tmp_path / "bad.csv").write_text("Layer, M, N, K,\nq, x, 1, 2,\n")
     code, _, err = run_cli(capsys, "simulate", "--topology", str(tmp_path / "bad.csv"))
     assert code == 2 and "bad.csv:2" in err

@@ -226,10 +226,10 @@ def test_multicore_topology_and_bandwidth_for_scalesim(workload):
     from dse.report.export import bandwidth_words
     from dse.topology import tiled_topology
 
-    one = {r.layer: r for r in tiled_topology(workload, None, 1024)}
+    one = {r.layer: r for r in tiled_topology(workload, None, 1024)}  # causal tiles: names carry N and K
     four = {r.layer: r for r in tiled_topology(workload, None, 1024, cores=4, cols=32)}
     assert four["L0_q_proj_m1024"].N == one["L0_q_proj_m1024"].N // 4
-    assert four["L0_qk_m1024"].repeat * 4 == one["L0_qk_m1024"].repeat  # 28 heads: 7 per core
+    assert four["L0_qk_m1024_n1024_k128"].repeat * 4 == one["L0_qk_m1024_n1024_k128"].repeat  # 28 heads: 7 per core
     d = DesignPoint(dram_bandwidth_gbps=64.0)
     assert bandwidth_words(d) == 64  # 128 B/cycle at 500 MHz, 2-byte words
     assert bandwidth_words(DesignPoint(dram_bandwidth_gbps=64.0, precision="int8", cores=4)) == 32

@@ -155,20 +155,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# what a topology file is simulated with: the array and its clock; every other flag describes a design
+TOPOLOGY_FLAGS = ("topology", "rows", "cols", "dataflow", "frequency_mhz", "backend", "per_layer", "json", "func",
+                  "command", "buffer_kb")
+
+
 def run_topology(args: argparse.Namespace) -> int:
-    """Each row's GEMM, whole, times its repeat count (no tiling, no convention)."""
+    """Each row's GEMM, whole, times its repeat count (no tiling, no convention); every row counts,
+    whatever its name."""
+    ignored = [f"--{k.replace('_', '-')}" for k, v in vars(args).items() if k not in TOPOLOGY_FLAGS and v is not None]
+    if args.buffer_kb:
+        ignored.append("--buffer-kb")
+    if ignored:
+        raise UserError(f"{', '.join(sorted(ignored))} mean nothing for --topology, which runs each row's GEMM "
+                        "whole on the array: give only --rows, --cols, --dataflow, --frequency-mhz, --backend")
     rows = read_topology(args.topology)
     args.rows, args.cols, args.dataflow = args.rows or 32, args.cols or 32, args.dataflow or "ws"
     frequency = args.frequency_mhz or 500.0
     array = array_from_args(args)
     backend = get_backend(args.backend)
-    cycles = {r.layer: r.repeat * gemm_cycles(r.M, r.K, r.N, array, backend) for r in rows}
-    total = sum(cycles.values())
+    cycles = [r.repeat * gemm_cycles(r.M, r.K, r.N, array, backend) for r in rows]
+    total = sum(cycles)
     result = {"topology": args.topology, "backend": args.backend, "rows": array.rows, "cols": array.cols,
-              "dataflow": array.dataflow, "frequency_mhz": frequency, "total_cycles": round(total),
-              "execution_time_s": total / (frequency * 1e6)}
+              "dataflow": array.dataflow, "frequency_mhz": frequency, "gemm_rows": len(rows),
+              "total_cycles": round(total), "execution_time_s": total / (frequency * 1e6)}
     if args.per_layer:
-        result["per_layer"] = [{"layer": k, "cycles": round(v)} for k, v in cycles.items()]
+        result["per_layer"] = [{"layer": r.layer, "cycles": round(c)} for r, c in zip(rows, cycles)]
     emit(result, args.json, lambda r: "\n".join(f"{k:>18}: {v}" for k, v in r.items() if k != "per_layer"))
     return 0
 

@@ -37,6 +37,9 @@ def parse_sizes(text: str) -> list[int]:
             if not 0 < lo <= hi:
                 raise ValueError
             sizes = [lo << i for i in range((hi // lo).bit_length())]
+            if sizes[-1] != hi:
+                raise UserError(f"--array {text}: HI must be LO times a power of two ({lo}..{sizes[-1]} or "
+                                f"{lo}..{sizes[-1] * 2}), or give a list of sizes, e.g. {lo},{hi}")
         else:
             sizes = [int(x) for x in text.split(",")]
     except ValueError:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -260,6 +261,19 @@ def resolve_workload_item(item: Any):
     return resolve_workload(None, item.get("model"), item.get("frames"), item.get("patches"), item.get("tokens"))
 
 
+def _refuse_non_finite(raw: Any, where: str, path: str = "") -> None:
+    """NaN or infinity anywhere in the file (YAML's .nan, .inf) means nothing a study can use: refused
+    before anything is created or stored."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise UserError(f"{where}: {path.lstrip('.')} is {raw}: give a finite number (null for no limit)")
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            _refuse_non_finite(value, where, f"{path}.{key}")
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            _refuse_non_finite(value, where, f"{path}[{i}]")
+
+
 def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     from dse.evaluate import DesignPoint
     from dse.sim.plan import CONVENTIONS
@@ -268,9 +282,13 @@ def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: a study file is a mapping of keys ({', '.join(sorted(TOP_KEYS))})")
     _unknown(raw, TOP_KEYS, where)
+    _refuse_non_finite(raw, where)
     name = raw.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if name is None:
         raise UserError(f"{where}: 'name' is required: letters, digits, '_', '-', '.' (it names results/<name>/)")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise UserError(f"{where}: 'name' is {name!r}: use letters, digits, '_', '-', '.' (up to 100, no path "
+                        "separators: it names results/<name>/)")
     workloads = parse_workloads(raw, where)
     accelerator = str(raw.get("accelerator", "focus"))
     try:

@@ -90,6 +90,9 @@ def custom_workload(model: str, frames: int | None, patches: int | None, tokens:
             raise UserError(f"--frames x --patches = {tokens:.3g} visual tokens: at most 10^18")
     elif not 0 < tokens <= MAX_TOKENS:
         raise UserError(f"--tokens must be an integer in 1..10^18, got {_shown(tokens)}")
+    elif patches is not None and tokens != (frames or 1) * patches:
+        raise UserError(f"--tokens {tokens} is not --frames x --patches = {(frames or 1) * patches}: give --tokens "
+                        "(with --frames, patches per frame follow) or --frames and --patches")
     frames = frames or 1
     patches = patches or (tokens // frames if tokens % frames == 0 else 0)
     return Workload(name=f"{model}-{frames}x{patches}" if patches else f"{model}-{tokens}tok",
@@ -107,6 +110,10 @@ def resolve_workload(
     if name:
         if model is not None:
             raise UserError("give either --workload or --model (with --frames/--patches or --tokens), not both")
+        given = [flag for flag, v in (("--frames", frames), ("--patches", patches), ("--tokens", tokens)) if v is not None]
+        if given:
+            raise UserError(f"{', '.join(given)} describe a custom workload; --workload {name} has its own "
+                            "(see 'focus-dse workloads'): drop them, or use --model M instead of --workload")
         try:
             return _published()[name]
         except KeyError:

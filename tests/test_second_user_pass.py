@@ -1,0 +1,76 @@
+"""Issue 19: what a second new-user pass found. Each test runs a command that misbehaved before the fix."""
+
+import pytest
+
+from dse.cli import main
+
+
+def refused(capsys, *argv) -> str:
+    """The command fails with one line on stderr and exit code 2; returns that line."""
+    code = main(list(argv))
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+# -- item 7: flags that meant nothing were silently ignored ------------------------------------------
+@pytest.mark.parametrize("argv, says", [
+    (["simulate", "--workload", "llava_vid/videomme", "--tokens", "5"], "--tokens describe a custom workload"),
+    (["simulate", "--workload", "llava_vid/videomme", "--frames", "2", "--patches", "3"], "--frames, --patches"),
+    (["simulate", "--model", "qwen2-7b", "--tokens", "100", "--frames", "2", "--patches", "3"],
+     "--tokens 100 is not --frames x --patches = 6"),
+    (["reproduce-paper", "--dram-bandwidth-gbps", "8"], "add --whole-query"),
+    (["sweep", "--workload", "llava_vid/videomme", "--array", "17..256"], "HI must be LO times a power of two"),
+])
+def test_meaningless_flags_are_refused(capsys, argv, says):
+    assert says in refused(capsys, *argv)
+
+
+@pytest.mark.parametrize("flag", [["--accelerator", "focus"], ["--precision", "int8"], ["--cores", "4"],
+                                  ["--convention", "focus-paper"], ["--workload", "llava_vid/videomme"],
+                                  ["--m-tile", "512"], ["--buffer-kb", "output=64"]])
+def test_topology_refuses_design_flags(capsys, tmp_path, flag):
+    path = tmp_path / "t.csv"
+    path.write_text("Layer, M, N, K,\nq, 64, 32, 32,\n")
+    assert f"{flag[0]} mean nothing for --topology" in refused(capsys, "simulate", "--topology", str(path), *flag)
+
+
+def test_custom_workload_tokens_with_frames(capsys):
+    """--tokens with --frames alone still means patches per frame = tokens / frames."""
+    import json
+
+    assert main(["simulate", "--model", "qwen2-7b", "--tokens", "100", "--frames", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["workload"] == "qwen2-7b-2x50"
+
+
+# -- item 3: NaN and infinity in study files: a traceback, and the bad study was already stored ---------
+@pytest.mark.parametrize("override, says", [
+    ({"constraints": {"area_mm2_max": float("nan")}}, "constraints.area_mm2_max is nan"),
+    ({"constraints": {"area_mm2_max": float("inf")}}, "constraints.area_mm2_max is inf"),
+    ({"constraints": {"accuracy_drop_max": float("nan")}}, "constraints.accuracy_drop_max is nan"),
+    ({"space": {"rows": {"low": 8, "high": 64, "step": float("nan")}}}, "space.rows.step is nan"),
+    ({"space": {"m_tile": [512, float("inf")]}}, "space.m_tile[1] is inf"),
+])
+def test_non_finite_study_values_are_refused_before_storing(capsys, tmp_path, override, says):
+    from study_helpers import study_main, write_study
+
+    bad = write_study(tmp_path, "nonfinite", **override)
+    assert ".nan" in bad.read_text() or ".inf" in bad.read_text()
+    assert study_main(["run", str(bad), "--results-dir", str(tmp_path), "--trials", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "nonfinite").exists()  # nothing created: the corrected file runs
+    good = write_study(tmp_path, "nonfinite")
+    assert study_main(["run", str(good), "--results-dir", str(tmp_path), "--trials", "2", "--no-progress",
+                       "--no-reports"]) == 0
+
+
+def test_study_name_with_path_separators_says_why(capsys, tmp_path):
+    from study_helpers import study_main, write_study
+
+    path = write_study(tmp_path, "escape")
+    path.write_text(path.read_text().replace("name: escape", "name: ../../escape"))
+    assert study_main(["run", str(path), "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'name' is '../../escape'" in err and "no path separators" in err
