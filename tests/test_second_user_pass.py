@@ -74,3 +74,25 @@ def test_study_name_with_path_separators_says_why(capsys, tmp_path):
     assert study_main(["run", str(path), "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "'name' is '../../escape'" in err and "no path separators" in err
+
+
+# -- item 4: a long answer whose attention crosses from compute- to DRAM-bound ran for minutes --------
+def test_decode_crossing_over_is_closed_form_in_the_answer_length(monkeypatch):
+    """10^8 output tokens whose per-token attention turns DRAM-bound on the way: the stall is summed per
+    residue class of the cache length (a handful of closed-form evaluations, not one per 32 tokens), and
+    agrees with summing the same stall token by token on a shorter answer (tests/test_whole_query.py)."""
+    import dse.phases.decode as decode
+    from dse.evaluate import DesignPoint
+    from dse.query import run_query
+    from dse.workloads import resolve_workload
+
+    evaluations = []
+    original = decode.gemm_cycles
+    monkeypatch.setattr(decode, "gemm_cycles", lambda *a: evaluations.append(a) or original(*a))
+    crossings = []
+    stall = decode._crossing_stall
+    monkeypatch.setattr(decode, "_crossing_stall", lambda *a: crossings.append(a) or stall(*a))
+    d = DesignPoint(accelerator="dense", phases=("prefill", "decode"), output_tokens=10 ** 8, dram_bandwidth_gbps=64)
+    tpot = run_query(d, resolve_workload("llava_vid/videomme")).tpot_s
+    assert len(crossings) == 1 and tpot > 0
+    assert len(evaluations) < 100

@@ -7,10 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dse.evaluate import DesignPoint
-from dse.phases.decode import DecodeInput, affine_sum, positive_sum, run_decode, segments
+from dse.phases.decode import DecodeInput, positive_progressions, run_decode
 from dse.query import run_query
 from dse.workloads import resolve_workload
 
@@ -144,19 +145,15 @@ def test_decode_step_lower_bounds(accelerator, bandwidth, dataflow, rows, cols):
     assert dec.cycles >= dec.macs / (rows * cols) * (1 - 1e-9)
 
 
-def test_closed_form_series_equal_the_loop():
-    def f(L):
-        return 7 * math.ceil(L / 32) * 95 + 3 * L - 1
-
-    for first, last in [(1, 1), (5, 700), (33, 64), (11713, 12224)]:
-        pieces = segments(first, last, (32, 8))
-        assert sum(affine_sum(f, lo, hi) for lo, hi in pieces) == sum(f(L) for L in range(first, last + 1))
-
-        def g(L):
-            return 2.5 * L - 7 * math.ceil(L / 32) * 10 - 50
-
-        assert sum(positive_sum(g, lo, hi) for lo, hi in pieces) == pytest.approx(
-            sum(max(0.0, g(L)) for L in range(first, last + 1)), rel=1e-12, abs=1e-9)
+def test_positive_progressions_equal_the_loop():
+    cases = [(-50.0, 2.5, 40), (50.0, -2.5, 40), (3.0, 0.0, 7), (-3.0, 0.0, 7), (1e6, 3.0, 5), (-1e6, -3.0, 5),
+             (-7.5, 2.5, 1), (0.0, -1.0, 9), (-10.0, 2.5, 4)]
+    for a, d, m in cases:
+        loop = sum(max(0.0, a + k * d) for k in range(m))
+        assert positive_progressions(a, d, m) == pytest.approx(loop, rel=1e-12, abs=1e-9), (a, d, m)
+    a, d, m = zip(*cases)
+    assert positive_progressions(np.array(a), np.array(d), np.array(m)) == pytest.approx(
+        [sum(max(0.0, x + k * y) for k in range(n)) for x, y, n in cases], rel=1e-12, abs=1e-9)
 
 
 def test_design_file_round_trip_keeps_query_knobs():

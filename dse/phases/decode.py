@@ -13,8 +13,9 @@ Never one evaluation per token: weight GEMMs are the same every token (counted o
 Attention over the G tokens is a tile series growing by one key per token (L is Q K^T's N and
 S V's K), summed in closed form by dse/sim/backends.py series_cycles (as the prefill's causal
 attention). The DRAM stall, max(0, bytes / bandwidth - cycles), is zero or the plain difference
-whenever the bounds at the two ends of the series say so (the usual case); only a series that
-crosses over is summed stretch by stretch (affine between multiples of the array's sides, O(G / 32)).
+whenever the bounds at the two ends of the series say so (the usual case); a series that crosses
+over is summed per residue class of L modulo lcm(rows, cols), each an arithmetic progression
+(O(rows x cols) at most, independent of G).
 Every formula takes one design's numbers or arrays of design points (dse/sim/xp.py).
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from math import ceil, floor
+import math
 
 import numpy as np
 
@@ -54,33 +55,17 @@ def peak_kv_cache_bytes(spec: TransformerSpec, inp: DecodeInput) -> float:
     return inp.batch * kv_bytes_per_token(spec, inp.word_bytes) * sum(c + inp.tokens for c in inp.cache)
 
 
-def segments(first: int, last: int, quanta: tuple[int, ...]) -> list[tuple[int, int]]:
-    """[first, last] cut after every multiple of each quantum: within a piece ceil(L/q) is constant."""
-    cuts = sorted({m for q in quanta for m in range(ceil(first / q) * q, last, q) if m >= first})
-    out, lo = [], first
-    for m in cuts:
-        out.append((lo, m))
-        lo = m + 1
-    out.append((lo, last))
-    return out
-
-
-def affine_sum(f, lo: int, hi: int) -> float:
-    """sum_{L=lo}^{hi} f(L) for f affine on [lo, hi]."""
-    return (hi - lo + 1) * (f(lo) + f(hi)) / 2
-
-
-def positive_sum(g, lo: int, hi: int) -> float:
-    """sum_{L=lo}^{hi} max(0, g(L)) for g affine on [lo, hi]."""
-    a, b = g(lo), g(hi)
-    if a >= 0 and b >= 0:
-        return affine_sum(g, lo, hi)
-    if a <= 0 and b <= 0 or lo == hi:
-        return 0.0
-    root = lo - a * (hi - lo) / (b - a)  # g(root) = 0; g >= 0 on one side of it
-    if a > 0:
-        return affine_sum(g, lo, min(hi, floor(root)))
-    return affine_sum(g, max(lo, ceil(root)), hi)
+def positive_progressions(a, d, m):
+    """sum_{k=0}^{m-1} max(0, a + k d), elementwise (a, d, m numbers or arrays, m >= 1): the terms
+    are positive on one run of k, found in closed form."""
+    a, d, m = (np.asarray(v, dtype=float) for v in (a, d, m))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # rising: k from the first positive term to m - 1; falling: k from 0 to the last positive one
+        lo = np.where(d > 0, np.clip(np.floor(-a / d) + 1, 0, m), 0)
+        hi = np.where(d < 0, np.clip(np.ceil(a / -d) - 1, -1, m - 1), m - 1)
+    hi = np.where((d == 0) & (a <= 0), -1, hi)
+    count = np.maximum(hi - lo + 1, 0)
+    return count * a + d * (lo + hi) * count / 2
 
 
 def run_decode(spec: TransformerSpec, inp: DecodeInput, dense: DenseArray) -> PhaseCost:
@@ -147,13 +132,13 @@ def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first, la
         m = xp.where(bound, (dram(first) + dram(last)) * n / 2 / bpc - c, 0.0)
         if not xp.is_array(crossing):
             if crossing:
-                m = _crossing_stall(qk, sv, dram, bpc, first, last, dense.array)
+                m = _crossing_stall(qk, sv, dram, bpc, first, last, dense.array, backend)
         else:
             for j in np.flatnonzero(crossing):  # the points whose series crosses over: one by one
                 a = dense.array
                 one = ArrayConfig(int(a.rows[j]), int(a.cols[j] if xp.is_array(a.cols) else a.cols), a.dataflow)
                 m[j] = _crossing_stall(partial(qk, array=one), partial(sv, array=one), dram, float(bpc[j]),
-                                       int(first[j]), int(last[j]), one)
+                                       int(first[j]), int(last[j]), one, backend)
     keys = (first + last) * n / 2  # sum of L
     macs = 2 * hd * heads * keys
     busy = c if most == kv_heads else c / most * kv_heads  # core-cycles: every KV head's
@@ -168,10 +153,22 @@ def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first, la
         tally.sram[k] = tally.sram.get(k, 0.0) + v * count
 
 
-def _crossing_stall(qk, sv, dram, bpc: float, first: int, last: int, array: ArrayConfig) -> float:
+def _crossing_stall(qk, sv, dram, bpc: float, first: int, last: int, array: ArrayConfig, backend) -> float:
     """sum over L = first..last of max(0, DRAM time - compute) of one design point whose series
-    crosses from compute- to DRAM-bound: affine between multiples of the array's sides."""
-    def stall(L: int) -> float:
+    crosses from compute- to DRAM-bound, in time independent of the answer length. The stall is
+    affine in L but for ceil(L / rows) and ceil(L / cols) steps, so it grows by the same amount
+    over every period P = lcm(rows, cols): the L of one residue class mod P form an arithmetic
+    progression, each summed in closed form (at most P terms, whatever G)."""
+    def stall(L):
         return dram(L) / bpc - qk(L) - sv(L)
 
-    return sum(positive_sum(stall, lo, hi) for lo, hi in segments(first, last, (array.rows, array.cols)))
+    period = math.lcm(array.rows, array.cols)
+    starts = np.arange(first, first + min(period, last - first + 1))
+    if backend.name == "analytic":  # the closed forms take the P lengths at once
+        values = np.asarray(stall(starts), dtype=float)
+    else:
+        values = np.array([stall(int(L)) for L in starts], dtype=float)
+    if last - first + 1 <= period:
+        return float(np.maximum(values, 0.0).sum())
+    growth = stall(first + period) - stall(first)
+    return float(positive_progressions(values, growth, (last - starts) // period + 1).sum())
