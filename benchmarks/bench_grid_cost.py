@@ -50,7 +50,8 @@ FINE = {  # the quickstart's space before it got a grid
 def fine_front(trials: int, storage: str | None) -> np.ndarray:
     from dse.evaluate import DesignPoint
     from dse.report.tables import trials_dataframe
-    from dse.search.runner import finished_count, open_study, run_study
+    from dse.search.runner import run_study
+    from dse.search.study_store import finished_count, open_study
 
     coarse = load_study("quickstart")
     spec = replace(coarse, space=parse_space(FINE, DesignPoint.buffer_names(coarse.accelerator)))

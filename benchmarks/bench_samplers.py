@@ -46,7 +46,7 @@ def sampler_config(sampler: str, default: SamplerConfig) -> SamplerConfig:
 def hv_ratios(study: str, sampler: str, seed: int, reference: list[float], exact_hv: float) -> list[float]:
     """One study run of max(CHECKPOINTS) trials; hv_ratio after each checkpoint."""
     from dse.report.tables import trials_dataframe
-    from dse.search.runner import open_study, run_study
+    from dse.search import open_study, run_study
     from dse.search.storage import StorageRef
 
     spec = load_study(study)

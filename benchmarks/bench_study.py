@@ -34,7 +34,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from dse.search.runner import open_study, run_study
+from dse.search import open_study, run_study
 from dse.search.storage import StorageRef
 from dse.search.studyfile import load_study
 

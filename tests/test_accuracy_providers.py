@@ -112,7 +112,7 @@ def test_user_function_that_raises_fails_that_trial_only(tmp_path, monkeypatch):
     assert p.predict(DesignPoint(threshold=0.9), W).accuracy == 60.0
 
     from dse.search import load_study, resolve_storage, run_study
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
     from study_helpers import write_study
 
     path = write_study(tmp_path, name="flaky", trials=12, accuracy={"provider": "user", "function": "flaky_eval:accuracy",

@@ -22,7 +22,7 @@ import pytest
 
 from dse.search.evaluation import METRIC_KEYS, DesignEvaluator
 from dse.search.exhaustive import enumerate_grid, exact_front
-from dse.search.runner import grid_points
+from dse.search.grid import grid_points
 from dse.search.studyfile import load_study
 from study_helpers import study_main, write_study
 
@@ -59,7 +59,7 @@ def _dominated_by_any(v: np.ndarray, others: np.ndarray) -> np.ndarray:
 def test_the_front_is_the_brute_force_front(enumerated):
     spec, run, front = enumerated
     evaluator = DesignEvaluator(spec)
-    outcomes = [evaluator.run(spec.space.design_dict(p, spec.accelerator, spec.convention)) for p in grid_points(spec)]
+    outcomes = [evaluator.run(spec.space.design_dict(p, spec.accelerator, spec.convention)) for p in grid_points(spec.space)]
     feasible = [o for o in outcomes if o.feasible]
     assert run.total("points") == len(outcomes) == 432
     assert run.total("feasible") == len(feasible)
@@ -96,7 +96,7 @@ def test_no_study_trial_is_better_than_the_exact_front(tmp_path):
 
     from dse.report.tables import trials_dataframe
     from dse.search import resolve_storage
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     spec = load_study(str(path))
     trials = trials_dataframe(open_study(spec, resolve_storage(spec.name, tmp_path, None, None), create=False), spec)

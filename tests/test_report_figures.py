@@ -17,7 +17,7 @@ def small(tmp_path_factory):
     """A finished 30-trial study: (spec, study, trials table, reference points)."""
     from dse.report import trials_dataframe
     from dse.search.evaluation import DesignEvaluator
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     tmp = tmp_path_factory.mktemp("figures")
     spec = load_study(str(write_study(tmp, name="fig")))

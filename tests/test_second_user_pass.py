@@ -96,3 +96,64 @@ def test_decode_crossing_over_is_closed_form_in_the_answer_length(monkeypatch):
     tpot = run_query(d, resolve_workload("llava_vid/videomme")).tpot_s
     assert len(crossings) == 1 and tpot > 0
     assert len(evaluations) < 100
+
+
+# -- item 6: a study whose every trial failed exited 0 -------------------------------------------------
+def test_a_run_whose_every_trial_fails_exits_2_naming_the_first_error(capsys, tmp_path):
+    import sys
+
+    from study_helpers import study_main, write_study
+
+    command = f"{sys.executable} -c \"import sys; sys.exit('evaluation harness not found')\""
+    path = write_study(tmp_path, name="allfail", trials=3, accuracy={"provider": "user", "command": command})
+    assert study_main(["run", str(path), "--results-dir", str(tmp_path), "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and "3 of the 3 trials of this run failed" in err
+    assert "evaluation harness not found" in err
+    assert "study has 3 finished trials" in out  # the failed trials are kept
+
+
+def test_a_run_with_some_failed_trials_says_so_and_succeeds(capsys, tmp_path, monkeypatch):
+    from study_helpers import study_main, write_study
+
+    (tmp_path / "half_eval.py").write_text(
+        "def accuracy(request):\n"
+        "    if request['design']['rows'] % 16:\n"
+        "        raise RuntimeError('GPU out of memory')\n"
+        "    return 60.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = write_study(tmp_path, name="somefail", trials=12,
+                       accuracy={"provider": "user", "function": "half_eval:accuracy", "dense_accuracy": 64.0})
+    assert study_main(["run", str(path), "--results-dir", str(tmp_path), "--no-progress", "--no-reports"]) == 0
+    err = capsys.readouterr().err
+    assert "trials of this run failed; the first: " in err and "GPU out of memory" in err
+
+
+# -- item 8: a Dask scheduler whose workers all left waited silently forever ---------------------------
+def test_dask_run_says_when_the_scheduler_has_no_workers_and_goes_on_when_they_return(monkeypatch):
+    import time
+
+    distributed = pytest.importorskip("distributed")
+    import dse.search.executors as executors
+
+    monkeypatch.setattr(executors, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(executors, "NO_WORKERS_SECONDS", 0.5)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster:
+        said, results = [], []
+
+        def workers_back(message, key=None):  # the run says so; then a worker joins again
+            said.append(message)
+            cluster.scale(1)
+
+        def done(result):
+            results.append(result)
+            if len(results) == 1:  # the only worker leaves with chunks still to do
+                cluster.scale(0)
+                while cluster.workers:
+                    time.sleep(0.02)
+
+        monkeypatch.setattr(executors, "warn", workers_back)
+        executors.run_dask(range(6), lambda i: time.sleep(0.05) or i, done, lambda: None, cluster.scheduler_address)
+    assert sorted(results) == list(range(6))
+    assert len(said) == 1 and "has had no workers" in said[0] and "Ctrl-C" in said[0]

@@ -17,7 +17,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def stored_trials(path: Path, results_dir: Path) -> dict:
     from dse.search import load_study, resolve_storage
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     spec = load_study(str(path))
     study = open_study(spec, resolve_storage(spec.name, results_dir, None, None), create=False)

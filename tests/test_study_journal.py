@@ -6,7 +6,7 @@ import pytest
 
 from dse.errors import UserError
 from dse.search import load_study, run_study
-from dse.search.runner import open_study
+from dse.search.study_store import open_study
 from dse.search.storage import LOCK_SUFFIX, mask, parse_storage
 from study_helpers import study_main, write_study
 

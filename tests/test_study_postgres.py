@@ -121,3 +121,9 @@ def test_eight_workers_on_one_postgresql_study_complete_every_trial_exactly_once
     from test_study_workers import run_eight_workers
 
     run_eight_workers(tmp_path, "pg_eight", postgres_url)
+
+
+def test_four_commands_on_one_postgresql_study_split_the_target_exactly(tmp_path, postgres_url):
+    from test_study_workers import run_separate_commands
+
+    run_separate_commands(tmp_path, "pg_four", postgres_url)

@@ -180,7 +180,7 @@ def test_resume_of_absent_study_is_an_error(tmp_path, capsys):
 def test_infeasible_designs_fail_or_are_marked_not_dropped(tmp_path):
     """A design the model rejects is stored as FAIL with its message."""
     from dse.search import load_study, resolve_storage, run_study
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     path = write_study(tmp_path, name="fails", trials=6, accuracy={"provider": "user", "command": "exit 3"},
                        sampler="random")
@@ -221,7 +221,7 @@ def test_grid_sampler_visits_distinct_points(tmp_path, workers):
     """Every grid point once: the default design takes no grid slot, workers split the grid."""
     from dse.search import load_study, run_study
     from dse.search.storage import parse_storage
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     path = write_study(tmp_path, name="gridd", sampler="grid", trials=24,
                        space={"rows": [16, 32, 64], "dataflow": ["ws", "os"], "m_tile": [512, 1024],
@@ -260,7 +260,7 @@ def test_export_custom_and_several_workloads(tmp_path):
 
 def test_resume_defaults_to_the_stored_target(tmp_path, capsys):
     from dse.search import load_study, resolve_storage
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     path = write_study(tmp_path, name="tgt", trials=5)
     common = ["--results-dir", str(tmp_path), "--no-progress", "--no-reports"]
@@ -297,11 +297,11 @@ def test_run_reports_through_the_run_s_own_study_object(tmp_path, monkeypatch):
     not opened again for them), and that object sees every trial the run wrote through run_study's own
     storage objects (SQLite: a cached RDB storage)."""
     import dse.report
-    import dse.search.runner as runner
+    import dse.search.study_store as store
 
     opened, reported = [], []
-    open_study, write_reports = runner.open_study, dse.report.write_reports
-    monkeypatch.setattr(runner, "open_study", lambda *a, **k: opened.append(open_study(*a, **k)) or opened[-1])
+    open_study, write_reports = store.open_study, dse.report.write_reports
+    monkeypatch.setattr(store, "open_study", lambda *a, **k: opened.append(open_study(*a, **k)) or opened[-1])
     monkeypatch.setattr(dse.report, "write_reports", lambda study, *a, **k: reported.append(study)
                         or write_reports(study, *a, **k))
     path = write_study(tmp_path, trials=12)
@@ -320,7 +320,7 @@ def _run(spec, folder, trials):
 
 
 def _area_and_params(spec, ref):
-    from dse.search.runner import DEFAULT_ATTR, open_study
+    from dse.search.study_store import DEFAULT_ATTR, open_study
 
     trials = open_study(spec, ref, create=False).get_trials(deepcopy=False)
     return [(t.user_attrs["metrics"]["area_mm2"], tuple(sorted(t.params.items())), bool(t.user_attrs.get(DEFAULT_ATTR)))
@@ -350,11 +350,11 @@ def test_skipped_proposals_are_never_evaluated_nor_stored(tmp_path):
 def test_skipping_gives_up_after_max_skipped_in_a_row(tmp_path, monkeypatch, capsys):
     """No design fits the area limit: after MAX_SKIPPED skips the next proposal is evaluated, with one warning;
     the default design is evaluated whatever its area."""
-    import dse.search.runner as runner
+    import dse.search.worker as worker
     from dse.errors import reset_warnings
     from dse.search import load_study
 
-    monkeypatch.setattr(runner, "MAX_SKIPPED", 5)
+    monkeypatch.setattr(worker, "MAX_SKIPPED", 5)
     reset_warnings()
     spec = load_study(str(write_study(tmp_path, name="tiny", trials=4, constraints={"area_mm2_max": 0.01},
                                       sampler={"name": "random", "skip_over_area": True})))
@@ -364,23 +364,24 @@ def test_skipping_gives_up_after_max_skipped_in_a_row(tmp_path, monkeypatch, cap
 
 
 def test_a_generation_at_once_is_the_same_study(tmp_path, monkeypatch):
-    """NSGA-II's trials of one generation are evaluated together (runner.generation_room): the stored
+    """NSGA-II's trials of one generation are evaluated together (worker.generation_room): the stored
     study is trial for trial the one a run evaluating them one by one writes."""
-    import dse.search.runner as runner
+    import dse.search.worker as worker
+    from dse.search.study_store import UID_ATTR, open_study
     from dse.search import load_study, resolve_storage, run_study
 
     spec = load_study(str(write_study(tmp_path, name="generations", trials=70,
                                       sampler={"name": "nsga2", "population_size": 16, "skip_repeats": True})))
     sizes = []
-    outcomes = runner._outcomes
-    monkeypatch.setattr(runner, "_outcomes", lambda ev, designs: sizes.append(len(designs)) or outcomes(ev, designs))
+    outcomes = worker._outcomes
+    monkeypatch.setattr(worker, "_outcomes", lambda ev, designs: sizes.append(len(designs)) or outcomes(ev, designs))
     stored = {}
     for mode in ("generation", "one by one"):
         if mode == "one by one":
-            monkeypatch.setattr(runner, "generation_room", lambda local, trial: 1)
+            monkeypatch.setattr(worker, "generation_room", lambda local, trial, default_attr: 1)
         ref = resolve_storage(spec.name, tmp_path / mode.replace(" ", "_"), None, None)
         run_study(spec, ref, 70, seed=1, progress=False)
-        stored[mode] = [(t.params, t.values, t.state, {k: v for k, v in t.user_attrs.items() if k != runner.UID_ATTR})
-                        for t in runner.open_study(spec, ref, create=False).get_trials()]
+        stored[mode] = [(t.params, t.values, t.state, {k: v for k, v in t.user_attrs.items() if k != UID_ATTR})
+                        for t in open_study(spec, ref, create=False).get_trials()]
     assert max(sizes) == 16  # a whole generation at once in the first run
     assert len(stored["generation"]) == 70 and stored["generation"] == stored["one by one"]

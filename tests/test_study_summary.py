@@ -34,12 +34,12 @@ def run_cli(command: str, capsys) -> tuple[int, str, str]:
 def test_ctrl_c_prints_the_command_that_resumes_this_study(tmp_path, monkeypatch, capsys):
     """The run had --storage, --results-dir, --out, --seed and --export-best: the printed command keeps
     them all, so running it resumes the same study and exports where the run would have."""
-    import dse.search.runner as runner
+    import dse.search.worker as worker
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "store").mkdir()
     path = write_study(tmp_path, name="intr", trials=20)
-    real_outcomes, calls = runner._outcomes, []
+    real_outcomes, calls = worker._outcomes, []
 
     def interrupted_after_8(evaluator, designs):
         calls.extend(designs)
@@ -47,12 +47,12 @@ def test_ctrl_c_prints_the_command_that_resumes_this_study(tmp_path, monkeypatch
             raise KeyboardInterrupt  # what Ctrl-C raises in the running process
         return real_outcomes(evaluator, designs)
 
-    monkeypatch.setattr(runner, "_outcomes", interrupted_after_8)
+    monkeypatch.setattr(worker, "_outcomes", interrupted_after_8)
     args = ["run", str(path), "--storage", "store/intr.log", "--results-dir", "res", "--out", "designs",
             "--seed", "3", "--export-best", "2", "--no-progress"]
     assert study_main(args) == 130
     err = capsys.readouterr().err
-    monkeypatch.setattr(runner, "_outcomes", real_outcomes)
+    monkeypatch.setattr(worker, "_outcomes", real_outcomes)
     resume = re.search(r"`(focus-dse study resume [^`]*)` continues", err).group(1)
     assert shlex.split(resume)[4:] == ["--results-dir", "res", "--storage", "store/intr.log", "--seed", "3",
                                        "--out", "designs", "--export-best", "2"]
@@ -80,7 +80,7 @@ def test_status_names_a_non_dominated_trial_among_tied_bests_with_units(tmp_path
 
     from dse.report import trials_dataframe
     from dse.search import load_study, resolve_storage
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     spec = load_study(str(path))
     df = trials_dataframe(open_study(spec, resolve_storage("ties", tmp_path, None, None), create=False), spec)

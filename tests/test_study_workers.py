@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dse.search import load_study, resolve_storage
-from dse.search.runner import UID_ATTR, open_study
+from dse.search.study_store import UID_ATTR, open_study
 from study_helpers import study_command, write_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,14 +30,25 @@ def stored(path: Path, results: Path, storage: str | None = None):
     return open_study(spec, ref, create=False).get_trials(deepcopy=False)
 
 
-def check_intact(trials, expected: int | None = None) -> None:
+def check_intact(trials, expected: int | None = None, settled: bool = True) -> None:
+    """Trials numbered 0..n-1 once each, no trial written twice, every claim finished or withdrawn
+    (`settled`: none left RUNNING; a killed worker leaves its claims RUNNING until the next worker
+    withdraws them), withdrawn claims never evaluated; `expected` finished trials."""
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials))), "trial numbers must be 0..n-1, each once"
     uids = [t.user_attrs[UID_ATTR] for t in trials]
     assert len(set(uids)) == len(uids), "a trial was written twice"
-    assert all(t.state.name in ("COMPLETE", "FAIL") for t in trials), "no trial may be left RUNNING"
+    if settled:
+        assert all(t.state.name in ("COMPLETE", "FAIL", "PRUNED") for t in trials), "no trial may be left RUNNING"
+    for t in trials:
+        if t.state.name == "PRUNED":
+            assert t.user_attrs["withdrawn"] and "metrics" not in t.user_attrs, "a withdrawn claim is not evaluated"
     if expected is not None:
-        assert len(trials) == expected
+        assert len(finished(trials)) == expected
+
+
+def finished(trials):
+    return [t for t in trials if t.state.name in ("COMPLETE", "FAIL")]
 
 
 def wait_for(path, results, n, proc, storage=None, timeout=60.0):
@@ -45,12 +56,12 @@ def wait_for(path, results, n, proc, storage=None, timeout=60.0):
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         try:
-            if len(stored(path, results, storage)) >= n:
+            if len(finished(stored(path, results, storage))) >= n:
                 return
         except Exception:  # storage not created yet
             pass
         time.sleep(0.2)
-    raise AssertionError(f"fewer than {n} trials after {timeout} s")
+    raise AssertionError(f"fewer than {n} finished trials after {timeout} s")
 
 
 def test_two_workers_on_a_journal_lose_and_duplicate_nothing(tmp_path):
@@ -77,9 +88,10 @@ def test_sigkill_then_resume_keeps_every_completed_trial(tmp_path, workers):
     wait_for(path, tmp_path, 40, proc, storage)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: parent and workers, mid-trial
     proc.wait(timeout=10)
-    before = {t.number: (t.params, t.values, t.user_attrs[UID_ATTR]) for t in stored(path, tmp_path, storage)}
+    killed = stored(path, tmp_path, storage)
+    before = {t.number: (t.params, t.values, t.user_attrs[UID_ATTR]) for t in finished(killed)}
     assert len(before) >= 40
-    check_intact(stored(path, tmp_path, storage))
+    check_intact(killed, settled=False)
     target = len(before) + 15
     resume = start(["resume", str(path), "--trials", str(target), "--results-dir", str(tmp_path), "--no-progress",
                     "--no-reports", "--workers", str(workers)] + (["--storage", storage] if storage else []), tmp_path)
@@ -104,13 +116,13 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     assert f"--results-dir {tmp_path}" in err, err  # the hint finds the study again
     trials = stored(path, tmp_path)
     check_intact(trials)
-    n = len(trials)
+    n = len(finished(trials))
     assert re.search(rf"study has {n} finished trials", out)
 
 
 def test_two_commands_on_one_journal_stop_at_the_target(tmp_path):
-    """Two separate `run --trials N` on one journal: each checks the stored count before every trial,
-    so together they overshoot N by at most the one trial the other had in flight."""
+    """Two separate `run --trials N` on one journal: every design is claimed before it is evaluated
+    (dse/search/claims.py), so together they stop at exactly N."""
     path = write_study(tmp_path, name="both", trials=100000)
     log = str(tmp_path / "both.log")
     args = ["run", str(path), "--trials", "150", "--storage", log, "--results-dir", str(tmp_path), "--no-progress",
@@ -120,9 +132,7 @@ def test_two_commands_on_one_journal_stop_at_the_target(tmp_path):
     for proc in (first, second):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-    trials = stored(path, tmp_path, log)
-    check_intact(trials)
-    assert 150 <= len(trials) <= 151
+    check_intact(stored(path, tmp_path, log), expected=150)
 
 
 def test_workers_see_each_others_trials(tmp_path):
@@ -141,35 +151,83 @@ def test_workers_see_each_others_trials(tmp_path):
     assert max(generations) >= 5, max(generations)
 
 
-def check_each_worker_wrote_its_share(trials, workers: int, total: int) -> None:
-    """plan_quotas splits `total` exactly: every worker stored each of its trials (sequence 0..quota-1) once."""
+def check_each_worker_wrote_trials(trials, workers: int) -> None:
+    """Every worker stored trials, each under its own sequence numbers (its claims, 0, 1, ...) once."""
     from collections import defaultdict
-
-    from dse.search.runner import plan_quotas
 
     sequences = defaultdict(list)
     for t in trials:
         worker, seq = t.user_attrs[UID_ATTR].rsplit(":", 1)
         sequences[worker].append(int(seq))
     assert len(sequences) == workers, f"{len(sequences)} workers wrote trials, not {workers}"
-    assert sorted(len(s) for s in sequences.values()) == sorted(plan_quotas(total, workers))
     for seq in sequences.values():
-        assert sorted(seq) == list(range(len(seq))), "a worker's trial lost or written twice"
+        assert sorted(seq) == list(range(len(seq))), "a worker's claim lost or written twice"
 
 
 def run_eight_workers(tmp_path: Path, name: str, storage: str) -> None:
     """8 worker processes on one study in `storage`: every trial completed exactly once, none lost,
-    none duplicated, each worker its exact share."""
+    none duplicated, the target exact."""
     path = write_study(tmp_path, name=name, trials=120)
     proc = start(["run", str(path), "--workers", "8", "--storage", storage, "--results-dir", str(tmp_path),
                   "--no-progress", "--no-reports"], tmp_path)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     trials = stored(path, tmp_path, storage)
-    check_intact(trials, expected=120)  # numbered 0..119 once each, none RUNNING, no uid twice
-    check_each_worker_wrote_its_share(trials, 8, 120)
+    check_intact(trials, expected=120)  # numbered 0.. once each, none RUNNING, no uid twice
+    check_each_worker_wrote_trials(trials, 8)
     assert "120 trials in" in out and "study has 120 finished trials" in out
 
 
 def test_eight_workers_on_a_journal_complete_every_trial_exactly_once(tmp_path):
     run_eight_workers(tmp_path, "eight", str(tmp_path / "eight.log"))
+
+
+def run_separate_commands(tmp_path: Path, name: str, storage: str, commands: int = 4, target: int = 120) -> None:
+    """The same `study run --trials N` started `commands` times on one storage (as on several machines):
+    exactly N finished trials, no design stored twice (skip_repeats), each process on its own sampler
+    seed (issue 19: every process started from the same seed and they repeated each other)."""
+    path = write_study(tmp_path, name=name, trials=100000,
+                       sampler={"name": "nsga2", "population_size": 10, "skip_repeats": True})
+    args = ["run", str(path), "--trials", str(target), "--storage", storage, "--results-dir", str(tmp_path),
+            "--no-progress", "--no-reports"]
+    procs = [start(args, tmp_path) for _ in range(commands)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    trials = stored(path, tmp_path, storage)
+    check_intact(trials, expected=target)
+    done = finished(trials)
+    assert len({tuple(sorted(t.params.items())) for t in done}) == target, "a design was stored twice"
+    streams: dict[str, list] = {}  # worker -> the seed of each of its claims, in order
+    for t in sorted(trials, key=lambda t: int(t.user_attrs[UID_ATTR].rsplit(":", 1)[1])):
+        streams.setdefault(t.user_attrs[UID_ATTR].rsplit(":", 1)[0], []).append(t.user_attrs["worker_seed"])
+    assert len(streams) >= 2
+    # a worker that finds another claiming beside it reseeds after its first claim
+    assert all(len(set(s[1:])) <= 1 for s in streams.values())
+    last = [s[-1] for s in streams.values()]
+    assert len(set(last)) == len(last), "two processes went on with one sampler seed"
+
+
+def test_four_commands_on_one_journal_split_the_target_exactly(tmp_path):
+    run_separate_commands(tmp_path, "four", str(tmp_path / "four.log"))
+
+
+def test_claims_of_a_killed_worker_are_withdrawn_and_redone(tmp_path):
+    """A worker killed mid-generation leaves its claims RUNNING; the next run on the same host withdraws
+    them (their process is gone) and reaches the target with them counted nowhere."""
+    path = write_study(tmp_path, name="claims", trials=100000)
+    proc = start(["run", str(path), "--results-dir", str(tmp_path), "--no-progress", "--no-reports"], tmp_path)
+    wait_for(path, tmp_path, 30, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    trials = stored(path, tmp_path)
+    target = len(finished(trials)) + 5
+    resume = start(["resume", str(path), "--trials", str(target), "--results-dir", str(tmp_path), "--no-progress",
+                    "--no-reports"], tmp_path)
+    _, err = resume.communicate(timeout=120)
+    assert resume.returncode == 0, err
+    after = stored(path, tmp_path)
+    check_intact(after, expected=target)
+    for t in trials:
+        if t.state.name == "RUNNING":
+            assert after[t.number].state.name == "PRUNED" and "is gone" in after[t.number].user_attrs["withdrawn"]

@@ -93,7 +93,7 @@ def _command(args: argparse.Namespace) -> str:
 def _study_trials(spec, ref) -> pd.DataFrame | None:
     """The study's trials in its storage; None (and a note) when it holds none of this study."""
     from dse.report.tables import trials_dataframe
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     try:
         study = open_study(spec, ref, create=False)

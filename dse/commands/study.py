@@ -82,7 +82,7 @@ def register(sub) -> None:
 # -- resolving STUDY and its storage ------------------------------------------------------------------
 def _spec_and_storage(args: argparse.Namespace, stored: bool = False):
     """(spec, storage ref). From the study file when STUDY is one; else the spec stored with the study."""
-    from dse.search.runner import load_stored_spec
+    from dse.search.study_store import load_stored_spec
     from dse.search.storage import resolve_storage
     from dse.search.studyfile import load_study, locate
 
@@ -121,7 +121,8 @@ def _check_running_args(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace, create: bool) -> int:
     from dataclasses import replace
 
-    from dse.search.runner import TARGET_ATTR, open_study, run_study
+    from dse.search.runner import run_study
+    from dse.search.study_store import TARGET_ATTR, open_study
 
     _check_running_args(args)
     spec, ref = _spec_and_storage(args)
@@ -153,6 +154,13 @@ def _run(args: argparse.Namespace, create: bool) -> int:
         raise
     print(f"{summary.written} trials in {summary.seconds:.1f} s ({summary.trials_per_second:.1f} trials/s); "
           f"study has {summary.after} finished trials ({', '.join(sorted(set(summary.reasons)))})")
+    if summary.failed:
+        if plotter and summary.failed == summary.written:
+            plotter.cancel()
+        failed = f"{summary.failed} of the {summary.written} trials of this run failed; the first: {summary.first_error}"
+        if summary.failed == summary.written:  # nothing to report on: say why, exit non-zero
+            raise UserError(f"{failed} (stored in {ref.display}; `focus-dse study status` lists them)")
+        print(f"note: {failed}", file=sys.stderr)
     commands = _command_line(args)
     if summary.interrupted:
         print(f"interrupted: {summary.after} finished trials are stored in {ref.display}; "
@@ -218,7 +226,7 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     from dse.report.export import export_best
     from dse.report.plotter import Plotter
     from dse.search.evaluation import DesignEvaluator
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     plotter = plotter or Plotter.start()
     try:
@@ -291,7 +299,7 @@ def status_dict(spec, ref, study) -> dict:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     spec, ref = _spec_and_storage(args, stored=True)
     study = open_study(spec, ref, create=False)
@@ -325,7 +333,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from dse.report import trials_dataframe
     from dse.report.export import export_best
-    from dse.search.runner import open_study
+    from dse.search.study_store import open_study
 
     if args.best < 1:
         raise UserError(f"--best must be >= 1, got {args.best}")

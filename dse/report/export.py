@@ -45,7 +45,7 @@ import pandas as pd
 from dse.errors import UserError
 from dse.report.tables import rank
 from dse.search.objectives import OBJECTIVES
-from dse.search.runner import META_ATTR, finished_count
+from dse.search.study_store import META_ATTR, finished_count
 from dse.search.storage import StorageRef
 from dse.search.studyfile import StudySpec, resolve_workload_item
 

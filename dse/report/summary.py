@@ -24,7 +24,7 @@ import pandas as pd
 from dse.report.tables import feasible_trials, objective_columns
 from dse.search import front
 from dse.search.objectives import OBJECTIVES, maximized
-from dse.search.runner import DEFAULT_ATTR
+from dse.search.study_store import DEFAULT_ATTR
 from dse.search.studyfile import StudySpec
 
 RANKING_RULE = ("rank: successive Pareto fronts of the feasible trials; within a front, distance to the ideal "

@@ -1,6 +1,7 @@
 """All trials as one table (CSV and Parquet), Pareto membership, and the ranking used by export.
 
-One row per trial in the storage, with its `state` (COMPLETE / FAIL), `feasible`, `pareto`
+One row per trial in the storage, with its `state` (COMPLETE / FAIL; RUNNING while another worker
+evaluates it; claims withdrawn before evaluation, dse/search/claims.py, are left out), `feasible`, `pareto`
 (on the feasible non-dominated front), every metric, every design field (fixed ones too),
 the constraint values (<= 0 satisfied), the accuracy provider's label and any error.
 """
@@ -12,11 +13,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from optuna.trial import TrialState
 
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
-from dse.search.runner import DEFAULT_ATTR, UID_ATTR
+from dse.search.study_store import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
 __all__ = ["area_range", "design_columns", "feasible_trials", "nondominated", "objective_columns", "rank",
@@ -55,6 +57,8 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     constraint_names = spec.constraints.names()
     for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.PRUNED:  # a withdrawn claim (dse/search/claims.py): not a trial of the study
+            continue
         ua = t.user_attrs
         row: dict[str, Any] = {"number": t.number, "state": t.state.name,
                                "feasible": bool(ua.get("feasible", False)) if t.state.name == "COMPLETE" else False,

@@ -17,10 +17,12 @@ import signal
 from itertools import islice
 from typing import Callable, Iterable
 
-from dse.errors import UserError
+from dse.errors import UserError, warn
 
 IN_FLIGHT_PER_THREAD = 2  # Dask: chunks queued per worker thread (keeps every thread busy)
 CONNECT_SECONDS = 10
+POLL_SECONDS = 1.0  # Dask: how often the run looks at its chunks and the scheduler's workers
+NO_WORKERS_SECONDS = 30.0  # Dask: how long the scheduler may have no worker before the run says so
 
 
 def run_inline(indices: Iterable[int], task: Callable, done: Callable, started: Callable) -> None:
@@ -64,7 +66,7 @@ def run_local(indices: Iterable[int], task: Callable, done: Callable, started: C
 
 def run_dask(indices: Iterable[int], task: Callable, done: Callable, started: Callable, address: str) -> None:
     try:
-        from distributed import Client, as_completed
+        from distributed import Client, wait
     except ImportError:
         raise UserError("--scheduler needs dask.distributed: pip install distributed") from None
     try:
@@ -79,12 +81,23 @@ def run_dask(indices: Iterable[int], task: Callable, done: Callable, started: Ca
                             f"`dask worker {address} --nthreads 1`")
         started()
         todo = iter(indices)
-        futures = [client.submit(task, i, pure=False) for i in islice(todo, threads * IN_FLIGHT_PER_THREAD)]
-        queue = as_completed(futures)
-        for future in queue:
-            done(future.result())  # a chunk's error (e.g. a UserError) is raised here
-            following = next(todo, None)
-            if following is not None:
-                queue.add(client.submit(task, following, pure=False))
+        pending = {client.submit(task, i, pure=False) for i in islice(todo, threads * IN_FLIGHT_PER_THREAD)}
+        without_workers = 0.0  # seconds the scheduler has had no worker while chunks wait
+        while pending:
+            try:
+                finished, pending = wait(pending, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # distributed's wait raises when nothing finished in time
+                finished = set()
+            for future in finished:
+                done(future.result())  # a chunk's error (e.g. a UserError) is raised here
+                following = next(todo, None)
+                if following is not None:
+                    pending.add(client.submit(task, following, pure=False))
+            without_workers = 0.0 if finished or client.nthreads() else without_workers + POLL_SECONDS
+            if without_workers >= NO_WORKERS_SECONDS:
+                warn(f"the Dask scheduler at {address} has had no workers for {without_workers:.0f} s; "
+                     f"{len(pending)} chunks wait, every finished one is stored: start workers (`dask worker "
+                     f"{address} --nthreads 1`) or stop with Ctrl-C (the same command resumes)",
+                     key=f"dask-no-workers-{address}")
     finally:
         client.close()

@@ -73,3 +73,12 @@ class Grid:
 
     def to_dict(self) -> dict[str, list[Any]]:
         return {n: list(v) for n, v in zip(self.names, self.values)}
+
+
+def grid_points(space: SearchSpace) -> list[dict[str, Any]]:
+    """Every point of a study's grid as params, in a fixed order (the grid sampler deals them out)."""
+    import itertools
+
+    grid = space.grid()
+    names = sorted(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]

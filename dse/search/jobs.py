@@ -1,5 +1,5 @@
 """What a study run hands each worker (WorkerJob) and gets back (WorkerResult): shared by the
-runner, which runs a job (dse/search/runner.py run_worker), and the process pool that runs several
+runner, which runs a job (dse/search/worker.py run_worker), and the process pool that runs several
 (dse/search/workers.py)."""
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dse.search.studyfile import StudySpec
 class WorkerJob:
     spec: StudySpec
     storage: StorageRef
-    quota: int  # trials this worker writes at most
-    target: int  # stop when the storage holds this many finished trials
+    target: int  # stop when the storage holds this many finished trials (dse/search/claims.py)
     seed: int | None
     index: int = 0
     timeout: float | None = None
@@ -32,6 +31,8 @@ class WorkerResult:
     written: int = 0
     complete: int = 0
     failed: int = 0
+    withdrawn: int = 0  # claims another worker's came before (never evaluated)
     interrupted: bool = False
     reason: str = ""
+    first_error: str = ""  # of the first trial that failed
     uids: list[str] = field(default_factory=list)

@@ -12,19 +12,21 @@
 - `--storage path.log`: a journal file.
 Any failure to open or reach a storage is one UserError line (passwords masked).
 
-Trials are written whole (see dse/search/runner.py): one transaction per finished trial. For
-RDB storages the per-parameter compatibility query Optuna runs on every insert is skipped
-(the study's fingerprint already guarantees every trial has the same distributions).
+Trials are claimed, then finished (dse/search/claims.py): one append each on the journal, a few
+transactions on an RDB, where the per-parameter compatibility query Optuna runs on every insert is
+skipped (the study's fingerprint already guarantees every trial has the same distributions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from optuna.storages.journal import BaseJournalBackend
 
@@ -214,6 +216,19 @@ class FlockJournalBackend(BaseJournalBackend):
         if not Path(file_path).exists():
             open(file_path, "ab").close()
         self._offsets: dict[int, int] = {0: 0}
+        self._pending: list | None = None  # logs held back by batch()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Appends made inside the block go out together at its end, in one write under the lock: a
+        reader sees a finished trial's outcome whole or not at all (dse/search/claims.py)."""
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            if pending:
+                self._append(pending)
 
     def read_logs(self, log_number_from: int):
         import json
@@ -243,6 +258,12 @@ class FlockJournalBackend(BaseJournalBackend):
                 yield log
 
     def append_logs(self, logs) -> None:
+        if self._pending is not None:
+            self._pending.extend(logs)
+        else:
+            self._append(logs)
+
+    def _append(self, logs) -> None:
         import fcntl
         import json
 

@@ -53,7 +53,7 @@ def process_context():
 
 def run_processes(jobs: list[WorkerJob], work: Callable[..., WorkerResult], finished: Callable[[], int],
                   make_bar) -> list[WorkerResult]:
-    """Run `work(job, stop=...)` (dse/search/runner.py run_worker) for each job in its own process;
+    """Run `work(job, stop=...)` (dse/search/worker.py run_worker) for each job in its own process;
     `finished()` counts the study's finished trials for the progress bar."""
     ctx = process_context()
     queue = ctx.Queue()
