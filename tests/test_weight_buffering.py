@@ -124,10 +124,11 @@ def test_series_in_closed_form_equals_tile_by_tile():
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 def test_arrays_equal_numbers(dataflow):
-    """On arrays of design points (dse/sim/xp.py) each element is the scalar answer, counts of 0 too."""
+    """On arrays of design points (dse/sim/xp.py) each element is the scalar answer, counts of 0 too;
+    shapes as floats, as tile rows come out of xp.ceil."""
     rng = np.random.default_rng(5)
     n = 400
-    M, K, N = (rng.integers(1, 500, n) for _ in range(3))
+    M, K, N = (rng.integers(1, 500, n).astype(float) for _ in range(3))
     rows, cols = rng.integers(1, 64, n), rng.integers(1, 64, n)
     step, count = rng.integers(0, 200, n), rng.integers(0, 30, n)
     gemm = double_cycles(M, K, N, rows, cols, dataflow)
