@@ -23,7 +23,8 @@ import optuna
 import pandas as pd
 
 from dse.batch import evaluate_batch
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.published import published_profile
 from dse.search.batch import evaluate_chunk, study_evaluator
 from dse.search.studyfile import load_study

@@ -6,7 +6,8 @@ from __future__ import annotations
 import timeit
 
 from dse.sim import analytic
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.sim.backends import _analytic_cycles
 from dse.sim.hardware import ArrayConfig
 from dse.sim.scalesim_backend import ScaleSimBackend, _run_one

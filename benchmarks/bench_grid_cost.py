@@ -48,7 +48,7 @@ FINE = {  # the quickstart's space before it got a grid
 
 
 def fine_front(trials: int, storage: str | None) -> np.ndarray:
-    from dse.evaluate import DesignPoint
+    from dse.design import DesignPoint
     from dse.report.tables import trials_dataframe
     from dse.search.runner import run_study
     from dse.search.study_store import finished_count, open_study

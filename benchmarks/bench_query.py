@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import timeit
 
-from dse.evaluate import DesignPoint, evaluate
-from dse.query import PHASES, run_query
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
+from dse.design import PHASES
+from dse.query import run_query
 from dse.sim.backends import _analytic_cycles
 from dse.workloads import resolve_workload
 

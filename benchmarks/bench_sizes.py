@@ -5,7 +5,8 @@ accelerator, the best-of-5 time of one design point and its ratio to the 11,648-
 from __future__ import annotations
 
 from benchmarks.bench_core import best_of
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.sim.backends import _analytic_cycles
 from dse.workloads import resolve_workload
 

@@ -8,8 +8,11 @@ not exist; the cost model would still charge them (a 99x99x99 block costs ~10^6 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import isqrt
+from typing import Any
 
+from dse.cost.accelerator import load_spec
 from dse.errors import UserError
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import linear_gemms
@@ -36,3 +39,20 @@ def check_fits(block: tuple[int, int, int], vector_size: int, workload: Workload
     if vector_size > longest.K:
         raise UserError(f"vector size {vector_size} is longer than every row {workload.name}'s GEMMs read (the "
                         f"longest, {longest.name}'s, has {longest.K}): use 1..{longest.K}")
+
+
+def similarity_window_error(design: Any, workload: Workload) -> str:
+    """'' when the design's similarity window fits the workload (or the design runs no similarity),
+    else why it does not: the one check evaluate() raises and evaluate_batch() records per point."""
+    if design.concentration == "none" or load_spec(design.accelerator)["model"] != "focus":
+        return ""
+    return _window_error(tuple(design.block), design.vector_size, workload)
+
+
+@lru_cache(maxsize=1024)  # a study asks for few distinct windows, once per design
+def _window_error(block: tuple[int, int, int], vector_size: int, workload: Workload) -> str:
+    try:
+        check_fits(block, vector_size, workload)
+    except UserError as exc:
+        return str(exc)
+    return ""

@@ -29,7 +29,7 @@ import numpy as np
 from dse.cost.accelerator import ALL_LEVELS, is_built, load_spec
 from dse.errors import UserError
 from dse.profile import LayerProfile, SparsityProfile
-from dse.sim import xp
+from dse import xp
 
 LEVELS = ("sec+sic", "sec", "sic", "none")
 

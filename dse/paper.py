@@ -13,7 +13,8 @@ from math import prod
 
 from dse.cost.accelerator import PAPER_KNOBS, build_accelerator
 from dse.data_files import DATA_DIR, REFERENCE_DIR
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.workloads import resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from dse.errors import UserError
 from dse.jsonfile import read_json
-from dse.sim import xp
+from dse import xp
 
 FORMAT = "focus-dse/sparsity-profile/1"
 

@@ -24,7 +24,7 @@ from math import prod
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError, warn
 from dse.profile import MLP_GEMMS, ConcentrationSettings, LayerProfile, SparsityProfile
-from dse.sim import xp
+from dse import xp
 from dse.workloads.catalog import VIDEO_WORKLOADS, Workload
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import TransformerSpec

@@ -1,34 +1,43 @@
 """The whole VLM query: which phases run, in order, and how their costs add up.
 
-PHASES is the pipeline (as ZigZag's api.py lists its stages): encoder -> prefill -> decode.
-A design's `phases` picks a subset (prefill always: the usual keys describe it); the default,
-prefill alone with P = 0, is exactly the Focus paper's scope and dse.evaluate.evaluate.
-With a batch of B sequences the encoder and prefill run once per sequence (costs x B) and
-decode runs them together at M = B.
-Totals: ttft = encoder + prefill time; tpot = decode time / G; query time = ttft + G tpot;
-query energy = the phases' sum; kv_cache_bytes = all layers' KV caches at their peak.
-run_query_batch is run_query on arrays of design points (the same phase code; `study exhaustive`).
+A design's `phases` picks a part of PIPELINE (prefill always: the usual keys describe it); the default,
+prefill alone with P = 0, is exactly the Focus paper's scope and dse.evaluate.evaluate. With a batch of
+B sequences the encoder and prefill run once per sequence (costs x B) and decode runs them together at
+M = B. Totals: ttft = encoder + prefill time; tpot = decode time / G; query time = ttft + G tpot; query
+energy = the phases' sum; kv_cache_bytes = all layers' KV caches at their peak.
+run_query runs one design point; run_query_batch many, on arrays (the same phases: `study exhaustive`
+and a study's generations).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
-from dse.batch import BATCH_KEYS, design_columns, evaluate_batch, prefill_profile, structure_key
+from dse import xp
+from dse.batch import evaluate_batch
+from dse.cost.accelerator import Accelerator
 from dse.cost.precision import get_precision
+from dse.design import PHASES, DesignColumns, DesignPoint, structure_key
 from dse.errors import UserError
-from dse.evaluate import DesignPoint, Evaluation, accelerator_for
-from dse.phases.common import DenseArray, PhaseCost
-from dse.phases.decode import DecodeInput, peak_kv_cache_bytes, run_decode
-from dse.phases.encoder import run_encoder
-from dse.phases.prefill import prefill_macs, run_prefill
+from dse.evaluate import Evaluation, evaluate_run
+from dse.llm_run import RESULT_KEYS, accelerator_for, design_profiles
+from dse.phases import decode, encoder, prefill
+from dse.phases.common import DecodeInput, DenseArray, PhaseCost, QueryContext
+from dse.phases.decode import peak_kv_cache_bytes
+from dse.profile import SparsityProfile
 from dse.sim.backends import Backend, get_backend
 from dse.workloads.catalog import Workload
 
-PHASES = ("encoder", "prefill", "decode")
+# The pipeline, in order (as ZigZag's api.py lists its stages): each phase a module, run(QueryContext).
+PIPELINE: dict[str, Callable[[QueryContext], PhaseCost]] = {
+    "encoder": encoder.run,  # vision tower + connector, dense on the design's array (dse/phases/encoder.py)
+    "prefill": prefill.run,  # the LLM on concentrated visual + P text tokens (dse/llm_run.py)
+    "decode": decode.run,  # G tokens at M = batch over each layer's KV cache (dse/phases/decode.py)
+}
+assert tuple(PIPELINE) == PHASES, "dse/design.py names the phases a design may ask for"
 # documented whole-query settings (README "The whole query"): a multiple-choice video QA prompt
 # (question + 4 options) answered by one letter and an end token; a caption of a few hundred tokens
 VIDEO_QA = {"prompt_tokens": 64, "output_tokens": 2}
@@ -39,36 +48,9 @@ MODELLED = ("encoder and decode phases are focus-dse's model, beyond the Focus p
             "only); both conventions count them with exact tiles")
 
 
-def parse_phases(value: Any, where: str = "phases") -> tuple[str, ...]:
-    """'encoder,prefill,decode' or a list -> the phases in pipeline order."""
-    items = [p.strip() for p in value.split(",")] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items or not all(isinstance(p, str) for p in items):
-        raise UserError(f"{where}: a comma-separated list of {', '.join(PHASES)}, got {value!r}")
-    unknown = [p for p in items if p not in PHASES]
-    if unknown or len(set(items)) != len(items):
-        raise UserError(f"{where}: each of {', '.join(PHASES)} at most once, got {value!r}")
-    if "prefill" not in items:
-        raise UserError(f"{where}: must include prefill (encoder,prefill,decode or a part of it), got {value!r}")
-    return tuple(p for p in PHASES if p in items)
-
-
-def check_query_knobs(design: DesignPoint) -> None:
-    for name, low in (("prompt_tokens", 0), ("output_tokens", 0), ("batch", 1)):
-        value = getattr(design, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise UserError(f"design: {name} must be an integer >= {low}, got {value!r}")
-    t = design.encoder_threshold
-    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1):
-        raise UserError(f"design: encoder_threshold must be in [0, 1] or null (off), got {t!r}")
-    if "decode" in design.phases and design.output_tokens < 1:
-        raise UserError("the decode phase needs output_tokens >= 1 (--output-tokens G)")
-    if design.encoder_threshold is not None and "encoder" not in design.phases:
-        raise UserError("encoder_threshold acts in the encoder phase: add encoder to the phases or drop it")
-
-
 @dataclass(frozen=True)
 class QueryResult:
-    design: DesignPoint
+    design: DesignPoint  # (run_query_batch: the first of the points; the query knobs are all theirs)
     prefill: Evaluation  # the usual keys
     phases: dict[str, PhaseCost]
     kv_cache_bytes: float
@@ -105,51 +87,41 @@ class QueryResult:
                 "query_energy_j": self.query_energy_j, "kv_cache_bytes": self.kv_cache_bytes, "modelled": notes}
 
 
-def _times(cost: PhaseCost, n: int) -> PhaseCost:
-    if n == 1:
-        return cost
-    return replace(cost, macs=cost.macs * n, cycles=cost.cycles * n, compute_cycles=cost.compute_cycles * n,
-                   memory_stall_cycles=cost.memory_stall_cycles * n, time_s=cost.time_s * n,
-                   energy_j=cost.energy_j * n, dram_bytes=cost.dram_bytes * n)
+def kv_cache(visual: SparsityProfile | None, workload: Workload, prompt_tokens: int, n: int | None = None) -> tuple:
+    """Per LLM layer, the KV cache decode starts from: the visual tokens the layer kept (every one without
+    concentration) + the P text tokens; for n points, int64 arrays."""
+    if visual is None:
+        per_layer = [workload.tokens + prompt_tokens] * workload.spec.llm.layers
+    else:
+        per_layer = [xp.floor(lp.tokens_kept) + prompt_tokens for lp in visual.layers]
+    if n is None:
+        return tuple(per_layer)
+    return tuple(np.broadcast_to(np.asarray(c), (n,)).astype(np.int64) for c in per_layer)
 
 
-def run_query(design: DesignPoint, workload: Workload, profile="published", backend: Backend | str = "analytic",
-              per_layer: bool = False) -> QueryResult:
+def _query(design: DesignPoint | list[DesignPoint], columns: Any, workload: Workload, ev: Evaluation,
+           cache: tuple, backend: Backend, accel: Accelerator | None = None) -> QueryResult:
+    """The phases of one design point (`columns` the point itself) or of a list of points of one query
+    (`columns` their DesignColumns; `ev` and `cache` arrays over them), in pipeline order; `accel`: the
+    chip, when the prefill built it already."""
+    first = design[0] if isinstance(design, list) else design
+    inp = DecodeInput(cache, first.output_tokens if "decode" in first.phases else 0, first.batch,
+                      get_precision(first.precision).word_bytes)
+    # the paper's scope needs no dense array: nothing else to build
+    dense = None if first.paper_scope else DenseArray(columns, accel or accelerator_for(columns), backend)
+    q = QueryContext(design, workload, ev, inp, dense)
+    phases = {name: PIPELINE[name](q) for name in first.phases}
+    return QueryResult(first, ev, phases, peak_kv_cache_bytes(workload.spec.llm, inp))
+
+
+def run_query(design: DesignPoint, workload: Workload, profile: SparsityProfile | str = "published",
+              backend: Backend | str = "analytic", per_layer: bool = False) -> QueryResult:
     if "decode" in design.phases and design.dram_bandwidth_gbps is None:
         raise UserError(NO_BANDWIDTH)
     backend = get_backend(backend) if isinstance(backend, str) else backend
-    P, B = design.prompt_tokens, design.batch
-    ev, visual = run_prefill(design, workload, P, profile, backend, per_layer)
-    spec = workload.spec.llm
-    cache = tuple(int(visual.layers[layer].tokens_kept) + P if visual is not None else workload.tokens + P
-                  for layer in range(spec.layers))
-    inp = decode_input(design, cache)
-    if design.phases == ("prefill",) and B == 1:  # the paper's scope: nothing else to build
-        return QueryResult(design, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
-    dense = DenseArray(design, accelerator_for(design), backend)
-    return QueryResult(design, ev, _phases(design, workload, ev, inp, dense), peak_kv_cache_bytes(spec, inp))
-
-
-def decode_input(design: DesignPoint, cache: tuple) -> DecodeInput:
-    return DecodeInput(cache, design.output_tokens if "decode" in design.phases else 0, design.batch,
-                       get_precision(design.precision).word_bytes)
-
-
-def _phases(design: DesignPoint | list[DesignPoint], workload: Workload, ev: Evaluation, inp: DecodeInput,
-            dense: DenseArray) -> dict[str, PhaseCost]:
-    """Each phase's cost, in pipeline order: one design point, or a list of points (of one query:
-    the same phases, P, G and B) whose numbers `ev`, `inp` and `dense` hold as arrays."""
-    first = design[0] if isinstance(design, list) else design
-    P, B = first.prompt_tokens, first.batch
-    phases: dict[str, PhaseCost] = {}
-    for name in first.phases:
-        if name == "encoder":
-            phases[name] = _times(run_encoder(design, workload, dense), B)
-        elif name == "prefill":
-            phases[name] = _times(prefill_cost(ev, workload, P), B)
-        else:
-            phases[name] = run_decode(workload.spec.llm, inp, dense)
-    return phases
+    P = design.prompt_tokens
+    ev, run = evaluate_run(design, workload, profile, backend, per_layer, prompt_tokens=P)
+    return _query(design, design, workload, ev, kv_cache(run.visual, workload, P), backend, run.accel)
 
 
 @dataclass(frozen=True)
@@ -161,10 +133,9 @@ class QueryBatch:
 
 
 def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list[QueryBatch], list[str]]:
-    """run_query(point, workload) of many points (published profiles, analytic backend) on arrays:
-    the prefill by dse/batch.py evaluate_batch, the encoder and decode by the same phase code as
-    run_query, run on arrays of the points that share a query (phases, P, G, B) and a structure
-    (accelerator, convention, dataflow, cores, columns with several cores, level, precision).
+    """run_query(point, workload) of many points (published profiles, analytic backend) on arrays: the
+    prefill by dse/batch.py evaluate_batch, the other phases by the same code as run_query, on arrays of
+    the points that share a query (phases, P, G, B) and a structure (dse/design.py structure_key).
     Returns the batches and, per point, "" or what run_query raises for it."""
     errors = [""] * len(points)
     queries: dict[tuple, list[int]] = {}
@@ -174,41 +145,33 @@ def run_query_batch(points: list[DesignPoint], workload: Workload) -> tuple[list
         else:
             queries.setdefault((p.phases, p.prompt_tokens, p.output_tokens, p.batch), []).append(i)
     out: list[QueryBatch] = []
-    for (phases, P, _, B), idx in queries.items():
+    backend = get_backend("analytic")
+    for (phases, P, _, _), idx in queries.items():
         res = evaluate_batch([points[i] for i in idx], workload, prompt_tokens=P)
-        dense = phases != ("prefill",) or B > 1  # the paper's scope (run_query's shortcut) builds no array
         groups: dict[tuple, list[int]] = {}
         for j, i in enumerate(idx):
             if res.errors[j]:
                 errors[i] = res.errors[j]
-                continue
-            p = points[i]
-            groups.setdefault((*structure_key(p), p.encoder_threshold is None), []).append(j)
+            else:
+                groups.setdefault((*structure_key(points[i]), points[i].encoder_threshold is None), []).append(j)
         for js in groups.values():
             pts = [points[idx[j]] for j in js]
             try:  # the group's structure may refuse the query (e.g. no encoder spec)
-                cache = np.array(_kv_cache(design_columns(pts), workload, P, len(pts)))  # layer x point
+                columns = DesignColumns.of(pts)
+                cache = np.array(kv_cache(design_profiles(columns, workload)[0], workload, P, len(pts)))
                 # decode batches: also by which layers share a KV cache
                 subsets = _by_layer_pattern(cache) if "decode" in phases else [list(range(len(js)))]
-                queries_of = [(ks, _query_arrays([pts[k] for k in ks], workload,
-                                                 _evaluation(res, np.array([js[k] for k in ks]), workload),
-                                                 cache[:, ks], dense)) for ks in subsets]
+                done = []
+                for ks in subsets:
+                    sub = [pts[k] for k in ks]
+                    ev = _evaluation(res, np.array([js[k] for k in ks]), workload)
+                    done.append((ks, _query(sub, DesignColumns.of(sub), workload, ev, tuple(cache[:, ks]), backend)))
             except UserError as exc:
                 for j in js:
                     errors[idx[j]] = str(exc)
                 continue
-            out.extend(QueryBatch(np.array(idx)[[js[k] for k in ks]], query) for ks, query in queries_of)
+            out.extend(QueryBatch(np.array(idx)[[js[k] for k in ks]], query) for ks, query in done)
     return out, errors
-
-
-def _kv_cache(d, workload: Workload, P: int, n: int) -> tuple:
-    """Per layer, the KV cache each of n points enters decode with: the prefill profile's kept visual
-    tokens + the P text tokens (every token without concentration)."""
-    prefill = prefill_profile(d, workload, P)
-    if prefill is None:
-        return (np.full(n, workload.tokens + P, dtype=np.int64),) * workload.spec.llm.layers
-    return tuple(np.floor(np.broadcast_to(np.asarray(lp.tokens_kept, dtype=float), (n,))).astype(np.int64)
-                 for lp in prefill.layers)
 
 
 def _by_layer_pattern(cache: np.ndarray) -> list[list[int]]:
@@ -228,26 +191,6 @@ def _by_layer_pattern(cache: np.ndarray) -> list[list[int]]:
 def _evaluation(res, sel: np.ndarray, workload: Workload) -> Evaluation:
     """The prefill's numbers (dse/batch.py BatchResult) of the points at `sel`, as an Evaluation of arrays
     (they share an accelerator and a concentration level, hence their profile's source)."""
-    v = {k: res.values[k][sel] for k in BATCH_KEYS}
+    v = {k: res.values[k][sel] for k in RESULT_KEYS}
     return Evaluation(workload=workload.name, accelerator="", convention="", profile_source=res.profile_source[sel[0]],
                       breakdown={}, **v)
-
-
-def _query_arrays(points: list[DesignPoint], workload: Workload, ev: Evaluation, cache: np.ndarray,
-                  dense_phases: bool) -> QueryResult:
-    """The points' whole query; `cache`: their KV cache per layer (layer x point)."""
-    d0, P = points[0], points[0].prompt_tokens
-    spec = workload.spec.llm
-    inp = decode_input(d0, tuple(cache))
-    if not dense_phases:
-        return QueryResult(d0, ev, {"prefill": prefill_cost(ev, workload, P)}, peak_kv_cache_bytes(spec, inp))
-    d = design_columns(points)
-    dense = DenseArray(d, accelerator_for(d), get_backend("analytic"))
-    return QueryResult(d0, ev, _phases(points, workload, ev, inp, dense), peak_kv_cache_bytes(spec, inp))
-
-
-def prefill_cost(ev: Evaluation, workload: Workload, P: int) -> PhaseCost:
-    """The prefill phase of an Evaluation (whose numbers may be arrays of design points, dse/batch.py)."""
-    return PhaseCost("prefill", prefill_macs(ev, workload, P), ev.total_cycles, ev.compute_cycles,
-                     ev.memory_stall_cycles, ev.execution_time_s, ev.energy_j, ev.dram_bytes,
-                     {"tokens": workload.tokens + P})

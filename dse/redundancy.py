@@ -27,7 +27,7 @@ import numpy as np
 from dse.data_files import DATA_DIR
 from dse.errors import warn
 from dse.profile import parse_block
-from dse.sim import xp
+from dse import xp
 from dse.workloads.catalog import Workload
 
 DEFAULT_VECTOR = 32.0

@@ -13,7 +13,7 @@ from math import ceil
 
 from dse.errors import UserError
 from dse.profile import SparsityProfile
-from dse.scalesim_io import TopologyRow
+from dse.sim.scalesim_io import TopologyRow
 from dse.sim.cores import core_share
 from dse.sim.plan import plan_layer
 from dse.workloads.catalog import Workload

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dse.evaluate import DesignPoint
+from dse.design import DesignPoint
 from dse.paper import BASELINES
-from dse.query import PHASES, QueryResult, run_query
+from dse.design import PHASES
+from dse.query import QueryResult, run_query
 from dse.workloads import resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
 

@@ -9,7 +9,7 @@ import optuna
 
 from dse.cost.accelerator import default_buffer_bytes
 from dse.errors import UserError
-from dse.evaluate import DesignPoint
+from dse.design import DesignPoint
 
 PREFILL_KEYS = ("total_cycles", "compute_cycles", "stall_cycles", "memory_stall_cycles", "execution_time_s",
                 "energy_j", "area_mm2", "onchip_power_mw", "buffer_kb", "dram_bytes", "compute_fraction")

@@ -8,7 +8,8 @@ import pytest
 
 from dse.cli import main
 from dse.cost.accelerator import ACCELERATOR_DIR
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.paper import PAPER_SEC_ONLY_M_TILE, paper_sec_only, sram_energy_j
 from dse.published import focus_config, token_schedule
 from dse.workloads import resolve_workload
@@ -115,16 +116,16 @@ def test_faithful_sec_and_sic_leave_the_other_levels_hardware_off():
 
 
 def test_levels_transform_the_profile():
-    from dse.evaluate import profile_for
+    from dse.evaluate import visual_profile
 
     w = resolve_workload("llava_vid/videomme")
-    full, sec, sic = (profile_for(DesignPoint(concentration=c), w, "published") for c in ("sec+sic", "sec", "sic"))
+    full, sec, sic = (visual_profile(DesignPoint(concentration=c), w, "published") for c in ("sec+sic", "sec", "sic"))
     assert [lp.tokens_kept for lp in sec.layers] == [lp.tokens_kept for lp in full.layers]
     assert all(lp.rows(g) == lp.tokens(g) for lp in sec.layers for g in ("q_proj", "down_proj", "qk"))
     assert all(lp.tokens_kept == w.tokens and lp.tokens("down_proj") == w.tokens for lp in sic.layers)
     x = full.extra["unique_fraction"]
     assert sic.layers[20].rows("down_proj") == pytest.approx(x * w.tokens, rel=1e-3)
-    assert profile_for(DesignPoint(concentration="none"), w, "published") is None
+    assert visual_profile(DesignPoint(concentration="none"), w, "published") is None
 
 
 def test_accuracy_drop_follows_the_levels():

@@ -9,7 +9,7 @@ import pytest
 from dse.accuracy import get_provider
 from dse.accuracy.base import published_accuracy
 from dse.accuracy.calibrated import calibrate
-from dse.evaluate import DesignPoint
+from dse.design import DesignPoint
 from dse.workloads import resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
 

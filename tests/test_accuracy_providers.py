@@ -9,7 +9,7 @@ import pytest
 
 from dse.accuracy import get_provider
 from dse.errors import UserError
-from dse.evaluate import DesignPoint
+from dse.design import DesignPoint
 from dse.workloads import resolve_workload
 
 W = resolve_workload("llava_vid/videomme")

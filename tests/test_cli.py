@@ -73,8 +73,9 @@ def test_console_script_exit_code():
 def test_simulate_topology_counts_every_row(capsys, tmp_path):
     """Every row of a topology counts, and written topologies name each row once (issue 19: rows
     sharing a name were summed once): the CLI's total is the faithful model's compute cycles."""
-    from dse.evaluate import DesignPoint, evaluate
-    from dse.scalesim_io import read_topology
+    from dse.design import DesignPoint
+    from dse.evaluate import evaluate
+    from dse.sim.scalesim_io import read_topology
     from dse.workloads import resolve_workload
 
     path = tmp_path / "t.csv"

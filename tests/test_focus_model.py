@@ -7,7 +7,8 @@ import pytest
 
 from dse.cli import main
 from dse.cost.accelerator import PAPER_KNOBS, build_accelerator
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.paper import PAPER_HEADLINE, compare_workloads, geomean, paper_results, paper_table3
 from dse.profile import load_profile
 from dse.published import published_profile
@@ -155,7 +156,7 @@ def test_sensitivity_sweeps_follow_the_paper(knob, tolerance):
 def test_compressed_topology_is_what_simulate_counts(tmp_path):
     """The GEMMs `topology --profile` writes, each run whole as scalesim counts it, add up to the
     compute cycles `simulate` reports (faithful convention)."""
-    from dse.scalesim_io import read_topology, write_topology
+    from dse.sim.scalesim_io import read_topology, write_topology
     from dse.sim.backends import AnalyticBackend, gemm_cycles
     from dse.sim.hardware import ArrayConfig
     from dse.topology import tiled_topology

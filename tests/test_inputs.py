@@ -129,7 +129,8 @@ def test_attention_series_in_closed_form_equals_tile_by_tile():
 def test_simulate_counts_the_tiles_topology_writes(tokens, dataflow, accelerator):
     """Whole-model compute cycles (closed forms) equal the tiled topology's GEMMs summed one by one,
     for token counts with and without a remainder tile."""
-    from dse.evaluate import DesignPoint, evaluate, profile_for
+    from dse.design import DesignPoint
+    from dse.evaluate import evaluate, visual_profile
     from dse.sim.backends import AnalyticBackend, gemm_cycles
     from dse.sim.hardware import ArrayConfig
     from dse.topology import tiled_topology
@@ -137,7 +138,7 @@ def test_simulate_counts_the_tiles_topology_writes(tokens, dataflow, accelerator
 
     w = resolve_workload(model="qwen2-0.5b", tokens=tokens)
     design = DesignPoint(accelerator=accelerator, dataflow=dataflow, rows=16, cols=24, convention="faithful")
-    rows = tiled_topology(w, profile_for(design, w, "published"), design.m_tile)
+    rows = tiled_topology(w, visual_profile(design, w, "published"), design.m_tile)
     array = ArrayConfig(16, 24, dataflow)
     assert evaluate(design, w).compute_cycles == sum(r.repeat * gemm_cycles(r.M, r.K, r.N, array, AnalyticBackend())
                                                      for r in rows)

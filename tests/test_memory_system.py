@@ -1,7 +1,8 @@
 import csv
 
 from dse.cli import main
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.workloads import resolve_workload
 
 

@@ -1,6 +1,6 @@
 """The cost model against the numbers it gave when they were recorded (tests/fixtures/model_numbers.json.gz,
 written by tests/fixtures/record_model_numbers.py): one design at a time (evaluate, run_query, a study
-trial) and many at once on arrays (evaluate_batch, run_query_batch, run_designs, evaluate_chunk), on
+trial) and many at once on arrays (evaluate_batch, run_query_batch, run_many, evaluate_chunk), on
 random points of every accelerator, convention, level, precision, core count, buffer size, bandwidth,
 query and study. Cycles to the last cycle; one design's numbers to the last bit; arrays' numbers within
 1e-12 (numpy's float64 may round a sum's last bit differently)."""
@@ -20,7 +20,7 @@ from dse.batch import evaluate_batch
 from dse.errors import UserError
 from dse.evaluate import evaluate
 from dse.query import run_query, run_query_batch
-from dse.search.batch import evaluate_chunk, run_designs, study_evaluator
+from dse.search.batch import evaluate_chunk, study_evaluator
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.studyfile import load_study
 from dse.workloads import resolve_workload
@@ -101,13 +101,13 @@ def test_whole_queries(workload, seed):
 
 @pytest.mark.parametrize("study, n", STUDIES)
 def test_study_trials(study, n):
-    """A trial (DesignEvaluator.run), a generation at once (run_designs) and `study exhaustive`'s chunks
+    """A trial (DesignEvaluator.run), a generation at once (DesignEvaluator.run_many) and `study exhaustive`'s chunks
     (evaluate_chunk): the recorded metrics, constraints and feasibility."""
     spec = load_study(study)
     evaluator = study_evaluator(spec)
     designs = study_designs(spec, n)
     want = recorded()["trials"][study]
-    generation = run_designs(evaluator, designs)
+    generation = evaluator.run_many(designs)
     chunk = evaluate_chunk(spec, pd.DataFrame(study_rows(spec, n, 11)))
     names = [c for c in chunk.columns if c.startswith("constraint:")]
     for i, (design, expected) in enumerate(zip(designs, want)):

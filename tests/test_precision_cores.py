@@ -7,7 +7,8 @@ import json
 import pytest
 
 from dse.cli import main
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.workloads import resolve_workload
 
 W = "llava_vid/videomme"
@@ -62,7 +63,7 @@ def test_int8_scales_focus_similarity_datapath(workload):
 def test_int8_words_double_what_a_buffer_holds(workload):
     """A buffer too small for the tiles at FP16 holds them at 8 bits: fewer DRAM re-reads."""
     from dse.cost.accelerator import build_accelerator
-    from dse.evaluate import buffer_tiles
+    from dse.sim.units.base import buffer_tiles
 
     d16 = DesignPoint(accelerator="dense", buffer_kb={"wgt": 6})  # 6 kB: 48 of 96 columns at 2 B
     d8 = DesignPoint(accelerator="dense", buffer_kb={"wgt": 6}, precision="int8")
@@ -138,7 +139,7 @@ def test_one_cores_share_equals_real_scalesim():
     """The column share of the slowest core, counted by the analytic model in the multi-core
     path, is the cycle count the real scalesim gives for that core's GEMM."""
     from dse.sim.units.base import Tally
-    from dse.evaluate import accelerator_for
+    from dse.llm_run import accelerator_for
     from dse.phases.common import DenseArray
     from dse.sim.backends import get_backend
     from dse.sim.hardware import ArrayConfig
@@ -242,7 +243,7 @@ def test_multicore_export_resimulates_and_says_one_core(tmp_path, monkeypatch, c
     sys.path.insert(0, str(Path(__file__).parent))
     from study_helpers import SMALL_SPACE, study_main, write_study
 
-    from dse.scalesim_io import read_topology
+    from dse.sim.scalesim_io import read_topology
     from dse.sim.cores import column_shares
 
     monkeypatch.chdir(tmp_path)

@@ -82,7 +82,7 @@ def test_decode_crossing_over_is_closed_form_in_the_answer_length(monkeypatch):
     residue class of the cache length (a handful of closed-form evaluations, not one per 32 tokens), and
     agrees with summing the same stall token by token on a shorter answer (tests/test_whole_query.py)."""
     import dse.phases.decode as decode
-    from dse.evaluate import DesignPoint
+    from dse.design import DesignPoint
     from dse.query import run_query
     from dse.workloads import resolve_workload
 

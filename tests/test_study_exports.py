@@ -26,7 +26,8 @@ def stored_trials(path: Path, results_dir: Path) -> dict:
 
 def check_consistent(export: Path, path: Path, results_dir: Path) -> None:
     """Every exported design is a trial of the study in `results_dir`, and re-simulates to its stored metrics."""
-    from dse.evaluate import DesignPoint, evaluate
+    from dse.design import DesignPoint
+    from dse.evaluate import evaluate
     from dse.workloads import resolve_workload
 
     trials = stored_trials(path, results_dir)

@@ -36,7 +36,7 @@ def test_builtin_quickstart_loads():
     full = load_study("full_space")  # every knob and every buffer
     searched = {k.name for k in full.space.searched}
     assert {"vector_size", "block", "dram_bandwidth_gbps"} <= searched
-    from dse.evaluate import DesignPoint
+    from dse.design import DesignPoint
 
     assert {f"buffer_kb.{b}" for b in DesignPoint.buffer_names("focus")} <= searched
 

@@ -113,7 +113,8 @@ def test_status_json(finished, capsys):
 def test_export_scalesim_loads_and_design_resimulates(finished):
     from scalesim.scale_config import scale_config
 
-    from dse.evaluate import DesignPoint, evaluate
+    from dse.design import DesignPoint
+    from dse.evaluate import evaluate
     from dse.workloads import resolve_workload
 
     tmp, _, _ = finished
@@ -239,7 +240,8 @@ def test_grid_sampler_visits_distinct_points(tmp_path, workers):
 def test_export_custom_and_several_workloads(tmp_path):
     """A custom workload is written as {model, frames, patches} (what simulate rebuilds it from); with
     several workloads the top-level metrics are the first's, the per-workload ones all kept."""
-    from dse.evaluate import DesignPoint, evaluate
+    from dse.design import DesignPoint
+    from dse.evaluate import evaluate
     from dse.workloads import resolve_workload
 
     custom = {"model": "qwen2-7b", "frames": 16, "patches": 196}

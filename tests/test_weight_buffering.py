@@ -124,7 +124,7 @@ def test_series_in_closed_form_equals_tile_by_tile():
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 def test_arrays_equal_numbers(dataflow):
-    """On arrays of design points (dse/sim/xp.py) each element is the scalar answer, counts of 0 too;
+    """On arrays of design points (dse/xp.py) each element is the scalar answer, counts of 0 too;
     shapes as floats, as tile rows come out of xp.ceil."""
     rng = np.random.default_rng(5)
     n = 400

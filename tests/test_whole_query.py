@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.evaluate import DesignPoint
-from dse.phases.decode import DecodeInput, positive_progressions, run_decode
+from dse.design import DesignPoint
+from dse.phases.common import DecodeInput
+from dse.phases.decode import positive_progressions, run_decode
 from dse.query import run_query
 from dse.workloads import resolve_workload
 
@@ -236,7 +237,7 @@ def test_whole_query_studies_parse_and_reference_designs_run_the_query():
 def test_decode_series_equals_one_token_at_a_time(dataflow, rows, cols, bandwidth):
     """G tokens in closed form = G single-token decodes, each on its own cache length (DRAM-bound,
     crossing over and compute-bound bandwidths)."""
-    from dse.evaluate import accelerator_for
+    from dse.llm_run import accelerator_for
     from dse.phases.common import DenseArray
     from dse.sim.backends import get_backend
 

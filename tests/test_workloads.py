@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from dse.errors import UserError
-from dse.scalesim_io import read_topology
-from dse.evaluate import DesignPoint, evaluate
+from dse.sim.scalesim_io import read_topology
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.topology import dense_topology
 from dse.workloads import list_models, list_workloads, load_model, resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
@@ -55,7 +56,7 @@ def test_faithful_differs_from_paper_only_by_the_documented_effects():
 def test_topology_is_read_by_scalesim(tmp_path):
     from scalesim.topology_utils import topologies
 
-    from dse.scalesim_io import write_topology
+    from dse.sim.scalesim_io import write_topology
 
     rows = dense_topology(resolve_workload("llava_vid/videomme"))
     path = write_topology(tmp_path / "t.csv", rows)

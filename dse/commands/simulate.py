@@ -8,12 +8,12 @@ from dse.commands.common import add_backend_arg, add_workload_args, array_from_a
 from dse.cost.accelerator import load_spec
 from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
-from dse.evaluate import DesignPoint
+from dse.design import DesignPoint
 from dse.jsonfile import read_json
 from dse.levels import LEVELS
 from dse.profile import load_profile
 from dse.query import run_query
-from dse.scalesim_io import read_topology
+from dse.sim.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
 from dse.sim.plan import CONVENTIONS
 

@@ -14,7 +14,8 @@ from dse.commands.common import add_workload_args, workload_from_args
 from dse.cost.accelerator import load_spec
 from dse.csvfile import write_csv
 from dse.errors import UserError
-from dse.evaluate import DesignPoint, evaluate
+from dse.design import DesignPoint
+from dse.evaluate import evaluate
 from dse.sim.plan import CONVENTIONS
 
 

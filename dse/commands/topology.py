@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from dse.commands.common import add_workload_args, workload_from_args
-from dse.scalesim_io import write_topology
+from dse.sim.scalesim_io import write_topology
 from dse.profile import load_profile
 from dse.published import published_profile
 from dse.topology import dense_topology, tiled_topology

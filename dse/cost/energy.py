@@ -13,7 +13,7 @@ once per core.
 from __future__ import annotations
 
 from dse.cost.accelerator import Accelerator
-from dse.sim.xp import minimum
+from dse.xp import minimum
 
 DRAM_PJ_PER_BYTE = 99.98  # DDR4 (DRAMsim3 DDR4_4Gb_x16_2133), as in the Focus paper
 

@@ -16,7 +16,7 @@ from functools import cache
 
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
-from dse.sim import xp
+from dse import xp
 
 ACCESS_MHZ = 500.0  # the paper's peak power is read + write current at 500 MHz
 

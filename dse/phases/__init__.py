@@ -1,2 +1,2 @@
-"""The phases of a whole VLM query (encoder, prefill, decode), one module each; dse/query.py
-declares which run, in order."""
+"""The phases of a whole VLM query, one module each with the same entry, run(QueryContext) -> PhaseCost;
+dse/query.py declares which run, in order."""

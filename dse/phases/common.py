@@ -5,22 +5,25 @@ from dse/sim/traffic.py (kernel_bytes), the compute/DRAM overlap per GEMM and th
 from the same code the prefill uses (dse/sim/units/base.py Tally, dse/cost/energy.py). With
 several cores a weight GEMM splits by columns and attention instances (heads x windows x frames) go out in rounds
 of one per core, as dse/sim/cores.py says. Every formula takes one design's numbers or arrays with
-one element per design point (dse/sim/xp.py; dse/query.py run_query_batch).
+one element per design point (dse/xp.py; dse/query.py run_query_batch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dse import xp
 from dse.cost.accelerator import Accelerator
 from dse.cost.precision import get_precision
-from dse.evaluate import run_totals
-from dse.sim import focus_unit as fu, xp
+from dse.evaluate import Evaluation
+from dse.llm_run import run_totals
+from dse.sim import focus_unit as fu
 from dse.sim.backends import Backend, gemm_cycles
 from dse.sim.cores import column_shares, combine
+from dse.sim.traffic import WORD_BYTES, kernel_bytes
 from dse.sim.units.base import Tally, array_of, dram_bytes_per_cycle, exact_tiles, sram_of, traffic_tiles
-from dse.sim.traffic import kernel_bytes
+from dse.workloads.catalog import Workload
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,41 @@ class PhaseCost:
         return {"macs": self.macs, "cycles": round(self.cycles), "compute_cycles": round(self.compute_cycles),
                 "memory_stall_cycles": round(self.memory_stall_cycles), "time_s": self.time_s,
                 "energy_j": self.energy_j, "dram_bytes": self.dram_bytes, **self.details}
+
+
+    def repeated(self, n: int) -> PhaseCost:
+        """The phase run n times over (once per sequence of a batch)."""
+        if n == 1:
+            return self
+        return replace(self, macs=self.macs * n, cycles=self.cycles * n, compute_cycles=self.compute_cycles * n,
+                       memory_stall_cycles=self.memory_stall_cycles * n, time_s=self.time_s * n,
+                       energy_j=self.energy_j * n, dram_bytes=self.dram_bytes * n)
+
+
+@dataclass(frozen=True)
+class DecodeInput:
+    cache: tuple  # per layer: tokens in its KV cache when decoding starts (ints, or arrays of design points)
+    tokens: int  # G
+    batch: int
+    word_bytes: int = WORD_BYTES  # the design's precision (dse/cost/precision.py)
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """What every phase reads: the design (a DesignPoint, or a list of points of one query: the same
+    phases, P, G and B, whose numbers `prefill` and `dense` hold as arrays), the workload, the prefill's
+    Evaluation, the KV cache each LLM layer enters decode with, and the design's array for dense GEMMs
+    (None in the paper's scope, where no phase needs it)."""
+
+    design: Any
+    workload: Workload
+    prefill: Evaluation
+    decode: DecodeInput
+    dense: DenseArray | None
+
+    @property
+    def first(self) -> Any:
+        return self.design[0] if isinstance(self.design, list) else self.design
 
 
 @dataclass(frozen=True)
@@ -73,7 +111,7 @@ class DenseArray:
 
     One design point (a DesignPoint and its Accelerator), or many at once: a group's
     dse/batch.py design_columns and the chip accelerator_for builds of them (numbers as arrays).
-    Every formula runs on both (dse/sim/xp.py)."""
+    Every formula runs on both (dse/xp.py)."""
 
     def __init__(self, design: Any, accel: Accelerator, backend: Backend):
         self.d = design

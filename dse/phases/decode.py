@@ -16,34 +16,25 @@ attention). The DRAM stall, max(0, bytes / bandwidth - cycles), is zero or the p
 whenever the bounds at the two ends of the series say so (the usual case); a series that crosses
 over is summed per residue class of L modulo lcm(rows, cols), each an arithmetic progression
 (O(rows x cols) at most, independent of G).
-Every formula takes one design's numbers or arrays of design points (dse/sim/xp.py).
+Every formula takes one design's numbers or arrays of design points (dse/xp.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import partial
 import math
+from functools import partial
 
 import numpy as np
 
-from dse.sim import xp
-from dse.sim.units.base import Tally
-from dse.phases.common import DenseArray, PhaseCost, phase_cost
+from dse import xp
+from dse.phases.common import DecodeInput, DenseArray, PhaseCost, QueryContext, phase_cost
 from dse.sim.backends import gemm_cycles, series_cycles
-from dse.sim.hardware import ArrayConfig
 from dse.sim.cores import head_shares
+from dse.sim.hardware import ArrayConfig
 from dse.sim.traffic import WORD_BYTES
+from dse.sim.units.base import Tally
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import TransformerSpec
-
-
-@dataclass(frozen=True)
-class DecodeInput:
-    cache: tuple  # per layer: tokens in its KV cache when decoding starts (ints, or arrays of design points)
-    tokens: int  # G
-    batch: int
-    word_bytes: int = WORD_BYTES  # the design's precision (dse/cost/precision.py)
 
 
 def kv_bytes_per_token(spec: TransformerSpec, word_bytes: int = WORD_BYTES) -> int:
@@ -66,6 +57,10 @@ def positive_progressions(a, d, m):
     hi = np.where((d == 0) & (a <= 0), -1, hi)
     count = np.maximum(hi - lo + 1, 0)
     return count * a + d * (lo + hi) * count / 2
+
+
+def run(q: QueryContext) -> PhaseCost:
+    return run_decode(q.workload.spec.llm, q.decode, q.dense)
 
 
 def run_decode(spec: TransformerSpec, inp: DecodeInput, dense: DenseArray) -> PhaseCost:

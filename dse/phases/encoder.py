@@ -23,10 +23,10 @@ from math import ceil
 import numpy as np
 
 from dse.errors import UserError
-from dse.evaluate import DesignPoint
+from dse.design import DesignPoint
 from dse.levels import runs_sic
+from dse.phases.common import DenseArray, PhaseCost, QueryContext, phase_cost
 from dse.sim.units.base import Tally
-from dse.phases.common import DenseArray, PhaseCost, phase_cost
 from dse.workloads.catalog import Workload
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import EncoderSpec, ModelSpec, TransformerSpec
@@ -72,6 +72,11 @@ def attention_layers(enc: EncoderSpec) -> tuple[int, int]:
         return enc.layers_run, 0
     full = sum(1 for layer in enc.full_attention_layers if layer < enc.layers_run)
     return full, enc.layers_run - full
+
+
+def run(q: QueryContext) -> PhaseCost:
+    """The encoder of every sequence of the batch."""
+    return run_encoder(q.design, q.workload, q.dense).repeated(q.first.batch)
 
 
 def run_encoder(design: DesignPoint | list[DesignPoint], workload: Workload, dense: DenseArray) -> PhaseCost:

@@ -87,15 +87,16 @@ def _int_cycles(metrics: dict) -> dict:
 
 
 def _profile_source(design, workload) -> str:
-    from dse.evaluate import profile_for
+    from dse.evaluate import visual_profile
 
-    prof = profile_for(design, workload, "published")
+    prof = visual_profile(design, workload, "published")
     return "none" if prof is None else prof.source
 
 
 def export_design(trial, spec: StudySpec, folder: Path, rank_no: int, source: ExportSource) -> dict:
-    from dse.evaluate import DesignPoint, profile_for
-    from dse.scalesim_io import write_config, write_layout, write_topology
+    from dse.design import DesignPoint
+    from dse.evaluate import visual_profile
+    from dse.sim.scalesim_io import write_config, write_layout, write_topology
     from dse.sim.hardware import ArrayConfig
     from dse.topology import tiled_topology
 
@@ -111,7 +112,7 @@ def export_design(trial, spec: StudySpec, folder: Path, rank_no: int, source: Ex
     topologies = {}
     layer_names: list[str] = []
     for w in workloads:
-        rows = tiled_topology(w, profile_for(design, w, "published"), design.m_tile, design.cores, design.cols)
+        rows = tiled_topology(w, visual_profile(design, w, "published"), design.m_tile, design.cores, design.cols)
         name = "topology.csv" if len(workloads) == 1 else f"topology__{_file_tag(w.name)}.csv"
         write_topology(folder / name, rows)
         topologies[w.name] = name

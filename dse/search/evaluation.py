@@ -12,12 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from dse.accuracy import get_provider
+from dse.cost.accelerator import default_buffer_bytes
+from dse.design import QUERY_DEFAULTS, DesignPoint
 from dse.errors import UserError
 from dse.levels import unbuilt_buffers
+from dse.published import focus_config
+from dse.query import QueryBatch, run_query, run_query_batch
 from dse.search.constraints import buffer_shortfall
 from dse.search.studyfile import StudySpec, resolve_workload_item
-from dse.sim.xp import rint
+from dse.xp import rint
 
 METRIC_KEYS = ("accuracy", "accuracy_drop", "relative_drop_pct", "energy_j", "latency_s", "edp_js", "area_mm2",
                "power_mw", "buffer_kb", "dram_bytes", "total_cycles", "stall_cycles", "compute_fraction",
@@ -52,11 +58,6 @@ class DesignEvaluator:
         """The accelerator's default (paper) design with threshold (the first workload's published one) and
         buffer sizes (what its tiles need) made explicit, on the study's DRAM bandwidth when the study
         fixes one (the memory system is the environment every design of the study sees)."""
-        from dse.evaluate import QUERY_DEFAULTS, DesignPoint
-        from dse.published import focus_config
-
-        from dse.cost.accelerator import default_buffer_bytes
-
         point = DesignPoint(accelerator=accelerator or self.spec.accelerator, convention=self.spec.convention)
         d = point.to_dict()
         d["threshold"] = focus_config(self.workloads[0].name)["threshold"]
@@ -72,43 +73,51 @@ class DesignEvaluator:
         return d
 
     @staticmethod
-    def design_point(design: dict[str, Any]):
+    def design_point(design: dict[str, Any]) -> DesignPoint:
         """The DesignPoint a trial's design dict describes (sizes of buffers its level leaves off the chip
         dropped: the sampler draws them for every level)."""
-        from dse.evaluate import DesignPoint
-
         point = DesignPoint.from_dict(design, "trial design")
         unbuilt = unbuilt_buffers(point.accelerator, point.concentration, point.convention)
         if unbuilt & set(point.buffer_kb):
             point = replace(point, buffer_kb={k: v for k, v in point.buffer_kb.items() if k not in unbuilt})
         return point
 
-    def shortfall(self, point) -> float:
-        from dse.cost.accelerator import default_buffer_bytes
-
+    def shortfall(self, point: DesignPoint) -> float:
         # only buffers sized by hand can fall short (the others are what the tiles need)
         needed = default_buffer_bytes(point.accelerator, point.knobs, self.spec.convention == "focus-paper") \
             if point.buffer_kb else {}
         return buffer_shortfall(needed, point.buffer_kb)
 
     def run(self, design: dict[str, Any]) -> Outcome:
-        from dse.query import run_query
+        """One trial: the design's Outcome (or the UserError that fails the trial)."""
+        outcome = self.run_many([design])[0]
+        if isinstance(outcome, UserError):
+            raise outcome
+        return outcome
 
-        point = self.design_point(design)
-        per: dict[str, dict[str, float]] = {}
-        provider_label, profile_source = "", ""
-        for w in self.workloads:
-            query = run_query(point, w)
-            acc = self.provider.predict(point, w)
-            provider_label, profile_source = acc.provider, query.prefill.profile_source
-            per[w.name] = workload_metrics(query, acc.accuracy, acc.drop, acc.relative_drop_pct)
-        m = aggregate(list(per.values()))
-        if m["accuracy_drop"] != m["accuracy_drop"]:  # NaN (e.g. a user provider without a dense score)
-            self.check_drop_known()
-        shortfall = self.shortfall(point)
-        return Outcome(design=point.to_dict(), metrics=m, per_workload=per,
-                       constraints=self.spec.constraints.values(m, shortfall), accuracy_provider=provider_label,
-                       profile_source=profile_source, buffer_shortfall=shortfall)
+    def run_many(self, designs: list[dict[str, Any]]) -> list[Outcome | UserError]:
+        """run(design) of each design (a generation of trials at once, on arrays): its Outcome, or the
+        UserError that fails it."""
+        out: list[Outcome | UserError | None] = [None] * len(designs)
+        points, where = [], []
+        for i, design in enumerate(designs):
+            try:
+                points.append(self.design_point(design))
+                where.append(i)
+            except UserError as exc:
+                out[i] = exc
+        if points:
+            got = trial_numbers(self, points)
+            for j, i in enumerate(where):
+                if j in got.failed:
+                    out[i] = UserError(got.failed[j])
+                    continue
+                per = {w: _plain(m, j) for w, m in got.per_workload.items()}
+                out[i] = Outcome(design=points[j].to_dict(), metrics=_plain(got.metrics, j), per_workload=per,
+                                 constraints=[float(c[j]) for c in got.constraints],
+                                 accuracy_provider=got.provider[j], profile_source=got.source[j],
+                                 buffer_shortfall=float(got.shortfall[j]))
+        return out  # type: ignore[return-value]
 
     def check_drop_known(self) -> None:
         """An unknown accuracy drop is an error when a constraint or objective needs it."""
@@ -156,3 +165,78 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         m[key] = rows[0][key]
     m["edp_js"] = m["energy_j"] * m["latency_s"]
     return m
+
+
+@dataclass
+class TrialNumbers:
+    """What a trial computes, for many points: arrays with one element per point."""
+
+    metrics: dict[str, np.ndarray]  # over the study's workloads (aggregate)
+    per_workload: dict[str, dict[str, np.ndarray]]
+    constraints: list[np.ndarray]
+    shortfall: np.ndarray
+    failed: dict[int, str]  # position -> the first error that fails the point's trial
+    provider: list[str]  # the accuracy provider's label and the profile's source (of the last workload)
+    source: list[str]
+
+
+def trial_numbers(evaluator: DesignEvaluator, points: list[DesignPoint]) -> TrialNumbers:
+    """A trial's life, for many points at once: per workload the whole query (one point: dse/query.py
+    run_query; many: run_query_batch, on arrays), then the accuracy; the metrics over the workloads, the
+    buffers' shortfall and the constraint values. A point stops at its first error, in that order."""
+    n = len(points)
+    failed: dict[int, str] = {}
+    per: dict[str, dict[str, np.ndarray]] = {}
+    provider, source = [""] * n, [""] * n
+    for w in evaluator.workloads:
+        if n == 1:  # one design: its numbers, no arrays to build
+            try:
+                batches, errors = [QueryBatch(np.zeros(1, dtype=int), run_query(points[0], w))], [""]
+            except UserError as exc:
+                batches, errors = [], [str(exc)]
+        else:
+            batches, errors = run_query_batch(points, w)
+        for j, message in enumerate(errors):
+            if message:
+                failed.setdefault(j, message)
+        acc = np.full((n, 3), np.nan)
+        for j, p in enumerate(points):
+            if j in failed:  # the trial stops at the query: the provider never sees the design
+                continue
+            try:
+                a = evaluator.provider.predict(p, w)
+            except UserError as exc:
+                failed.setdefault(j, str(exc))
+                continue
+            acc[j] = a.accuracy, a.drop, a.relative_drop_pct
+            provider[j] = a.provider
+        m = {k: np.full(n, np.nan) for k in METRIC_KEYS if k != "edp_js"}  # aggregate derives edp_js
+        for b in batches:
+            got = workload_metrics(b.query, acc[b.index, 0], acc[b.index, 1], acc[b.index, 2])
+            for k, v in got.items():
+                m[k][b.index] = v
+            for j in b.index:
+                source[j] = b.query.prefill.profile_source
+        per[w.name] = m
+    m = aggregate(list(per.values()))
+    m = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in m.items()}
+    unknown = np.isnan(m["accuracy_drop"])
+    if unknown.any():
+        try:
+            evaluator.check_drop_known()
+        except UserError as exc:
+            for j in np.flatnonzero(unknown):
+                failed.setdefault(int(j), str(exc))
+    shortfall = np.full(n, np.nan)
+    for j, p in enumerate(points):
+        if j not in failed:
+            try:
+                shortfall[j] = evaluator.shortfall(p)
+            except UserError as exc:
+                failed[j] = str(exc)
+    return TrialNumbers(m, per, evaluator.spec.constraints.values(m, shortfall), shortfall, failed, provider, source)
+
+
+def _plain(metrics: dict[str, np.ndarray], j: int) -> dict[str, Any]:
+    """Point j's metrics as a trial stores them (Python numbers; cycles an integer)."""
+    return {k: int(v[j]) if k == "total_cycles" else float(v[j]) for k, v in metrics.items()}

@@ -25,7 +25,7 @@ MAX_CACHED = 200_000  # chips; chunks run in grid order (chips slowest), so olde
 
 def chip_area(point) -> float:
     """The area (mm²) of the accelerator a DesignPoint builds: the chip dse.evaluate.evaluate builds."""
-    from dse.evaluate import accelerator_for
+    from dse.llm_run import accelerator_for
 
     return accelerator_for(point).area_mm2
 

@@ -227,7 +227,7 @@ def check_space_fits(space: SearchSpace, workloads: tuple[Any, ...], accelerator
     """Every block and the longest vector the space can choose fit every workload: refused before the
     first trial, not halfway through the study (dse/fits.py)."""
     from dse.cost.accelerator import load_spec
-    from dse.evaluate import DesignPoint
+    from dse.design import DesignPoint
     from dse.fits import check_fits
     from dse.profile import parse_block
 
@@ -275,7 +275,7 @@ def _refuse_non_finite(raw: Any, where: str, path: str = "") -> None:
 
 
 def parse_study(raw: Any, source: str = "<study>") -> StudySpec:
-    from dse.evaluate import DesignPoint
+    from dse.design import DesignPoint
     from dse.sim.plan import CONVENTIONS
 
     where = source

@@ -20,7 +20,7 @@ propose in lockstep.
 
 Genetic samplers (NSGA-II, NSGA-III) draw every trial of a generation from the same parents, so a
 run's only worker (--workers 1) asks for the rest of the current generation at once, claims it,
-evaluates what stands on arrays (dse/search/batch.py run_designs: DesignEvaluator.run's numbers,
+evaluates what stands on arrays (DesignEvaluator.run_many: DesignEvaluator.run's numbers,
 tested equal) and then tells and stores each trial in order: the study is trial for trial the one
 written one by one (tested), in a fraction of the time. Other samplers propose one trial at a time.
 
@@ -49,6 +49,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import UserError, warn
 from dse.search.claims import Claim, ClaimBook, Ledger, params_key, worker_identity
+from dse.search.evaluation import DesignEvaluator
 from dse.search.jobs import WorkerJob, WorkerResult
 from dse.search.objectives import directions, objective_values
 from dse.search.samplers import NAMED_CONSTRAINTS, generation_room, make_sampler
@@ -118,7 +119,6 @@ def skipped(mirror: _Mirror, spec: StudySpec, params: dict[str, Any]) -> bool:
 
 
 def _chip_area(spec: StudySpec, params: dict[str, Any]) -> float:
-    from dse.search.evaluation import DesignEvaluator
     from dse.search.screen import chip_area
 
     design = spec.space.design_dict(params, spec.accelerator, spec.convention)
@@ -149,8 +149,6 @@ class _Worker:
     """The state of one run_worker call."""
 
     def __init__(self, job: WorkerJob, result: WorkerResult):
-        from dse.search.evaluation import DesignEvaluator
-
         self.job, self.spec, self.result = job, job.spec, result
         self.evaluator = DesignEvaluator(self.spec)
         self.me = worker_identity(job.index)
@@ -275,17 +273,10 @@ def _claim_evaluate_store(w: _Worker, batch: list[tuple[optuna.Trial, dict[str, 
             on_trial(frozen)
 
 
-def _outcomes(evaluator, designs: list[dict[str, Any]]) -> list[Any]:
-    """DesignEvaluator.run of each design (its Outcome, or the UserError it raises); a generation
-    on arrays, a single design by run() itself (cheaper for one)."""
-    if len(designs) > 1:
-        from dse.search.batch import run_designs
-
-        return run_designs(evaluator, designs)
-    try:
-        return [evaluator.run(d) for d in designs]
-    except UserError as exc:
-        return [exc]
+def _outcomes(evaluator: DesignEvaluator, designs: list[dict[str, Any]]) -> list[Any]:
+    """DesignEvaluator.run of each design: its Outcome, or the UserError that fails it (a seam the
+    tests watch: how many designs a generation evaluates at once)."""
+    return evaluator.run_many(designs)
 
 
 def _tell(mirror: _Mirror, spec: StudySpec, trial: optuna.Trial, design: dict[str, Any],

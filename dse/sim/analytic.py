@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from dse.sim import xp
+from dse import xp
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
 
@@ -27,7 +27,7 @@ def fold_layout(rows: int, cols: int, dataflow: str) -> tuple[tuple[str, int], t
 
 
 def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> tuple[int, int]:
-    """(number of folds, cycles of one fold) for the dataflow (numbers or arrays, dse/sim/xp.py)."""
+    """(number of folds, cycles of one fold) for the dataflow (numbers or arrays, dse/xp.py)."""
     dims = {"M": M, "K": K, "N": N}
     (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
     return xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b), dims[streamed] + fill
@@ -43,7 +43,7 @@ def series_cycles(M: int, K: int, N: int, grows: str, step: int, count: int, row
     """Compute cycles of `count` GEMMs, the i-th (from 0) with dimension `grows` ("M", "K" or "N")
     enlarged by i*step: what causal attention tiles are (each sees `step` more keys than the one
     before). Equals summing compute_cycles tile by tile, in time independent of count.
-    Numbers or arrays (dse/sim/xp.py; on arrays a count of 0 gives 0 through the formula)."""
+    Numbers or arrays (dse/xp.py; on arrays a count of 0 gives 0 through the formula)."""
     if not xp.is_array(count) and count <= 0:
         return 0
     dims = {"M": M, "K": K, "N": N}

@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Protocol
 
 from dse.errors import UserError
-from dse.sim import analytic, xp
+from dse import xp
+from dse.sim import analytic
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
 BACKENDS = ("analytic", "scalesim")
@@ -65,7 +66,7 @@ def fold_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) ->
 
 def gemm_cycles(M: int, K: int, N: int, array: ArrayConfig, backend: Backend) -> int:
     """Compute cycles of a whole GEMM of any size, as scalesim counts it. The analytic backend also
-    takes arrays of design points (shapes and array rows; dse/sim/xp.py)."""
+    takes arrays of design points (shapes and array rows; dse/xp.py)."""
     if backend.name == "analytic":
         if xp.is_array(M, K, N, array.rows):
             return analytic.compute_cycles(M, K, N, array.rows, array.cols, array.dataflow)

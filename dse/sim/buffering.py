@@ -25,7 +25,7 @@ thousands of periods (0.006 % of Qwen2-7B's decode weight GEMMs on 32 x 32 WS).
 Cycles of a run: one fold as SCALE-Sim counts it (S + fill - 1, its one-fewer included), then
 each further fold one period: S + fill - 1 + (folds - 1) max(S, R). A one-fold GEMM costs what
 SCALE-Sim counts, a longer one less. Checked against a fold-by-fold timeline in
-tests/test_weight_buffering.py. Numbers or arrays of design points (dse/sim/xp.py); modelled,
+tests/test_weight_buffering.py. Numbers or arrays of design points (dse/xp.py); modelled,
 not simulated (SCALE-Sim has no double buffering).
 """
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from dse.errors import UserError
-from dse.sim import xp
+from dse import xp
 from dse.sim.analytic import fold_grid, fold_layout
 
 BUFFERINGS = ("single", "double")

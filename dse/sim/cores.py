@@ -22,7 +22,7 @@ from math import ceil
 from typing import Any
 
 from dse.errors import UserError
-from dse.sim import xp
+from dse import xp
 from dse.sim.focus_unit import UnitCycles
 
 

@@ -10,13 +10,13 @@ Per linear GEMM with T kept tokens, U unique rows, K x N weights:
            cosine-similarity unit, one sub-vector pair per cycle;
   stall    the unit runs in parallel with the array; whatever outpaces compute stalls it:
            max(0, max(scatter, gather, detect) - compute) + one exposed gather tile.
-Every function takes numbers or arrays of design points (dse/sim/xp.py).
+Every function takes numbers or arrays of design points (dse/xp.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from dse.sim.xp import ceil, maximum
+from dse.xp import ceil, maximum
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dse.errors import UserError
-from dse.sim import xp
+from dse import xp
 from dse.workloads.gemms import Gemm, linear_gemms
 from dse.workloads.models import TransformerSpec
 
@@ -45,7 +45,7 @@ def tile_rows(rows: int, share: float) -> int:
 def linear_tile_terms(tokens, unique, m_tile) -> list[tuple]:
     """(rows computed, number of tiles, whether the term exists) of a linear GEMM on `tokens` > 0
     tokens with `unique` unique rows: full tiles of m_tile rows, then the remainder. Numbers or
-    arrays of design points (dse/sim/xp.py): a term that does not exist has 0 tiles or 0 rows."""
+    arrays of design points (dse/xp.py): a term that does not exist has 0 tiles or 0 rows."""
     full, rest = divmod(tokens, m_tile)
     share = unique / tokens
     return [(m, n, (m > 0) & (n > 0)) for m, n in ((tile_rows(m_tile, share), full),
@@ -86,7 +86,7 @@ def causal_terms(tokens, unique_q, m_tile, head_dim: int) -> list[tuple]:
     """Causal attention per tile of rows [a, b) of `tokens` > 0 tokens: Q K^T on the tile's unique
     query rows against the b keys before its end, S V on all its rows; full tiles of m_tile rows,
     then the remainder. (name, M, K, N, grows, tiles, whether the series exists) per series of one
-    head; numbers or arrays of design points (dse/sim/xp.py)."""
+    head; numbers or arrays of design points (dse/xp.py)."""
     share = unique_q / tokens
     full, rest = divmod(tokens, m_tile)
     out = []

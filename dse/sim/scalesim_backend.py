@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dse.errors import UserError
-from dse.scalesim_io import TopologyRow, write_config, write_layout, write_topology
+from dse.sim.scalesim_io import TopologyRow, write_config, write_layout, write_topology
 from dse.sim.hardware import ArrayConfig, GemmCounts, check_gemm_shape
 
 # scalesim's time and memory grow with cycles x array edge (~0.1 ms per cycle on 32x32, ~0.6 ms on

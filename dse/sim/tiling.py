@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from math import ceil
 
-from dse.sim import xp
+from dse import xp
 
 
 def paper_tiles(tokens: int, m_tile: int) -> tuple[int, int]:
     """The Focus simulator's split: P = ceil(T/m_tile) tiles of ceil(T/P) rows each (it over-counts
-    up to P-1 rows). Returns (P, rows per tile); numbers or arrays (dse/sim/xp.py)."""
+    up to P-1 rows). Returns (P, rows per tile); numbers or arrays (dse/xp.py)."""
     if xp.is_array(tokens, m_tile):
         count = xp.where(tokens > 0, xp.ceil(tokens / m_tile), 0)
         return count, xp.where(tokens > 0, xp.ceil(tokens / xp.maximum(count, 1)), 0)

@@ -8,7 +8,7 @@ written once. Words are FP16 (2 B) unless the design's precision says otherwise
 
 from __future__ import annotations
 
-from dse.sim.xp import ceil
+from dse.xp import ceil
 
 WORD_BYTES = 2
 

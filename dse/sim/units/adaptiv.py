@@ -3,10 +3,10 @@ published sparsity keeps for the workload; a merge unit reads every input."""
 
 from __future__ import annotations
 
-
 from dse.sim import focus_unit as fu
-from dse.sim.xp import ceil
+from dse.xp import ceil
 from dse.sim.units.base import GemmCost, UnitContext, sram_of
+from dse.sim.units.model import UnitModel
 from dse.sim.units.published import baseline_sparsity
 
 
@@ -22,16 +22,18 @@ def gemm(ctx: UnitContext, S: int, K: int, N: int) -> GemmCost:
     return fu.UnitCycles(array + merge), dram, M * K * N, ctx.bpc, {"array": array, "merge": merge}, sram
 
 
-def linear(ctx: UnitContext, name: str, T: int, U: float, K: int, N: int) -> GemmCost:
-    return gemm(ctx, T, K, N)
+class AdapTiV(UnitModel):
+    name = "adaptiv"
 
+    def linear(self, ctx: UnitContext, name: str, T: int, U: float, K: int, N: int) -> GemmCost:
+        return gemm(ctx, T, K, N)
 
-def attention(ctx: UnitContext, S: int, U_q: float, heads: int) -> GemmCost:
-    hd = ctx.spec.head_dim
-    qk, dram_qk, macs, _, busy, sram = gemm(ctx, S, hd, S)
-    _, dram_sv, _, _, _, _ = gemm(ctx, S, S, hd)
-    c = qk.compute * heads  # QK + SV (charged as QK) halved for causality
-    busy = {k: v * heads for k, v in busy.items()}
-    busy["softmax"] = S * S * heads / 2 / 192
-    return (fu.UnitCycles(c), 0.5 * heads * (dram_qk + dram_sv), macs * heads, ctx.bpc, busy,
-            {k: v * heads for k, v in sram.items()})
+    def attention(self, ctx: UnitContext, S: int, U_q: float, heads: int) -> GemmCost:
+        hd = ctx.spec.head_dim
+        qk, dram_qk, macs, _, busy, sram = gemm(ctx, S, hd, S)
+        _, dram_sv, _, _, _, _ = gemm(ctx, S, S, hd)
+        c = qk.compute * heads  # QK + SV (charged as QK) halved for causality
+        busy = {k: v * heads for k, v in busy.items()}
+        busy["softmax"] = S * S * heads / 2 / 192
+        return (fu.UnitCycles(c), 0.5 * heads * (dram_qk + dram_sv), macs * heads, ctx.bpc, busy,
+                {k: v * heads for k, v in sram.items()})

@@ -2,7 +2,7 @@
 cost of one GEMM (GemmCost), and the sum of many (Tally).
 
 An accelerator's rules live in their own module beside this one (dense.py, focus.py, ...), keyed
-by the "model" of its spec (dse/data/accelerators/*.json); dse/evaluate.py runs them layer by layer.
+by the "model" of its spec (dse/data/accelerators/*.json); dse/llm_run.py runs them layer by layer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 from dse.cost.accelerator import Accelerator
 from dse.cost.precision import get_precision
 from dse.levels import runs_sic
-from dse.sim import focus_unit as fu, xp
+from dse import xp
+from dse.sim import focus_unit as fu
 from dse.sim.backends import Backend, gemm_cycles, paper_tile_cycles, series_cycles
 from dse.sim.hardware import ArrayConfig
 from dse.sim.plan import causal_terms, linear_tile_terms

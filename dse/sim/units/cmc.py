@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-
 from dse.sim import focus_unit as fu
-from dse.sim import xp
-from dse.sim.xp import ceil
+from dse import xp
+from dse.xp import ceil
 from dse.sim.units.base import GemmCost, UnitContext, sram_of
+from dse.sim.units.model import UnitModel
 from dse.sim.units.published import baseline_sparsity
 
 
@@ -25,17 +25,19 @@ def gemm(ctx: UnitContext, S: int, K: int, N: int, name: str, sparsity: float) -
     return fu.UnitCycles(array + codec), dram, M * K * N, ctx.bpc, {"array": array, "codec": codec}, sram
 
 
-def linear(ctx: UnitContext, name: str, T: int, U: float, K: int, N: int) -> GemmCost:
-    return gemm(ctx, T, K, N, name, baseline_sparsity("cmc", ctx.w.name)["linear_sparsity"])
+class CMC(UnitModel):
+    name = "cmc"
 
+    def linear(self, ctx: UnitContext, name: str, T: int, U: float, K: int, N: int) -> GemmCost:
+        return gemm(ctx, T, K, N, name, baseline_sparsity("cmc", ctx.w.name)["linear_sparsity"])
 
-def attention(ctx: UnitContext, S: int, U_q: float, heads: int) -> GemmCost:
-    hd = ctx.spec.head_dim
-    published = baseline_sparsity("cmc", ctx.w.name)
-    qk = gemm(ctx, S, hd, S, "qk", published["query_sparsity"])
-    sv = gemm(ctx, S, S, hd, "sv", published["attn_score_sparsity"])
-    c = xp.floor((qk[0].total + sv[0].total) * heads // 2)
-    busy = {k: (qk[4][k] + sv[4][k]) * heads / 2 for k in qk[4]}
-    busy["softmax"] = S * S * heads / 2 / 192
-    sram = {k: (qk[5][k] + sv[5][k]) * heads / 2 for k in qk[5]}
-    return (fu.UnitCycles(c), 0.5 * heads * (qk[1] + sv[1]), (qk[2] + sv[2]) * heads / 2, ctx.bpc, busy, sram)
+    def attention(self, ctx: UnitContext, S: int, U_q: float, heads: int) -> GemmCost:
+        hd = ctx.spec.head_dim
+        published = baseline_sparsity("cmc", ctx.w.name)
+        qk = gemm(ctx, S, hd, S, "qk", published["query_sparsity"])
+        sv = gemm(ctx, S, S, hd, "sv", published["attn_score_sparsity"])
+        c = xp.floor((qk[0].total + sv[0].total) * heads // 2)
+        busy = {k: (qk[4][k] + sv[4][k]) * heads / 2 for k in qk[4]}
+        busy["softmax"] = S * S * heads / 2 / 192
+        sram = {k: (qk[5][k] + sv[5][k]) * heads / 2 for k in qk[5]}
+        return (fu.UnitCycles(c), 0.5 * heads * (qk[1] + sv[1]), (qk[2] + sv[2]) * heads / 2, ctx.bpc, busy, sram)
