@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dse.commands.study_args import DEFAULT_RESULTS, add_study_arguments, spec_and_storage
 from dse.errors import UserError
 from dse.search.storage import mask
 
@@ -25,11 +26,9 @@ FOLDER = "exhaustive"
 
 
 def register(ss) -> None:
-    from dse.commands.study import _common
-
     p = ss.add_parser("exhaustive", help="evaluate every grid point: the exact Pareto front of the study's space",
                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _common(p)
+    add_study_arguments(p)
     p.add_argument("--workers", type=int, default=1, help="local processes evaluating chunks (default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786: its workers evaluate the chunks")
@@ -37,7 +36,6 @@ def register(ss) -> None:
 
 
 def cmd_exhaustive(args: argparse.Namespace) -> int:
-    from dse.commands.study import _spec_and_storage
     from dse.search.exhaustive import CHUNK_POINTS, chunk_count, enumerate_grid, exact_front
     from dse.search.grid import Grid
 
@@ -47,7 +45,7 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
         from dse.errors import warn
 
         warn(f"--workers {args.workers} ignored: with --scheduler the cluster's workers evaluate the chunks")
-    spec, ref = _spec_and_storage(args)
+    spec, ref = spec_and_storage(args)
     folder = Path(args.results_dir) / spec.name / FOLDER
     grid = Grid.of(spec.space, f"study {spec.name}")
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else f"{args.workers} local process(es)"
@@ -76,7 +74,6 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> str:
     """The command that continues this run (same study, storage and workers)."""
     from dse.commands.followup import PROGRAM, command_line
-    from dse.commands.study import DEFAULT_RESULTS
 
     words = [PROGRAM, "study", "exhaustive", args.study]
     if args.results_dir != DEFAULT_RESULTS:

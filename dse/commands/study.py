@@ -17,24 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dse.commands.study_args import (DEFAULT_EXPORT, DEFAULT_EXPORT_BEST, DEFAULT_RESULTS, add_study_arguments,
+                                     spec_and_storage)
 from dse.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from dse.report.export import Export
-
-DEFAULT_RESULTS = "results"
-DEFAULT_EXPORT = "accel_configs"
-DEFAULT_EXPORT_BEST = 5
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", metavar="STUDY", help="study file (.yaml/.toml) or built-in name, e.g. quickstart")
-    p.add_argument("--storage", help="SQLAlchemy URL (sqlite:///..., postgresql://...) or a journal file path *.log "
-                                     "(overrides the study file)")
-    p.add_argument("--results-dir", default=DEFAULT_RESULTS, help="where <study>/ reports go (default results/)")
-
 
 def _running(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, help="the study's target number of finished trials (default: the file's)")
@@ -53,22 +43,22 @@ def register(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = p.add_subparsers(dest="study_command", required=True, parser_class=type(p))
     run = ss.add_parser("run", help="run a study (creates it, or joins it if it exists with the same definition)")
-    _common(run)
+    add_study_arguments(run)
     _running(run)
     run.set_defaults(func=cmd_run)
     resume = ss.add_parser("resume", help="continue a stored study up to its target number of trials")
-    _common(resume)
+    add_study_arguments(resume)
     _running(resume)
     resume.set_defaults(func=cmd_resume)
     status = ss.add_parser("status", help="trials by state, feasible, Pareto front, best values")
-    _common(status)
+    add_study_arguments(status)
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(func=cmd_status)
     plot = ss.add_parser("plot", help="write trials.csv/.parquet, pareto.png/.svg/.html, importances")
-    _common(plot)
+    add_study_arguments(plot)
     plot.set_defaults(func=cmd_plot)
     export = ss.add_parser("export", help="write the K best designs as SCALE-Sim configs, topologies and design files")
-    _common(export)
+    add_study_arguments(export)
     export.add_argument("--best", type=int, default=5, metavar="K", help="how many designs (default 5)")
     export.add_argument("--out", default=DEFAULT_EXPORT,
                         help="export root; designs go to OUT/<study>/<rank>/ (OUT/<study>-<key>/ when OUT/<study>/ "
@@ -77,34 +67,6 @@ def register(sub) -> None:
     from dse.commands import exhaustive
 
     exhaustive.register(ss)
-
-
-# -- resolving STUDY and its storage ------------------------------------------------------------------
-def _spec_and_storage(args: argparse.Namespace, stored: bool = False):
-    """(spec, storage ref). From the study file when STUDY is one; else the spec stored with the study."""
-    from dse.search.study_store import load_stored_spec
-    from dse.search.storage import resolve_storage
-    from dse.search.studyfile import load_study, locate
-
-    path = locate(args.study)
-    if path is not None:
-        spec = load_study(args.study)
-        ref = resolve_storage(spec.name, args.results_dir, args.storage, spec.storage)
-        if stored:
-            spec_stored = load_stored_spec(spec.name, ref)
-            if spec_stored.fingerprint() != spec.fingerprint():
-                raise UserError(f"study '{spec.name}' in {ref.display} was created from a different definition "
-                                f"than {path}: rename the study or use another storage")
-        return spec, ref
-    if not args.study or "/" in args.study or "\\" in args.study:
-        raise UserError(f"no study file {args.study}")
-    ref = resolve_storage(args.study, args.results_dir, args.storage, None)
-    if ref.path is not None and not ref.path.exists():
-        from dse.search.studyfile import builtin_studies
-
-        raise UserError(f"no study '{args.study}': not a study file, not a built-in ({', '.join(builtin_studies())}), "
-                        f"and no storage at {ref.path}")
-    return load_stored_spec(args.study, ref), ref
 
 
 def _check_running_args(args: argparse.Namespace) -> None:
@@ -125,7 +87,7 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     from dse.search.study_store import TARGET_ATTR, open_study
 
     _check_running_args(args)
-    spec, ref = _spec_and_storage(args)
+    spec, ref = spec_and_storage(args)
     if args.seed is not None:
         spec = replace(spec, seed=args.seed)
     timeout = args.timeout if args.timeout is not None else spec.timeout
@@ -301,7 +263,7 @@ def status_dict(spec, ref, study) -> dict:
 def cmd_status(args: argparse.Namespace) -> int:
     from dse.search.study_store import open_study
 
-    spec, ref = _spec_and_storage(args, stored=True)
+    spec, ref = spec_and_storage(args, stored=True)
     study = open_study(spec, ref, create=False)
     s = status_dict(spec, ref, study)
     if args.json:
@@ -325,7 +287,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    spec, ref = _spec_and_storage(args, stored=True)
+    spec, ref = spec_and_storage(args, stored=True)
     _reports(spec, ref, args.results_dir)
     return 0
 
@@ -337,7 +299,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.best < 1:
         raise UserError(f"--best must be >= 1, got {args.best}")
-    spec, ref = _spec_and_storage(args, stored=True)
+    spec, ref = spec_and_storage(args, stored=True)
     study = open_study(spec, ref, create=False)
     df = trials_dataframe(study, spec)
     for f in export_best(study, df, spec, args.best, Path(args.out), ref).designs:

@@ -95,7 +95,7 @@ class DenseShape:
 
     @classmethod
     def of(cls, design: Any, accel: Accelerator) -> DenseShape:
-        """One design point, or a group of them whose numbers are arrays (dse/batch.py design_columns)."""
+        """One design point, or a group of them whose numbers are arrays (dse/design.py DesignColumns)."""
         m_buf, n_buf = traffic_tiles(design, accel)
         return cls(accel.model, array_of(design), m_buf, n_buf, dram_bytes_per_cycle(design),
                    get_precision(design.precision).word_bytes, weight_buffer(accel))
@@ -110,7 +110,7 @@ class DenseArray:
     """Runs dense GEMMs on the design's array and tallies cycles, DRAM, overlap, busy time, SRAM.
 
     One design point (a DesignPoint and its Accelerator), or many at once: a group's
-    dse/batch.py design_columns and the chip accelerator_for builds of them (numbers as arrays).
+    dse/design.py DesignColumns and the chip accelerator_for builds of them (numbers as arrays).
     Every formula runs on both (dse/xp.py)."""
 
     def __init__(self, design: Any, accel: Accelerator, backend: Backend):

@@ -15,27 +15,15 @@ import numpy as np
 import pandas as pd
 from optuna.trial import TrialState
 
-from dse.search.evaluation import METRIC_KEYS
+from dse.search.evaluation import METRIC_KEYS, design_columns
 from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.study_store import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
-__all__ = ["area_range", "design_columns", "feasible_trials", "nondominated", "objective_columns", "rank",
+__all__ = ["area_range", "feasible_trials", "nondominated", "objective_columns", "rank",
            "trials_dataframe", "write_tables"]
 LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
-
-
-def design_columns(design: dict[str, Any]) -> dict[str, Any]:
-    """A design dict as table columns: every field, buffers as `buffer_kb.<buffer>`."""
-    row: dict[str, Any] = {}
-    for key, value in design.items():
-        if key == "buffer_kb":
-            for buf, kb in (value or {}).items():
-                row[f"buffer_kb.{buf}"] = kb
-        else:
-            row[key] = value
-    return row
 
 
 def objective_columns(spec: StudySpec) -> list[str]:

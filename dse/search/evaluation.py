@@ -240,3 +240,16 @@ def trial_numbers(evaluator: DesignEvaluator, points: list[DesignPoint]) -> Tria
 def _plain(metrics: dict[str, np.ndarray], j: int) -> dict[str, Any]:
     """Point j's metrics as a trial stores them (Python numbers; cycles an integer)."""
     return {k: int(v[j]) if k == "total_cycles" else float(v[j]) for k, v in metrics.items()}
+
+
+def design_columns(design: dict[str, Any]) -> dict[str, Any]:
+    """A trial's design dict as table columns (trials.csv, the exact front): every field, buffers as
+    `buffer_kb.<buffer>`."""
+    row: dict[str, Any] = {}
+    for key, value in design.items():
+        if key == "buffer_kb":
+            for buf, kb in (value or {}).items():
+                row[f"buffer_kb.{buf}"] = kb
+        else:
+            row[key] = value
+    return row

@@ -30,7 +30,7 @@ import pandas as pd
 
 from dse.errors import UserError, warn
 from dse.search.batch import constraint_columns, evaluate_chunk, plain_params
-from dse.search.evaluation import METRIC_KEYS, DesignEvaluator
+from dse.search.evaluation import METRIC_KEYS, DesignEvaluator, design_columns
 from dse.search.front import nondominated
 from dse.search.grid import Grid
 from dse.search import objectives
@@ -259,8 +259,6 @@ def _progress(name: str, total: int, initial: int, enabled: bool) -> Any:
 def exact_front(run: Enumeration) -> pd.DataFrame:
     """The grid's feasible non-dominated designs, best first objective first: `point` (its number in the
     grid), every metric, the constraint values and every design field, named as in trials.csv."""
-    from dse.report.tables import design_columns
-
     spec = run.spec
     parts = [c.front for c in run.chunks if len(c.front)]
     if not parts:

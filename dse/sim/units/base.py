@@ -158,7 +158,7 @@ class UnitContext:
 
     @classmethod
     def of(cls, design: Any, workload: Any, backend: Backend, accel: Accelerator) -> UnitContext:
-        """One design point, or a group of them whose numbers are arrays (dse/batch.py design_columns)."""
+        """One design point, or a group of them whose numbers are arrays (dse/design.py DesignColumns)."""
         m_buf, n_buf = traffic_tiles(design, accel)
         return cls(design, workload, backend, array_of(design), m_buf, n_buf, dram_bytes_per_cycle(design),
                    get_precision(design.precision).word_bytes)
