@@ -53,7 +53,6 @@ from dse.errors import UserError
 from dse.levels import runs_sec, runs_sic
 
 PRIORS = {"sec_share": 0.5, "sec_gamma": 2.0}
-OPTIONS = {"fidelity_curve", "sec_share", "sec_gamma", "fidelity_metric"}
 FIDELITY_METRICS = ("patch_cosine", "cls_cosine")
 # whose published accuracies a precision uses: measured (fp16, int8) or a prior (bf16, fp8; see above)
 PRECISION_DATA = {"fp16": "fp16", "bf16": "fp16", "fp8": "int8", "int8": "int8"}
@@ -102,6 +101,7 @@ def sec_removed(workload, sec_scale: float) -> float:
 class CalibratedProvider:
     name = "calibrated"
     cheap = True
+    OPTIONS = frozenset({"fidelity_curve", "sec_share", "sec_gamma", "fidelity_metric"})
 
     def __init__(self, options: dict[str, Any] | None = None):
         options = dict(options or {})
