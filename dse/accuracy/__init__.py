@@ -5,26 +5,33 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from dse.accuracy.base import AccuracyProvider, AccuracyResult, baseline_accuracy, dense_accuracy
 from dse.errors import UserError
 
-PROVIDERS = ("calibrated", "measured", "user")
+# name -> "module:class", the one list of providers; each module is imported when its provider
+# is first asked for (measured pulls the ViT stack), so `import dse.accuracy` stays light
+REGISTRY = {
+    "calibrated": "dse.accuracy.calibrated:CalibratedProvider",
+    "measured": "dse.accuracy.measured:MeasuredProvider",
+    "user": "dse.accuracy.user:UserProvider",
+}
+PROVIDERS = tuple(REGISTRY)
 
 
-def _options(provider: str) -> set[str]:
-    if provider == "calibrated":
-        from dse.accuracy.calibrated import OPTIONS
-    elif provider == "measured":
-        from dse.accuracy.measured import OPTIONS
-    else:
-        from dse.accuracy.user import OPTIONS
-    return OPTIONS
+def provider_class(provider: str) -> type[AccuracyProvider]:
+    """The class registered under a provider name; a UserError naming the choices otherwise."""
+    target = REGISTRY.get(provider)
+    if target is None:
+        raise UserError(f"unknown accuracy provider '{provider}': use one of {', '.join(PROVIDERS)}")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def check_options(provider: str, options: dict[str, Any], where: str = "accuracy") -> None:
-    allowed = _options(provider)
+    allowed = provider_class(provider).OPTIONS
     for key in options:
         if key not in allowed:
             raise UserError(f"{where}: unknown option '{key}' for provider {provider}; allowed: "
@@ -33,20 +40,8 @@ def check_options(provider: str, options: dict[str, Any], where: str = "accuracy
 
 
 def get_provider(provider: str = "calibrated", options: dict[str, Any] | None = None) -> AccuracyProvider:
-    if provider == "calibrated":
-        from dse.accuracy.calibrated import CalibratedProvider
-
-        return CalibratedProvider(options)
-    if provider == "measured":
-        from dse.accuracy.measured import MeasuredProvider
-
-        return MeasuredProvider(options)
-    if provider == "user":
-        from dse.accuracy.user import UserProvider
-
-        return UserProvider(options)
-    raise UserError(f"unknown accuracy provider '{provider}': use one of {', '.join(PROVIDERS)}")
+    return provider_class(provider)(options)
 
 
-__all__ = ["PROVIDERS", "AccuracyProvider", "AccuracyResult", "baseline_accuracy", "check_options",
-           "dense_accuracy", "get_provider"]
+__all__ = ["PROVIDERS", "REGISTRY", "AccuracyProvider", "AccuracyResult", "baseline_accuracy", "check_options",
+           "dense_accuracy", "get_provider", "provider_class"]

@@ -6,7 +6,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from dse.data_files import REFERENCE_DIR
 
@@ -31,6 +31,7 @@ class AccuracyResult:
 class AccuracyProvider(Protocol):
     name: str  # calibrated | measured | user
     cheap: bool  # a prediction costs microseconds: reports may probe it with extra designs
+    OPTIONS: ClassVar[frozenset[str]]  # the option names its `accuracy:` section accepts
 
     @property
     def label(self) -> str: ...

@@ -37,8 +37,6 @@ from dse.jsonfile import read_json
 from dse.errors import UserError, warn
 from dse.levels import runs_sec, runs_sic
 
-OPTIONS = {"profiles", "metric", "sec_share", "sec_gamma", "video", "frames", "threshold_step", "cache"}
-
 
 @cache
 def _load(pattern: str, metric: str) -> tuple[tuple[int, str, float, float, str], ...]:
@@ -65,6 +63,7 @@ def _load(pattern: str, metric: str) -> tuple[tuple[int, str, float, float, str]
 
 class MeasuredProvider:
     name = "measured"
+    OPTIONS = frozenset({"profiles", "metric", "sec_share", "sec_gamma", "video", "frames", "threshold_step", "cache"})
 
     def __init__(self, options: dict[str, Any] | None = None):
         from dse.accuracy.calibrated import CalibratedProvider

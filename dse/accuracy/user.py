@@ -38,7 +38,6 @@ from typing import Any
 from dse.accuracy.base import AccuracyResult, dense_accuracy
 from dse.errors import UserError
 
-OPTIONS = {"function", "command", "timeout", "dense_accuracy"}
 CONCENTRATION_KNOBS = ("accelerator", "convention", "concentration", "threshold", "sec_scale", "vector_size", "block",
                        "m_tile", "precision")
 
@@ -102,6 +101,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 class UserProvider:
     name = "user"
     cheap = False  # a user's function or command may take any time
+    OPTIONS = frozenset({"function", "command", "timeout", "dense_accuracy"})
 
     def __init__(self, options: dict[str, Any] | None = None):
         options = dict(options or {})

@@ -2,7 +2,7 @@
 
 With --bandwidth (words/cycle) and --sram-kb I,F,O (scalesim's own units, 1-byte words as in
 its runs) the DRAM interface limits the run: scalesim's USER bandwidth mode, and an analytic
-model that reproduces it (dse/sim/dram.py).
+model that reproduces it (dse/sim/dram/).
 """
 
 from __future__ import annotations
