@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dse.cost.accelerator import load_spec
+from dse.cost.buffer_pricing import check_sram_model
 from dse.cost.energy import DRAM_PJ_PER_BYTE
 from dse.cost.precision import check_precision
 from dse.errors import UserError
@@ -78,6 +79,8 @@ class DesignPoint:
     # the datapath and scale-out; the defaults are the Focus RTL: one FP16 array
     precision: str = "fp16"  # fp16 | bf16 | fp8 | int8, weights and activations (dse/cost/precision.py)
     cores: int = 1  # arrays of rows x cols, each with its own Focus unit and buffers, sharing DRAM (dse/sim/cores.py)
+    # what prices the buffers: compiler | cacti | None, the convention's rule (dse/cost/buffer_pricing.py)
+    sram_model: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", parse_phases(self.phases, "design: phases"))
@@ -85,6 +88,7 @@ class DesignPoint:
         check_convention(self.convention)
         check_precision(self.precision)
         check_cores(self.cores)
+        check_sram_model(self.sram_model)
         for name in ("rows", "cols", "m_tile", "n_tile", "vector_size", "n_scatter"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -172,7 +176,7 @@ QUERY_DEFAULTS = {f.name: f.default for f in fields(DesignPoint)
 
 # knobs a group of design points shares (its structure, dse/batch.py), kept as one value; every other
 # number becomes an array
-SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores")
+SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores", "sram_model")
 _NONE_MEANS = {"dram_bandwidth_gbps": math.inf}  # None: unlimited; any other None knob is NaN
 
 
@@ -180,7 +184,7 @@ def structure_key(p: DesignPoint) -> tuple:
     """What a group of points shares: the knobs that shape the model, not just its numbers
     (columns only through the split over cores, dse/sim/cores.py)."""
     return (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
-            p.precision, tuple(sorted(p.buffer_kb)))
+            p.precision, tuple(sorted(p.buffer_kb)), p.sram_model)
 
 
 class DesignColumns(SimpleNamespace):

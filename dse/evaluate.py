@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dse import xp
+from dse.cost.buffer_pricing import LABELS as SRAM_LABELS
 from dse.design import DesignPoint
 from dse.errors import UserError
 from dse.fits import similarity_window_error
@@ -81,6 +82,7 @@ def evaluate_run(design: DesignPoint, workload: Workload, profile: SparsityProfi
         "area_mm2": {c.module: c.area_mm2 * c.count * accel.cores for c in accel.components}
         | {f"buffer:{b.name}": b.area_mm2 * accel.cores for b in accel.buffers},
         "buffers_kb": {b.name: b.bytes / 1024 for b in accel.buffers},
+        "sram_model": {b.name: SRAM_LABELS[b.priced_by] for b in accel.buffers},  # what priced each buffer
     }
     ev = Evaluation(workload=workload.name, accelerator=accel.name, convention=design.convention,
                     profile_source="none" if run.profile is None else run.profile.source, breakdown=breakdown,

@@ -21,6 +21,7 @@ import numpy as np
 
 from dse import xp
 from dse.cost.accelerator import Accelerator, build_accelerator, load_spec
+from dse.cost.buffer_pricing import sram_rule
 from dse.cost.energy import energy_breakdown
 from dse.levels import built_hardware, profile_at_level
 from dse.profile import MLP_GEMMS, LayerProfile, SparsityProfile
@@ -120,6 +121,7 @@ def accelerator_for(design: Any) -> Accelerator:
         levels=built_hardware(design.concentration, design.convention),
         precision=design.precision,
         cores=design.cores,
+        sram_rule=sram_rule(design.sram_model, design.convention),
     )
 
 

@@ -106,7 +106,8 @@ def sweep(knob: str, workload: str = "llava_vid/videomme", convention: str = "fo
                      "paper_energy_j": paper["energy_mj"] / 1e3 if paper else "",
                      "compute_cycles": round(ev.compute_cycles), "stall_cycles": round(ev.stall_cycles),
                      "execution_time_s": ev.execution_time_s, "energy_j": ev.energy_j, "area_mm2": ev.area_mm2,
-                     "buffer_kb": ev.buffer_kb, "dram_bytes": ev.dram_bytes, "compute_fraction": ev.compute_fraction})
+                     "buffer_kb": ev.buffer_kb, "dram_bytes": ev.dram_bytes, "compute_fraction": ev.compute_fraction,
+                     "sram_model": sorted(set(ev.breakdown["sram_model"].values()))})
     return rows
 
 

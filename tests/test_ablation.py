@@ -43,8 +43,9 @@ def paper_qk_miscount(name: str) -> float:
 @pytest.mark.parametrize("name", VIDEO_WORKLOADS)
 def test_sec_only_reproduces_the_paper_simulators_run(name):
     """Cycles and core energy: exact (1e-9, 1e-6). DRAM: within 2 %, and the difference is exactly the
-    paper's Q K^T miscount. Energy without SRAM: within 2 %. Total energy: 7.5-9 % below the paper's,
-    all of it SRAM, which the paper prices with CACTI for this run (README bound: 0.90-0.93)."""
+    paper's Q K^T miscount. Energy without SRAM: within 2 %. SRAM, priced by CACTI as the paper prices this
+    run (m_tile 512), with its traffic: within 4 % (measured +0.1 ... +3.4 %); total energy within 2 %
+    (measured +0.03 ... +1.7 %)."""
     ev, paper = sec_only(name), paper_sec_only()[name]
     assert ev.total_cycles == pytest.approx(paper["total_cycles"], rel=1e-9)
     assert ev.compute_cycles == pytest.approx(paper["compute_cycles"], rel=1e-9)
@@ -53,7 +54,8 @@ def test_sec_only_reproduces_the_paper_simulators_run(name):
     assert ev.dram_bytes == pytest.approx(paper["dram_bytes"], rel=0.02)
     assert ev.dram_bytes - paper["dram_bytes"] == pytest.approx(paper_qk_miscount(name), abs=1.0)
     assert (ev.energy_j - sram) * 1e3 == pytest.approx(paper["energy_mj"] - paper["sram_energy_mj"], rel=0.02)
-    assert 0.90 <= ev.energy_j * 1e3 / paper["energy_mj"] <= 0.93
+    assert sram * 1e3 == pytest.approx(paper["sram_energy_mj"], rel=0.04)
+    assert ev.energy_j * 1e3 == pytest.approx(paper["energy_mj"], rel=0.02)
 
 
 def test_sec_only_at_the_papers_design_is_block_1x1x1_plus_gather():

@@ -102,7 +102,7 @@ def test_paper_buffer_table():
     # capacity x copies: the m_tile sweep's total_buffer_capacity column at m_tile 1024
     assert sum(b.spec.size_bytes * b.copies for b in paper_buffers("focus")) == 751616
     assert [b.spec.size_bytes for b in paper_buffers("cmc")] == [196608, 196608, 24576, 153600, 50176, 307200]
-    with pytest.raises(UserError, match="no CACTI buffer table"):
+    with pytest.raises(UserError, match="unknown accelerator .tpu."):
         paper_buffers("tpu")
 
 
@@ -213,7 +213,7 @@ def test_batch_runs_each_distinct_missing_once(fresh_cache, counted_runs, capsys
     assert len(counted_runs) == 3
     assert costs[0] == costs[3] and costs[1] == costs[4] == cacti_sram(a)
     assert [x.block_bytes for x in costs] == [64, 64, 32, 64, 64]
-    assert "CACTI: 2 SRAM configurations to run" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""  # the first-use line is for a terminal (tests/test_sram_models.py)
 
 
 def test_processes_sharing_one_cache(fresh_cache):

@@ -22,9 +22,9 @@ from dse.evaluate import evaluate
 from dse.query import run_query, run_query_batch
 from dse.search.batch import evaluate_chunk, study_evaluator
 from dse.search.evaluation import METRIC_KEYS
-from dse.search.studyfile import load_study
 from dse.workloads import resolve_workload
-from model_points import PHASE_KEYS, PREFILL_KEYS, QUERY_KEYS, query_points, random_points, study_designs, study_rows
+from model_points import (PHASE_KEYS, PREFILL_KEYS, QUERY_KEYS, compiler_study, query_points, random_points,
+                          study_designs, study_rows)
 
 RECORDED = Path(__file__).parent / "fixtures" / "model_numbers.json.gz"
 PREFILL = [("llava_vid/videomme", 1), ("qwen2_5_vl/mme", 2)]
@@ -103,7 +103,7 @@ def test_whole_queries(workload, seed):
 def test_study_trials(study, n):
     """A trial (DesignEvaluator.run), a generation at once (DesignEvaluator.run_many) and `study exhaustive`'s chunks
     (evaluate_chunk): the recorded metrics, constraints and feasibility."""
-    spec = load_study(study)
+    spec = compiler_study(study)
     evaluator = study_evaluator(spec)
     designs = study_designs(spec, n)
     want = recorded()["trials"][study]

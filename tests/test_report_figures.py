@@ -139,7 +139,8 @@ def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
     latency, energy = fig.axes
     assert latency.get_ylim()[0] == 0 and energy.get_ylim()[0] == 0
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "energy" in labels and "paper simulator (latency)" in labels and len(labels) == 4
+    assert "energy" in labels and "paper simulator (latency)" in labels and "paper simulator (energy)" in labels
+    assert len(labels) == 5
     fig.canvas.draw()
     legend = fig.legends[0].get_window_extent()
     for ax in fig.axes:  # the legend lies outside both panels

@@ -10,6 +10,7 @@ from dse.errors import UserError
 from dse.paper import (BASELINES, PAPER_HEADLINE, PAPER_SEC_ONLY_M_TILE, SWEEPS, ablation, compare_workloads, geomean,
                        paper_comparison, sweep, table3)
 from dse.sim.plan import CONVENTIONS
+from dse.sram_curves import plot_sram_curves, sram_curves
 
 
 def register(sub) -> None:
@@ -70,9 +71,16 @@ def run(args: argparse.Namespace) -> int:
         plot_sweep(rows, knob, out / f"sweep_{knob}.png")
         print(f"\nsweep {knob} -> {path}, {path.with_suffix('.png')}")
         for r in rows:
-            theirs = r["paper_total_cycles"]
-            versus = f"paper {theirs / 5e8:7.2f} s  ratio {r['total_cycles'] / theirs:5.2f}" if theirs else ""
-            print(f"  {knob}={r['value']!s:<6} {r['execution_time_s']:7.2f} s {r['energy_j']:7.2f} J   {versus}")
+            theirs, joules = r["paper_total_cycles"], r["paper_energy_j"]
+            versus = f"paper {theirs / 5e8:7.2f} s {joules:7.2f} J   ratio {r['total_cycles'] / theirs:5.2f} " \
+                     f"{r['energy_j'] / joules:5.2f}" if theirs else ""
+            print(f"  {knob}={r['value']!s:<6} {r['execution_time_s']:7.2f} s {r['energy_j']:7.2f} J   {versus}   "
+                  f"SRAM {', '.join(sorted(set(r['sram_model'])))}")
+    curves = sram_curves()
+    path = write_csv(out / "sram_curves.csv", curves)
+    plot_sram_curves(curves, path.with_suffix(".png"))
+    print(f"\nFocus's buffers priced from 1/8 to 8 times their size (CACTI 7, the faithful default, the compiler's "
+          f"macros) -> {path}, {path.with_suffix('.png')}")
     return 0
 
 
@@ -84,7 +92,8 @@ def print_ablation(rows: list[dict], out: Path) -> None:
         print(f"  {r['workload']:<26}" + "".join(f" {r[f'{lv}_cycles'] / 1e9:9.2f} {r[f'{lv}_energy_j']:7.1f}"
                                                   for lv in ("sec+sic", "sec", "sic", "none")))
     print(f"\nSEC only at the paper simulator's M tile of {PAPER_SEC_ONLY_M_TILE} beside its SEC-only run "
-          "(ours, paper, ratio); its SRAM is CACTI-priced (README)")
+          "(ours, paper, ratio); away from its default design the paper prices SRAM with CACTI, and so does "
+          "focus-paper (README 'SRAM')")
     print(f"  {'workload':<26}{'cycles G':>24}{'energy J':>24}{'energy without SRAM J':>26}{'DRAM GB':>22}")
     for r in rows:
         bare, paper_bare = r["sec512_energy_j"] - r["sec512_sram_j"], r["paper_sec512_energy_j"] - r["paper_sec512_sram_j"]
@@ -123,8 +132,12 @@ def sweep_figure(rows: list[dict], knob: str):
     ax.set_ylabel("latency at 500 MHz (s)")
     ax.set_ylim(0, max(c + r["stall_cycles"] / 5e8 for c, r in zip(compute, rows)) * 1.12)
     low.plot(labels, [r["energy_j"] for r in rows], "k.-", label="energy")
+    paper_j = [(label, r["paper_energy_j"]) for label, r in zip(labels, rows) if r["paper_energy_j"] != ""]
+    if paper_j:
+        low.plot(*zip(*paper_j), "x", color="red", markersize=7, markeredgewidth=1.5, zorder=4,
+                 label="paper simulator (energy)")
     low.set_ylabel("energy (J)")
-    low.set_ylim(0, max(r["energy_j"] for r in rows) * 1.12)
+    low.set_ylim(0, max([r["energy_j"] for r in rows] + [j for _, j in paper_j]) * 1.12)
     low.set_xlabel(knob)
     for a in (ax, low):
         a.grid(True, axis="y", alpha=0.3)

@@ -6,6 +6,7 @@ import argparse
 
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
 from dse.cost.accelerator import load_spec
+from dse.cost.buffer_pricing import SRAM_MODELS
 from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.design import DesignPoint
@@ -54,6 +55,9 @@ def register(sub) -> None:
                    help="weights and activations: fp16 (default, the Focus RTL), bf16, fp8, int8 (README 'Precision')")
     g.add_argument("--cores", type=int,
                    help="arrays of rows x cols, each with its own Focus unit and buffers, sharing DRAM (default 1)")
+    g.add_argument("--sram-model", choices=SRAM_MODELS,
+                   help="what prices the buffers: compiler (the paper's memory-compiler macros) or cacti (CACTI 7, "
+                        "28 nm); default: the convention's rule (README 'SRAM')")
     q = p.add_argument_group("the whole query (README 'The whole query'; default: the prefill alone, as the paper)")
     q.add_argument("--phases", help="comma-separated, of encoder,prefill,decode (default prefill)")
     q.add_argument("--prompt-tokens", type=int, help="P text prompt tokens after the visual ones (default 0)")
@@ -74,7 +78,7 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "dram_bandwidth_gbps": "dram_bandwidth_gbps",
                  "phases": "phases", "prompt_tokens": "prompt_tokens", "output_tokens": "output_tokens",
                  "batch": "batch", "encoder_threshold": "encoder_threshold",
-                 "precision": "precision", "cores": "cores"}
+                 "precision": "precision", "cores": "cores", "sram_model": "sram_model"}
 
 
 FOCUS_KNOBS = ("threshold", "block", "vector_size", "sec_scale", "n_scatter")

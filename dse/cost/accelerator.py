@@ -19,7 +19,8 @@ from types import CodeType
 import numpy as np
 
 from dse.cost.precision import RTL_PRECISION, component_ratio
-from dse.cost.sram import Buffer, sized_buffer
+from dse.cost.buffer_pricing import cacti_entry, price_buffer
+from dse.cost.sram import Buffer
 from dse.data_files import DATA_DIR, REFERENCE_DIR
 from dse.errors import UserError
 from dse.jsonfile import read_named_spec
@@ -29,7 +30,7 @@ ACCELERATOR_DIR = DATA_DIR / "accelerators"
 RTL_MHZ = 500.0  # the Focus RTL tables' synthesis clock
 SPEC_KEYS = {"name", "description", "model", "rtl", "components", "buffers"}
 COMPONENT_KEYS = {"module", "count", "busy", "level"}
-BUFFER_KEYS = {"name", "bytes", "macros", "paper_only", "level"}
+BUFFER_KEYS = {"name", "bytes", "macros", "paper_only", "level", "cacti"}
 ALL_LEVELS = frozenset({"sec", "sic"})  # "level": the concentration level a component or buffer serves
 BUSY_KINDS = {"array", "detect", "scatter", "sec", "softmax", "merge", "codec", "always"}
 _OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
@@ -206,6 +207,7 @@ def build_accelerator(
     levels: frozenset[str] = ALL_LEVELS,
     precision: str = RTL_PRECISION,
     cores: int = 1,
+    sram_rule: str = "compiler",
 ) -> Accelerator:
     """The accelerator for these knobs (`cores` copies of it; its MAC datapaths at `precision`,
     dse/cost/precision.py). buffer_bytes overrides sizes per buffer name.
@@ -214,7 +216,8 @@ def build_accelerator(
     size given for such a buffer has nothing to size).
     Power is quoted at frequency_mhz: the RTL tables are synthesised at 500 MHz and their power
     is taken as dynamic (energy per cycle constant), so it scales with the clock; so does the
-    active part of each SRAM's peak power."""
+    active part of each SRAM's peak power. sram_rule: what prices the buffers (dse/cost/buffer_pricing.py
+    RULES)."""
     spec = load_spec(name_or_path)
     table = rtl_table(spec["rtl"])
     components = []
@@ -249,14 +252,45 @@ def build_accelerator(
     if unbuilt:
         raise UserError(f"accelerator {spec['name']}: buffer(s) {unbuilt} are not built at this concentration "
                         f"level; drop their sizes (built: {', '.join(needed)})")
+    sizes = {name: overrides.get(name, size) for name, size in needed.items()}
+    # the paper's simulator prices Focus's buffers by CACTI away from its default M tile and accumulators
+    on_cacti = spec["model"] == "focus" and _away_from_paper(knobs)
     buffers = []
     for b in spec["buffers"]:
-        if b["name"] not in needed:
-            continue
-        size = overrides.get(b["name"], needed[b["name"]])
-        buffers.append(sized_buffer(b["name"], defaults_at_paper[b["name"]], b["macros"], size, frequency_mhz))
+        if b["name"] in sizes:
+            buffers.append(price_buffer(b, sizes[b["name"]], defaults_at_paper[b["name"]], cacti_access(b, knobs),
+                                        _paper_access(name_or_path, b["name"]), sram_rule, frequency_mhz, on_cacti))
     return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
                        cores)
+
+
+def _away_from_paper(knobs: dict):
+    """The paper's simulator's rule (accelerator.py evaluate_buffer): compiler macros for Focus only at
+    m_tile 1024 with 2 scatter accumulators (a number, or a boolean array of design points)."""
+    away = (np.asarray(knobs["m_tile"]) != PAPER_KNOBS["m_tile"]) | (np.asarray(knobs["n_scatter"]) !=
+                                                                     PAPER_KNOBS["n_scatter"])
+    return away if away.ndim else bool(away)
+
+
+def cacti_access(buffer: dict, knobs: dict) -> tuple:
+    """(access width in bytes, readers, copies) CACTI builds the buffer with, at these knobs."""
+    entry = cacti_entry(buffer)
+    where = f"buffer {buffer['name']} (cacti)"
+    if xp.is_array(*knobs.values()):
+        return (size_expression(entry["block_bytes"], knobs, where),
+                size_expression(entry["readers"], knobs, where), entry["copies"])
+    return _access_at(entry["block_bytes"], entry["readers"], entry["copies"], tuple(sorted(knobs.items())), where)
+
+
+@lru_cache(maxsize=4096)  # one design: a search asks for few distinct arrays and tiles
+def _access_at(block: str, readers: str, copies: int, knobs: tuple, where: str) -> tuple:
+    values = dict(knobs)
+    return size_expression(block, values, where), size_expression(readers, values, where), copies
+
+
+@cache
+def _paper_access(name_or_path: str, buffer: str) -> tuple:
+    return cacti_access(next(b for b in load_spec(name_or_path)["buffers"] if b["name"] == buffer), PAPER_KNOBS)
 
 
 @cache

@@ -81,26 +81,31 @@ def cacti_srams(specs: Iterable[SramSpec]) -> list[SramCost]:
     """Costs in the order of `specs`; the distinct ones not cached yet run CACTI, PARALLEL_RUNS
     at a time."""
     specs = list(specs)
+    if all(s in _MEMORY for s in specs):  # the usual case: every configuration priced before
+        return [_MEMORY[s] for s in specs]
     distinct = list(dict.fromkeys(specs))
     for spec in distinct:
         check_spec(spec)
     missing = [s for s in distinct if s not in _MEMORY and not _load(s)]
     if missing:
         program = cacti_program()
-        if len(missing) > 1:
-            print(f"focus-dse: CACTI: {len(missing)} SRAM configurations to run (cached in {_runs_dir()})",
-                  file=sys.stderr)
+        if not _TOLD and sys.stderr.isatty():  # once per process, on a terminal: the first use on a machine
+            _TOLD.append(True)                  # runs a few, later ones are cached
+            print(f"focus-dse: CACTI: running {len(missing)} new SRAM configuration(s) (each once per machine, "
+                  f"cached in {_runs_dir()})", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=min(PARALLEL_RUNS, len(missing))) as pool:
             list(pool.map(partial(_run, program), missing))  # each stores its result; re-raises the first error
     return [_MEMORY[s] for s in specs]
 
 
 _MEMORY: dict[SramSpec, SramCost] = {}
+_TOLD: list[bool] = []  # whether this process said that CACTI runs
 
 
 def forget_memory_cache() -> None:
     """Forget this process's results (tests: as in a fresh process; the disk cache stays)."""
     _MEMORY.clear()
+    _TOLD.clear()
 
 
 def check_spec(spec: SramSpec) -> None:

@@ -1,19 +1,15 @@
 """The Focus paper simulator's buffers priced by CACTI, by its own rule: each buffer is one CACTI
-SRAM (dse/data/cacti_buffers.json: size, block = access width, read ports, copies, at 28 nm); its
+SRAM (the accelerator spec's "cacti" entry: block = access width, readers, copies, at 28 nm); its
 energy per byte is CACTI's energy per access / block bytes, its leakage and area CACTI's x copies.
 The simulator then charges bytes read and written x energy per byte, plus leakage x run time."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
-from dse.cost.accelerator import PAPER_KNOBS, size_expression
+from dse.cost.accelerator import PAPER_KNOBS, cacti_access, default_buffer_bytes, load_spec
 from dse.cost.cacti import SramCost, SramSpec, cacti_srams
-from dse.data_files import DATA_DIR
-from dse.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -45,26 +41,16 @@ class BufferCost:
         return self.sram.area_mm2 * self.buffer.copies
 
 
-@cache
-def _table() -> dict:
-    return json.loads((DATA_DIR / "cacti_buffers.json").read_text())
-
-
 def paper_buffers(accelerator: str, knobs: Mapping[str, int] = PAPER_KNOBS) -> list[PaperBuffer]:
     """The SRAMs the Focus simulator gives CACTI for this accelerator (focus, dense, adaptiv, cmc) at
-    these knobs (rows, cols, m_tile, n_tile, n_scatter)."""
-    table = _table()
-    if accelerator not in table["accelerators"]:
-        raise UserError(f"no CACTI buffer table for accelerator '{accelerator}'; "
-                        f"known: {', '.join(table['accelerators'])}")
+    these knobs (rows, cols, m_tile, n_tile, n_scatter): the spec's buffers and their "cacti" entries."""
+    spec = load_spec(accelerator)
+    sizes = default_buffer_bytes(accelerator, dict(knobs))
     out = []
-    for b in table["accelerators"][accelerator]:
-        where = f"{accelerator} buffer {b['name']}"
-        readers = size_expression(b["readers"], dict(knobs), where)
-        spec = SramSpec(size_bytes=size_expression(b["bytes"], dict(knobs), where),
-                        block_bytes=size_expression(b["block_bytes"], dict(knobs), where),
-                        read_ports=readers - 1, technology_um=table["technology_um"])
-        out.append(PaperBuffer(b["name"], spec, b["copies"]))
+    for b in spec["buffers"]:
+        block, readers, copies = cacti_access(b, dict(knobs))
+        out.append(PaperBuffer(b["name"], SramSpec(size_bytes=sizes[b["name"]] // copies, block_bytes=block,
+                                                   read_ports=readers - 1), copies))
     return out
 
 

@@ -1,4 +1,5 @@
-"""SRAM macros from the Focus paper's memory-compiler table (buffer_model_spec.csv).
+"""SRAM macros from the Focus paper's memory-compiler table (buffer_model_spec.csv), and a chip's
+buffer as priced (Buffer: by these macros here, or by CACTI, dse/cost/buffer_pricing.py).
 
 Scaling model for buffer sizes the search picks (memory-compiler macro tiling): a buffer is
 built from groups of one macro type, `number` macros wide and `copies` deep (double
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
@@ -30,11 +31,11 @@ class Macro:
     leakage_ua: float
     voltage: float
 
-    @property
+    @cached_property  # read for every buffer of every design priced
     def word_bytes(self) -> float:
         return int(self.name.split("x")[1]) / 8
 
-    @property
+    @cached_property
     def bytes(self) -> int:
         return int(int(self.name.split("x")[0]) * self.word_bytes)
 
@@ -69,47 +70,25 @@ def macros() -> dict[str, Macro]:
 
 @dataclass(frozen=True)
 class Buffer:
-    """One buffer; bytes and macro numbers are integers, or arrays of design points (dse/batch.py)."""
+    """One buffer of a chip as priced (dse/cost/buffer_pricing.py): numbers, or arrays of design points
+    (dse/batch.py). `per_access` says how the focus-paper convention charges its energy: the paper's
+    simulator charges a compiler-built buffer its peak power for the whole run (False) and a CACTI-priced
+    one its accesses and leakage (True); faithful always charges accesses and leakage."""
 
     name: str
     bytes: int
-    groups: tuple[tuple[str, int, int], ...]  # (macro, number, copies) at this size
-    frequency_mhz: float = ACCESS_MHZ  # the clock its peak power is quoted at
-
-    @property
-    def area_mm2(self) -> float:
-        return sum(macros()[m].area_mm2 * n * c for m, n, c in self.groups)
-
-    @property
-    def peak_mw(self) -> float:
-        return sum(macros()[m].peak_mw(self.frequency_mhz) * n * c for m, n, c in self.groups)
-
-    @property
-    def leakage_mw(self) -> float:
-        return sum(macros()[m].leakage_mw * n * c for m, n, c in self.groups)
-
-    @property
-    def read_pj_per_byte(self) -> float:
-        return _per_byte(self.groups, "read_pj")
-
-    @property
-    def write_pj_per_byte(self) -> float:
-        return _per_byte(self.groups, "write_pj")
+    area_mm2: float
+    leakage_mw: float
+    peak_mw: float  # leakage plus a read-or-write every cycle at the chip's clock
+    read_pj_per_byte: float
+    write_pj_per_byte: float
+    priced_by: str  # which SRAM model priced it (one design; a group's model name on arrays)
+    per_access: bool = False
 
 
-def _per_byte(groups: tuple[tuple[str, int, int], ...], attr: str) -> float:
-    """Energy per byte accessed (pJ/B), averaged over the groups by capacity."""
-    weighted = total = 0.0
-    for m, n, c in groups:
-        macro = macros()[m]
-        weighted += getattr(macro, attr) / macro.word_bytes * macro.bytes * n * c
-        total += macro.bytes * n * c
-    return weighted / total
-
-
-def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | None = None,
-                 frequency_mhz: float = ACCESS_MHZ) -> Buffer:
-    """The buffer at the default size, or retiled from the same macros for new_bytes."""
+def compiler_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | None = None,
+                    frequency_mhz: float = ACCESS_MHZ) -> Buffer:
+    """The buffer at the default size, or retiled from the same macros for new_bytes (module docstring)."""
     for m, _, _ in groups:
         if m not in macros():
             raise UserError(f"buffer '{name}': unknown SRAM macro '{m}'; known: {', '.join(macros())}")
@@ -118,5 +97,19 @@ def sized_buffer(name: str, default_bytes: int, groups: list, new_bytes: int | N
     if not xp.holds(new_bytes > 0):
         raise UserError(f"buffer '{name}' size must be positive, got {new_bytes} bytes")
     scale = new_bytes / default_bytes  # 1.0 at the default size: the paper's macros exactly
-    return Buffer(name, new_bytes, tuple((m, xp.maximum(1, xp.ceil(int(n) * scale)), int(c)) for m, n, c in groups),
-                  frequency_mhz)
+    tiled = tuple((macros()[m], xp.maximum(1, xp.ceil(int(n) * scale)), int(c)) for m, n, c in groups)
+    return Buffer(name, new_bytes,
+                  area_mm2=sum(m.area_mm2 * n * c for m, n, c in tiled),
+                  leakage_mw=sum(m.leakage_mw * n * c for m, n, c in tiled),
+                  peak_mw=sum(m.peak_mw(frequency_mhz) * n * c for m, n, c in tiled),
+                  read_pj_per_byte=_per_byte(tiled, "read_pj"), write_pj_per_byte=_per_byte(tiled, "write_pj"),
+                  priced_by="compiler")
+
+
+def _per_byte(tiled: tuple[tuple[Macro, int, int], ...], attr: str) -> float:
+    """Energy per byte accessed (pJ/B), averaged over the macro groups by capacity."""
+    weighted = total = 0.0
+    for macro, n, c in tiled:
+        weighted += getattr(macro, attr) / macro.word_bytes * macro.bytes * n * c
+        total += macro.bytes * n * c
+    return weighted / total

@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from dse.cost.buffer_pricing import SRAM_MODELS
 from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.levels import LEVELS
@@ -58,6 +59,8 @@ KNOB_TYPES: dict[str, KnobType] = {
     # the datapath and scale-out (dse/cost/precision.py, dse/sim/cores.py)
     "precision": KnobType("cat", choices=PRECISIONS),  # weights and activations: fp16 | bf16 | fp8 | int8
     "cores": KnobType("int", 1, 1024),  # arrays of rows x cols sharing the DRAM bandwidth
+    # what prices the buffers (dse/cost/buffer_pricing.py; null: the convention's rule)
+    "sram_model": KnobType("cat", choices=SRAM_MODELS, nullable=True),
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 

@@ -39,11 +39,14 @@ class Focus(UnitModel):
         dram_in = b * U_c * K * ceil(N / ctx.n_buf)
         dram_w = b * K * N * ceil(T / ctx.m_buf)
         dram_out = b * U_c * N
-        sram = sram_of(U, K, N, dram_in, dram_w, dram_out, b)
+        if ctx.paper:
+            sram = _merged(paper_sram(ctx, T, U, K, N), paper_detect_sram(ctx, T, U, N))
+        else:
+            sram = sram_of(U, K, N, dram_in, dram_w, dram_out, b)
         # concentrated rows in, scattered partial sums out; detection reads 7 neighbours
-        if not ctx.no_sic:
+        if not ctx.paper and not ctx.no_sic:
             sram["concentrate_out"] = 2 * b * T * ceil(K / R) * N
-        if xp.is_array(detect) or detect:  # (0 where a design's block has no neighbours)
+        if not ctx.paper and (xp.is_array(detect) or detect):  # (0 where a design's block has no neighbours)
             a = b * (T * N + T * ceil(N / 32))
             on = detect != 0
             sram["layouter"] = xp.where(on, 8 * a, 0.0)
@@ -80,9 +83,13 @@ class Focus(UnitModel):
         stall = xp.maximum(0.0, xp.maximum(scatter, detect) - compute)
         macs = (U_q * T * hd + T * T * hd) * heads / 2
         busy = {"array": compute, "scatter": scatter, "detect": detect, "softmax": T * T * heads / 2 / 192}
-        sram = {"input": b * macs / 32, "output": b * T * T * heads}
-        if not ctx.no_sic:
-            sram["concentrate_out"] = b * T * T * heads
+        if ctx.paper:  # Q K^T on the unique queries, S V on every token, each half of the heads (causal)
+            sram = _merged(paper_sram(ctx, T, U_q, hd, T, heads / 2), paper_sram(ctx, T, T, T, hd, heads / 2, False),
+                           paper_detect_sram(ctx, T, U_q, ctx.w.tokens, heads))
+        else:
+            sram = {"input": b * macs / 32, "output": b * T * T * heads}
+            if not ctx.no_sic:
+                sram["concentrate_out"] = b * T * T * heads
         return fu.UnitCycles(compute, scatter, 0.0, detect, stall), dram, macs, ctx.bpc, busy, sram
 
     def layer_busy(self, T_attn, T_mlp) -> dict[str, float]:
@@ -90,3 +97,46 @@ class Focus(UnitModel):
         if xp.is_array(T_attn, T_mlp):
             return {"sec": xp.where(T_mlp < T_attn, ceil(T_attn / 32), 0)}
         return {"sec": ceil(T_attn / 32)} if T_mlp < T_attn else {}
+
+
+# The paper simulator's SRAM traffic (dubcyfor3/Focus simulator/core/simulator_mem.py, run_linear_focus,
+# run_attn_focus and their detection), which its CACTI energy rule charges read by read and write by
+# write (dse/cost/energy.py): "write:<buffer>" holds the bytes written, "<buffer>" all bytes.
+def paper_sram(ctx: UnitContext, tokens, rows, K, N, times=1.0, concentrated: bool = True) -> dict[str, float]:
+    """A GEMM of `tokens` tokens, `rows` of them computed: the array reads its inputs and writes its
+    outputs every cycle, to concentrate_out for the scatter to spread back over the tokens (or straight
+    to the output buffer); weights are written and read once per M tile, inputs written once per N tile."""
+    d, b = ctx.d, ctx.wb
+    cycles = ceil(rows * K * N / (d.rows * d.cols))
+    reads, writes = {"input": cycles * d.rows * b}, {"input": rows * K * ceil(N / d.n_tile) * b}
+    reads["wgt"] = writes["wgt"] = K * N * ceil(tokens / d.m_tile) * b
+    if concentrated:
+        writes["concentrate_out"] = cycles * d.cols * b
+        reads["concentrate_out"] = writes["output"] = tokens * ceil(K / d.rows) * N * b
+    else:
+        writes["output"] = cycles * d.cols * b
+        reads["output"] = tokens * N * b
+    return _traffic(reads, writes, times)
+
+
+def paper_detect_sram(ctx: UnitContext, tokens, rows, N, times=1.0) -> dict[str, float]:
+    """Similarity detection on a GEMM's output: its N columns of every token go through the layouter to
+    the similarity table, each compared with its block's neighbours."""
+    b = ctx.wb
+    out = (tokens * N + tokens * ceil(N / 32)) * b
+    reads = {"output": out, "layouter": (ctx.d.block_volume - 1) * out, "similarity_table": (tokens + rows) * N * b}
+    writes = {"layouter": out, "similarity_map": tokens * ceil(N / 32) * b, "similarity_table": tokens * N * b}
+    return _traffic(reads, writes, times)
+
+
+def _traffic(reads: dict, writes: dict, times) -> dict[str, float]:
+    out = {k: (reads.get(k, 0.0) + writes.get(k, 0.0)) * times for k in reads.keys() | writes.keys()}
+    return out | {f"write:{k}": v * times for k, v in writes.items()}
+
+
+def _merged(*parts: dict) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in parts:
+        for k, v in part.items():
+            out[k] = out.get(k, 0.0) + v
+    return out

@@ -1,0 +1,139 @@
+"""How a chip's buffers are priced (`sram_model`): the memory compiler's macros, CACTI 7, or the
+compiler's macros at the paper's design moved by CACTI's size curve.
+
+  compiler  the paper's memory-compiler macros, retiled for other sizes (dse/cost/sram.py): energy
+            per access constant in size; Table 3 exactly at the paper's design.
+  cacti     CACTI 7 at 28 nm with the Focus simulator's configuration (dse/cost/cacti.py) for every
+            buffer, as that simulator hands it to CACTI (the accelerator spec's "cacti" entry: access
+            width, readers, copies; dse/data/accelerators/*.json).
+  default   the convention's rule.
+            focus-paper follows the paper's simulator: compiler macros for Focus at its default
+            M tile and accumulators (m_tile 1024, n_scatter 2) and for every other accelerator,
+            CACTI for Focus elsewhere; so its sensitivity sweeps reproduce.
+            faithful prices each buffer as the compiler's macros at the paper's design times CACTI's
+            ratio between the buffer's configuration and the paper's (area, leakage, energy per byte
+            read and written, active power): the measured silicon where the paper measured it,
+            CACTI's trend elsewhere, continuous in size (no cliff where two models meet) and equal to
+            the compiler at the paper's design.
+The focus-paper convention charges a compiler-built buffer its peak power for the whole run and a
+CACTI-priced one its accesses and leakage, as the paper's simulator does (Buffer.per_access).
+Every number is a number or an array of design points; CACTI runs once per distinct configuration.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from dse import xp
+from dse.cost.cacti import SramCost, SramSpec, cacti_srams
+from dse.cost.sram import Buffer, compiler_buffer
+from dse.errors import UserError
+
+SRAM_MODELS = ("compiler", "cacti")  # the knob's values; unset: the convention's rule (module docstring)
+RULES = ("compiler", "cacti", "paper", "scaled")  # what prices a chip's buffers, the rule resolved
+DEFAULT_CACTI = {"block_bytes": "64", "readers": "1", "copies": 1}  # a spec's buffer without a "cacti" entry
+LABELS = {"compiler": "memory-compiler macros", "cacti": "CACTI 7 (28 nm)",
+          "scaled": "memory-compiler macros at the paper's design x CACTI's size curve"}
+
+
+def check_sram_model(value: object) -> str | None:
+    if value is not None and value not in SRAM_MODELS:
+        raise UserError(f"design: sram_model must be one of {', '.join(SRAM_MODELS)} or null (the convention's "
+                        f"rule), got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def sram_rule(sram_model: str | None, convention: str) -> str:
+    """The rule that prices a design's buffers (one of RULES)."""
+    if sram_model is not None:
+        return sram_model
+    return "paper" if convention == "focus-paper" else "scaled"
+
+
+def cacti_entry(buffer: dict) -> dict:
+    """A spec buffer's CACTI configuration: size expressions of its access width and readers, and its
+    copies."""
+    entry = {**DEFAULT_CACTI, **buffer.get("cacti", {})}
+    if set(entry) != set(DEFAULT_CACTI):
+        raise UserError(f"buffer '{buffer['name']}': 'cacti' takes {', '.join(DEFAULT_CACTI)}, got {sorted(entry)}")
+    return entry
+
+
+def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, rule: str,
+                 frequency_mhz: Any, on_cacti: Any = True) -> Buffer:
+    """One buffer of a spec at `size` bytes, priced by `rule`. access: (block bytes, readers, copies) at
+    the design's knobs, paper_access at the paper's (numbers or arrays); under "paper", `on_cacti` says
+    for which design points CACTI prices it (a number, or a boolean array)."""
+    compiler = compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
+    if rule == "compiler" or (rule == "paper" and not xp.somewhere(on_cacti)):
+        return compiler
+    block, readers, copies = access
+    costs = _cacti(buffer["name"], size // copies, block, readers)
+    if rule in ("cacti", "paper"):
+        cacti = _cacti_buffer(buffer["name"], size, costs, copies, frequency_mhz)
+        return cacti if rule == "cacti" else _where(on_cacti, cacti, compiler)
+    default = _paper_compiler(buffer["name"], paper_size, tuple(map(tuple, buffer["macros"])), frequency_mhz) \
+        if not xp.is_array(frequency_mhz) else \
+        compiler_buffer(buffer["name"], paper_size, buffer["macros"], paper_size, frequency_mhz)
+    block, readers, copies = paper_access
+    return _scaled(default, size, costs, _cacti(buffer["name"], paper_size // copies, block, readers), frequency_mhz)
+
+
+@lru_cache(maxsize=256)  # one design's buffer at the paper's size: the same for every design
+def _paper_compiler(name: str, paper_size: int, groups: tuple, frequency_mhz: float) -> Buffer:
+    return compiler_buffer(name, paper_size, list(groups), paper_size, frequency_mhz)
+
+
+def _cacti(name: str, per_copy: Any, block: Any, readers: Any) -> dict[str, Any]:
+    """CACTI's figures of one SRAM copy (numbers), or of each design point's (arrays): each distinct
+    configuration runs once."""
+    if not xp.is_array(per_copy, block, readers):
+        return _figures([_spec(name, per_copy, block, readers)])[0]
+    n = np.broadcast(per_copy, block, readers).shape
+    table = np.stack([np.broadcast_to(np.asarray(v, dtype=np.int64), n) for v in (per_copy, block, readers)], axis=1)
+    distinct, index = np.unique(table, axis=0, return_inverse=True)
+    figures = _figures([_spec(name, *map(int, row)) for row in distinct])
+    return {k: np.array([f[k] for f in figures])[index.reshape(-1)] for k in figures[0]}
+
+
+def _spec(name: str, per_copy: int, block: int, readers: int) -> SramSpec:
+    if readers < 1:
+        raise UserError(f"buffer {name}: CACTI needs at least one reader, got {readers}")
+    return SramSpec(size_bytes=int(per_copy), block_bytes=int(block), read_ports=int(readers) - 1)
+
+
+def _figures(specs: list[SramSpec]) -> list[dict[str, float]]:
+    def figures(c: SramCost) -> dict[str, float]:
+        return {"read": c.read_pj_per_byte, "write": c.write_pj_per_byte, "leakage": c.leakage_mw,
+                "area": c.area_mm2, "access": (c.read_pj_per_access + c.write_pj_per_access) / 2}
+
+    return [figures(c) for c in cacti_srams(specs)]
+
+
+def _cacti_buffer(name: str, size: Any, c: dict[str, Any], copies: int, frequency_mhz: Any) -> Buffer:
+    leakage = c["leakage"] * copies
+    return Buffer(name, size, area_mm2=c["area"] * copies, leakage_mw=leakage,
+                  peak_mw=leakage + c["access"] * copies * frequency_mhz * 1e-3,  # pJ x MHz = uW
+                  read_pj_per_byte=c["read"], write_pj_per_byte=c["write"], priced_by="cacti", per_access=True)
+
+
+def _scaled(default: Buffer, size: Any, c: dict[str, Any], paper: dict[str, Any], frequency_mhz: Any) -> Buffer:
+    """The compiler's buffer at the paper's design, each figure times CACTI's ratio from there."""
+    active = default.peak_mw - default.leakage_mw
+    leakage = default.leakage_mw * (c["leakage"] / paper["leakage"])
+    return Buffer(default.name, size, area_mm2=default.area_mm2 * (c["area"] / paper["area"]), leakage_mw=leakage,
+                  peak_mw=leakage + active * (c["access"] / paper["access"]),
+                  read_pj_per_byte=default.read_pj_per_byte * (c["read"] / paper["read"]),
+                  write_pj_per_byte=default.write_pj_per_byte * (c["write"] / paper["write"]), priced_by="scaled")
+
+
+def _where(on: Any, a: Buffer, b: Buffer) -> Buffer:
+    """Buffer a where `on` holds, else b."""
+    if not xp.is_array(on):
+        return a if on else b
+    pick = {k: xp.where(on, getattr(a, k), getattr(b, k)) for k in
+            ("area_mm2", "leakage_mw", "peak_mw", "read_pj_per_byte", "write_pj_per_byte")}
+    return Buffer(a.name, a.bytes, **pick, priced_by="paper", per_access=on)
