@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -159,3 +164,44 @@ def test_an_unwritable_figure_is_the_same_one_line_error_as_in_one_process(tmp_p
     plotter.submit(_unwritable, tmp_path / "pareto.png")
     with pytest.raises(PermissionError, match="Permission denied"):
         plotter.finish()
+
+
+_KILLED_PARENT = """
+import multiprocessing, time
+from dse.report.plotter import Plotter
+
+plotter = Plotter.start(2)
+plotter.submit(time.sleep, 1.0)
+plotter.submit(time.sleep, 1.0)
+# larger than a pipe's buffer: the parent dies half-way through sending it, and a child that
+# reads it waits for the rest, which never comes (issue 19)
+plotter.submit(len, b"x" * (4 << 20))
+print(*(p.pid for p in multiprocessing.active_children()), flush=True)
+time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie holds no memory; init reaps it
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_plot_processes_end_when_their_parent_is_killed(sig):
+    """A parent killed while it hands out the figures leaves no plot process behind."""
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT], stdout=subprocess.PIPE, text=True)
+    children = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(children) == 2
+    parent.send_signal(sig)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in children if _running(pid)]
+    for pid in left:  # not to leave them to the rest of the session
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "plot processes outlived their parent"
