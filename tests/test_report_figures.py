@@ -136,6 +136,47 @@ def test_html_loads_plotly_from_beside_it(small, tmp_path):
     assert js.stat().st_mtime_ns == before  # written once per folder
 
 
+def test_html_pairs_draw_what_the_png_draws(small):
+    """pareto.html's pairs panel as the PNG panel (issue 19): the same log axes, the orange 2-D front
+    staircase through the same points, the reference markers' shapes, the legend above the panels
+    (below them it overprinted the axis titles)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dse.report.html import SYMBOLS, _pareto_figures
+    from dse.report.pareto import FRONT_2D_COLOUR, REFERENCE_STYLE, _area_norm, _panel
+
+    _, spec, _, df, refs = small
+    df = df.copy()
+    slow = df.index[df["state"] == "COMPLETE"][0]
+    df.loc[slow, "latency_s"] = 100 * df["latency_s"].max()  # a slow trial: latency axes are log (> 30x)
+    pairs_figure = _pareto_figures(df, spec, refs, "calibrated")[-1]
+    layout, data = pairs_figure["layout"], pairs_figure["data"]
+    assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"
+    fig, ax = plt.subplots()
+    logs = 0
+    for i, (a, b) in enumerate(itertools.combinations(spec.objectives, 2)):
+        suffix = "" if i == 0 else str(i + 1)
+        ax.clear()
+        _panel(ax, df, a, b, refs, "calibrated", _area_norm(df))
+        for which, scale in (("x", ax.get_xscale()), ("y", ax.get_yscale())):
+            assert layout[f"{which}axis{suffix}"].get("type", "linear") == scale, (a, b, which)
+            logs += scale == "log"
+        traces = [t for t in data if t["xaxis"] == f"x{suffix}"]
+        line = next(t for t in traces if t["name"] == "2-D front of this pair")
+        stair = next(l for l in ax.lines if l.get_label() == "2-D front of this pair")
+        assert line["x"] == stair.get_xdata().tolist() and line["y"] == stair.get_ydata().tolist()
+        shape = {"steps-post": "hv", "steps-pre": "vh"}[stair.get_drawstyle()]
+        assert line["line"] == {"color": FRONT_2D_COLOUR, "width": 2, "shape": shape}
+        for name, style in REFERENCE_STYLE.items():
+            symbol = next(t for t in traces if t["name"] == name)["marker"]["symbol"]
+            assert symbol == SYMBOLS[style["marker"]] + ("" if style["filled"] else "-open"), name
+    plt.close(fig)
+    assert logs >= 2  # the two latency axes at least
+
+
 def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
     from dse.commands.reproduce import sweep_figure
     from dse.paper import sweep
