@@ -137,7 +137,7 @@ def sweep_figure(rows: list[dict], knob: str):
 
 def run_whole_query(args: argparse.Namespace) -> int:
     from dse.query import CAPTIONING, VIDEO_QA, MODELLED
-    from dse.whole_query import compare_video, plot_grid, speedup_grid
+    from dse.whole_query import compare_video, plot_bandwidths, plot_grid, speedup_grid
 
     if args.dram_bandwidth_gbps is None:
         args.dram_bandwidth_gbps = 64.0
@@ -170,9 +170,9 @@ def run_whole_query(args: argparse.Namespace) -> int:
                         f"{geomean(c.saving(b) for c in comparisons):5.2f}x energy" for b in BASELINES)
         print(f"  {'geomean':<26}{cells}")
     table = write_csv(out / "whole_query.csv", rows)
-    grid = speedup_grid(args.convention, VIDEO_QA["prompt_tokens"])
+    grid = speedup_grid(args.convention, VIDEO_QA["prompt_tokens"], plot_bandwidths(bw))
     write_csv(out / "speedup_vs_tokens.csv", grid)
-    plot_grid(grid, out / "speedup_vs_tokens.png")
+    plot_grid(grid, out / "speedup_vs_tokens.png", bw)
     print(f"\nllava_vid/videomme, Focus vs dense end to end (P = {VIDEO_QA['prompt_tokens']}):")
     print("  G      " + "".join(f"{r['dram_bandwidth_gbps']:>10g} GB/s" for r in grid if r["output_tokens"] == 1))
     for G in sorted({r["output_tokens"] for r in grid}):
