@@ -192,6 +192,26 @@ def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
         assert not _boxes_overlap(legend, ax.get_window_extent())
 
 
+def test_reproduce_sweep_names_its_convention_and_marks_values_beyond_the_measured_curve():
+    """sweep_vector_size drew 512-4096 as if measured: their redundancy is the curve's end, 384's."""
+    from dse.commands.reproduce import sweep_figure
+    from dse.paper import SWEEPS, sweep
+
+    rows = sweep("vector_size", convention="faithful")
+    uses = {r["value"]: r["redundancy"] for r in rows}
+    assert uses == {v: "measured" if v <= 128 else "clamped to 384" for v in SWEEPS["vector_size"]}
+    fig = sweep_figure(rows, "vector_size")
+    latency, energy = fig.axes
+    assert "faithful convention" in latency.get_title()
+    hatches = [bar.get_hatch() or "" for bar in latency.patches]
+    assert hatches == 2 * ["//" if v > 128 else "" for v in SWEEPS["vector_size"]]  # compute and stall bars
+    hollow = next(line for line in energy.lines if line.get_label().startswith("hatched, hollow"))
+    assert list(hollow.get_xdata()) == ["512", "2048", "4096"] and "vector_size 384" in hollow.get_label()
+    block = sweep_figure(sweep("block", convention="focus-paper"), "block")
+    assert "focus-paper convention" in block.axes[0].get_title()
+    assert not any(bar.get_hatch() for bar in block.axes[0].patches)  # every block was measured
+
+
 def _unwritable(path):
     raise PermissionError(13, "Permission denied", str(path))
 
