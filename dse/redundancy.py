@@ -87,7 +87,9 @@ def curve_use(knob: str, value) -> str:
         block = parse_block(value) if isinstance(value, str) else tuple(value)
         if not _measured_blocks():
             return ""
-        return "measured" if block in _measured_blocks() else f"nearest measured {'x'.join(map(str, _nearest_block(block)))}"
+        if block in _measured_blocks():
+            return "measured"
+        return f"nearest measured {'x'.join(map(str, _nearest_block(block)))}"
     if knob not in curves():
         return ""
     xs, _ = _curve_columns(knob)

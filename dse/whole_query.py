@@ -144,6 +144,7 @@ def _decode_bound(rows: list[dict], bandwidths: list[float]) -> str:
     free = [bw for bw in bandwidths if not waiting or bw > waiting[-1]]
     lines = []
     if free:
-        lines.append(f"decode at M = 1 on this array is bound by\nfold fill/drain, not by DRAM, from {free[0]:g} GB/s up")
+        lines.append("decode at M = 1 on this array is bound by\n"
+                     f"fold fill/drain, not by DRAM, from {free[0]:g} GB/s up")
     lines += [f"at {bw:g} GB/s DRAM stalls {stall[bw]:.0%} of decode" for bw in waiting]
     return "\n".join(lines)
