@@ -1,6 +1,7 @@
 """The README's numbers about the quickstart, its exact front and the whole-query searches, computed anew.
 
     .venv/bin/python docs/readme_numbers.py [--section quickstart|exact|whole-query] [--workers 2]
+                                            [--check README.md]
 
 Everything runs in a temporary folder (results/ and accel_configs/ are not touched), through the
 command line a user has:
@@ -14,8 +15,9 @@ command line a user has:
   studies, so that only what is optimised differs; their feasible fronts against the quickstart's;
   and the built-in `video-qa` and `captioning` themselves (a finer, continuous space).
 Each section prints the README's paragraph as Markdown, to paste in its place, then this run's
-timings with the load average (not for the README, whose Speed figures come from the benchmarks).
-About a minute on 2 idle cores, most of it the exhaustive grid.
+timings with the load average (not for the README, whose Speed figures come from the benchmarks);
+`--check README.md` then says whether the README holds every paragraph word for word.
+A minute or two on 2 cores, most of it the exhaustive grid.
 """
 
 from __future__ import annotations
@@ -100,7 +102,9 @@ def dominated_by(c: Comparison) -> str:
     return "none" if not c.dominating_at_area else f"{c.dominating_at_area}"
 
 
-def quickstart_paragraph(spec: StudySpec, df: pd.DataFrame, out: str, seconds: float, exact: dict) -> str:
+def quickstart_paragraph(spec: StudySpec, df: pd.DataFrame, out: str, seconds: float,
+                         exact: dict) -> tuple[str, str]:
+    """(the README's paragraph, this run's timing)."""
     refs = DesignEvaluator(spec).reference_points()
     comps = {name: compare(df, spec, name, m) for name, m in refs.items()}
     focus = comps["Focus default"]
@@ -132,8 +136,8 @@ def quickstart_paragraph(spec: StudySpec, df: pd.DataFrame, out: str, seconds: f
     text += (f". Beaten at equal or smaller area: {', '.join(beaten_at_area) or 'none of them'}. The search "
              f"reaches {100 * exact['hv_ratio']:.1f} % of the exact front's hypervolume (`study exhaustive "
              "quickstart`, below).")
-    return text + (f"\n\n(timing, not for the README: the {trials[1]} trials took {float(trials[2]):.1f} s, the "
-                   f"whole command {seconds:.1f} s, load average {os.getloadavg()[0]:.1f})")
+    return text, (f"the {trials[1]} trials took {float(trials[2]):.1f} s, the whole command {seconds:.1f} s, "
+                  f"load average {os.getloadavg()[0]:.1f}")
 
 
 def exact_run(tmp: Path, workers: int) -> tuple[dict, pd.DataFrame, float]:
@@ -152,15 +156,16 @@ def share(series: pd.Series) -> str:
     return ", ".join(f"{v:g} ({n})" if isinstance(v, float) else f"{v} ({n})" for v, n in counts.items())
 
 
-def exact_paragraph(summary: dict, exact_front: pd.DataFrame, seconds: float, workers: int) -> str:
+def exact_paragraph(summary: dict, exact_front: pd.DataFrame, seconds: float, workers: int) -> tuple[str, str]:
+    """(the README's paragraph, this run's timing)."""
     return (f"Of the quickstart's {summary['points']:,} grid points, {summary['screened']:,} are over the area limit, "
             f"screened by their chip's area, and the other {summary['evaluated']:,} are evaluated "
             f"({summary['feasible']:,} feasible). The exact front has {summary['front_size']} designs: clock "
             f"{share(exact_front['frequency_mhz'])} MHz, N tile {share(exact_front['n_tile'])}, dataflow "
             f"{share(exact_front['dataflow'])}; the quickstart's own {summary['study_trials']} trials (seed 0) "
-            f"reach hv_ratio {summary['hv_ratio']:.3f}."
-            f"\n\n(timing, not for the README: {summary['seconds']:.1f} s with --workers {workers}, {seconds:.1f} s "
-            f"for the whole command, load average {os.getloadavg()[0]:.1f})")
+            f"reach hv_ratio {summary['hv_ratio']:.3f}.",
+            f"{summary['seconds']:.1f} s with --workers {workers}, {seconds:.1f} s for the whole command, load "
+            f"average {os.getloadavg()[0]:.1f}")
 
 
 def whole_query_spec(name: str, tmp: Path) -> Path:
@@ -224,29 +229,44 @@ def paste(text: str) -> str:
                        for block in text.split("\n\n"))
 
 
+def stale(readme: str, text: str) -> list[str]:
+    """The paragraphs of `text` not in `readme` word for word (line breaks aside)."""
+    words = " ".join(readme.split())
+    return [block for block in text.split("\n\n") if " ".join(block.split()) not in words]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--section", choices=SECTIONS, action="append", help="only these (default: all)")
     ap.add_argument("--workers", type=int, default=2, help="processes of `study exhaustive` (default 2)")
+    ap.add_argument("--check", metavar="README", type=Path,
+                    help="exit 1 when a printed paragraph is not in this file word for word")
     args = ap.parse_args()
     sections = args.section or list(SECTIONS)
+    printed: dict[str, tuple[str, str]] = {}  # title: (the README's text, this run's timing)
     with tempfile.TemporaryDirectory(prefix="readme-numbers-") as name:
         tmp = Path(name)
         spec, df, out, seconds = study_run("quickstart", tmp, "--export-best", "5")
-        exact = None
         if {"quickstart", "exact"} & set(sections):
             exact = exact_run(tmp, args.workers)
-        if "quickstart" in sections:
-            print("## README, Set up and run: the quickstart against the baselines\n")
-            print(paste(quickstart_paragraph(spec, df, out, seconds, exact[0])) + "\n")
-        if "exact" in sections:
-            print("## README, The exact front\n")
-            print(paste(exact_paragraph(exact[0], exact[1], exact[2], args.workers)) + "\n")
+            if "quickstart" in sections:
+                printed["Set up and run: the quickstart against the baselines"] = \
+                    quickstart_paragraph(spec, df, out, seconds, exact[0])
+            if "exact" in sections:
+                printed["The exact front"] = exact_paragraph(*exact, args.workers)
         if "whole-query" in sections:
             runs = {n: study_run(str(whole_query_spec(n, tmp)), tmp, "--no-reports")[1] for n in WHOLE_QUERY}
             builtin = {n: study_run(n, tmp, "--no-reports")[1] for n in WHOLE_QUERY}
-            print("## README, The whole query: searching it\n")
-            print(paste(whole_query_paragraph(df, runs) + "\n\n" + builtin_sentence(builtin)))
+            printed["The whole query: searching it"] = (whole_query_paragraph(df, runs) + "\n\n"
+                                                       + builtin_sentence(builtin), "")
+    for title, (text, timing) in printed.items():
+        note = f"\n(this run, not for the README: {timing})\n" if timing else ""
+        print(f"## README, {title}\n\n{paste(text)}\n{note}")
+    if args.check:
+        missing = [block for text, _ in printed.values() for block in stale(args.check.read_text(), text)]
+        if missing:
+            sys.exit(f"{args.check} lacks {len(missing)} of these paragraphs, e.g.: {missing[0][:120]}...")
+        print(f"{args.check} has every paragraph above")
 
 
 if __name__ == "__main__":
