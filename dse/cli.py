@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+from pathlib import Path
 
 from dse.errors import UserError
 
@@ -30,7 +32,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OUTPUT_FLAGS = (("-o", "output"), ("--results-dir", "results_dir"), ("--out", "out"))  # (flag, argparse dest)
+
+
+def os_error_line(exc: OSError, args: argparse.Namespace | None) -> str:
+    """An OSError in one line naming the path and what is wrong with it. A write that fails on a
+    full disk is reported at write or close, without a file name: the command's outputs are named."""
+    if not exc.filename:
+        outputs = [f"{flag} {getattr(args, dest)}" for flag, dest in OUTPUT_FLAGS if getattr(args, dest, None)]
+        where = f"cannot write the output ({', '.join(outputs)})" if outputs else "cannot write the output"
+        return f"{where}: {_reason(exc)}"
+    path = Path(exc.filename)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):  # a folder of the path is a file
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocker == path and exc.errno == errno.EEXIST:  # made as a folder
+            return f"cannot use {path} as a folder: it is a file"
+        if blocker is not None and blocker != path:
+            return f"cannot use {path}: {blocker} is a file, not a folder"
+    return f"cannot use {path}: {_reason(exc)}"
+
+
+def _reason(exc: OSError) -> str:
+    reasons = {errno.ENOSPC: "no space left on the device", errno.EISDIR: "it is a folder, not a file",
+               errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+               errno.EROFS: "read-only file system", errno.ENOENT: "no such file or folder"}
+    return reasons.get(exc.errno, exc.strerror or str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
@@ -44,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         return 0
     except OSError as exc:  # an output path that cannot be written, a full disk, ...
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"focus-dse: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"focus-dse: error: {os_error_line(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("focus-dse: interrupted", file=sys.stderr)

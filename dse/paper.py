@@ -15,6 +15,7 @@ from dse.cost.accelerator import PAPER_KNOBS, build_accelerator
 from dse.data_files import DATA_DIR, REFERENCE_DIR
 from dse.design import DesignPoint
 from dse.evaluate import evaluate
+from dse.redundancy import curve_use
 from dse.workloads import resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
 
@@ -94,14 +95,17 @@ def paper_sweeps() -> dict[tuple[str, str], dict[str, float]]:
 
 
 def sweep(knob: str, workload: str = "llava_vid/videomme", convention: str = "focus-paper") -> list[dict]:
-    """Focus on one workload as one knob varies, the others at the paper's defaults."""
+    """Focus on one workload as one knob varies, the others at the paper's defaults. `redundancy`:
+    how the value reads the measured redundancy curves (dse/redundancy.py curve_use; "clamped to X":
+    beyond the measured curve, X's unique fraction is used)."""
     w = resolve_workload(workload)
     rows = []
     for value in SWEEPS[knob]:
         design = DesignPoint.from_dict({"accelerator": "focus", "convention": convention, knob: value})
         ev = evaluate(design, w)
         paper = paper_sweeps().get((knob, str(value)), {})
-        rows.append({"knob": knob, "value": value, "total_cycles": round(ev.total_cycles),
+        rows.append({"knob": knob, "value": value, "workload": workload, "convention": convention,
+                     "redundancy": curve_use(knob, value), "total_cycles": round(ev.total_cycles),
                      "paper_total_cycles": paper.get("total_cycles", ""),
                      "paper_energy_j": paper["energy_mj"] / 1e3 if paper else "",
                      "compute_cycles": round(ev.compute_cycles), "stall_cycles": round(ev.stall_cycles),

@@ -60,6 +60,12 @@ def _measured_blocks() -> dict[tuple[int, int, int], float]:
     return {parse_block(v): f for v, f in _rows().get("block", [])}
 
 
+def _nearest_block(block: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The measured block nearest `block` in (frames, rows x cols)."""
+    t, h, w = block
+    return min(_measured_blocks(), key=lambda b: (b[0] - t) ** 2 + ((b[1] * b[2] - h * w) / 4) ** 2)
+
+
 def block_fraction(block: tuple[int, int, int]) -> float | None:
     measured = _measured_blocks()
     if not measured:
@@ -67,10 +73,29 @@ def block_fraction(block: tuple[int, int, int]) -> float | None:
     if tuple(block) in measured:
         return measured[tuple(block)]
     t, h, w = block
-    nearest = min(measured, key=lambda b: (b[0] - t) ** 2 + ((b[1] * b[2] - h * w) / 4) ** 2)
+    nearest = _nearest_block(block)
     warn(f"block {t}x{h}x{w} has no measured redundancy (dse/data/redundancy.csv): using the nearest measured "
          f"block's, {'x'.join(map(str, nearest))}")
     return measured[nearest]
+
+
+def curve_use(knob: str, value) -> str:
+    """How a design's `knob` value reads the measured redundancy: "measured", "interpolated",
+    "clamped to X" (beyond the measured curve, X's value is used), "nearest measured X" (a block),
+    or "" when the knob has no redundancy curve."""
+    if knob == "block":
+        block = parse_block(value) if isinstance(value, str) else tuple(value)
+        if not _measured_blocks():
+            return ""
+        if block in _measured_blocks():
+            return "measured"
+        return f"nearest measured {'x'.join(map(str, _nearest_block(block)))}"
+    if knob not in curves():
+        return ""
+    xs, _ = _curve_columns(knob)
+    if value < xs[0] or value > xs[-1]:
+        return f"clamped to {xs[0] if value < xs[0] else xs[-1]:g}"
+    return "measured" if float(value) in xs else "interpolated"
 
 
 def interpolate(points: list[tuple[float, float]], x):

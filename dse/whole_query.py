@@ -2,7 +2,8 @@
 workloads (encoder + prefill + decode), beside the paper's prefill-only comparison.
 
 Settings are the documented ones (dse/query.py VIDEO_QA, CAPTIONING) on a DRAM interface of a
-given bandwidth; the plot sweeps the answer length G and the bandwidth on llava_vid/videomme.
+given bandwidth; the plot sweeps the answer length G and the bandwidth on llava_vid/videomme (the
+tables' bandwidth among them, where it draws the prefill alone).
 Every number is computed by focus-dse (encoder and decode are its model, beyond the paper).
 """
 
@@ -43,6 +44,10 @@ class QueryComparison:
     def prefill_speedup(self, baseline: str) -> float:
         return self.queries[baseline].prefill.total_cycles / self.queries["focus"].prefill.total_cycles
 
+    def decode_memory_stall_share(self) -> float:
+        """The largest share of decode cycles any of the accelerators spends waiting for DRAM."""
+        return max(q.phases["decode"].memory_stall_cycles / q.phases["decode"].cycles for q in self.queries.values())
+
     def encoder_share(self, accelerator: str) -> float:
         q = self.queries[accelerator]
         return q.phases["encoder"].time_s / q.ttft_s
@@ -59,52 +64,87 @@ def compare_video(convention: str, prompt_tokens: int, output_tokens: int, bandw
     return [compare(name, convention, prompt_tokens, output_tokens, bandwidth_gbps) for name in VIDEO_WORKLOADS]
 
 
-def speedup_grid(convention: str, prompt_tokens: int, workload: str = "llava_vid/videomme") -> list[dict]:
+def plot_bandwidths(table_bandwidth_gbps: float) -> tuple[float, ...]:
+    """The plot's bandwidths: PLOT_BANDWIDTHS and the tables' own."""
+    return tuple(sorted({*PLOT_BANDWIDTHS, float(table_bandwidth_gbps)}))
+
+
+def speedup_grid(convention: str, prompt_tokens: int, bandwidths: tuple[float, ...] = PLOT_BANDWIDTHS,
+                 workload: str = "llava_vid/videomme") -> list[dict]:
     """Focus/dense end-to-end speedup and energy saving for every (G, bandwidth) of the plot."""
     rows = []
-    for bw in PLOT_BANDWIDTHS:
+    for bw in bandwidths:
         for G in PLOT_TOKENS:
             c = compare(workload, convention, prompt_tokens, G, bw, ("focus", "dense"))
             rows.append({"workload": workload, "convention": convention, "prompt_tokens": prompt_tokens,
                          "output_tokens": G, "dram_bandwidth_gbps": bw, "speedup": c.speedup("dense"),
                          "energy_saving": c.saving("dense"), "prefill_speedup": c.prefill_speedup("dense"),
+                         "decode_memory_stall_share": c.decode_memory_stall_share(),
                          "focus_query_time_s": c.queries["focus"].query_time_s,
                          "dense_query_time_s": c.queries["dense"].query_time_s})
     return rows
 
 
-def plot_grid(rows: list[dict], path: Path) -> None:
+def plot_grid(rows: list[dict], path: Path, bandwidth_gbps: float) -> None:
+    fig = grid_figure(rows, bandwidth_gbps)  # selects the Agg backend before pyplot is imported here
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def grid_figure(rows: list[dict], bandwidth_gbps: float):
+    """Speedup and energy saving against G, one line per bandwidth; the prefill alone (the paper's
+    scope) drawn at `bandwidth_gbps`, one of the rows' (the tables' bandwidth), and labelled with it:
+    the prefill's speedup moves a little with the bandwidth."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
-    styles = ("o-", "s--", "^-.", "v:", "D-")
-    for bw, style in zip(PLOT_BANDWIDTHS, styles):
+    bandwidths = sorted({r["dram_bandwidth_gbps"] for r in rows})
+    styles = ("o-", "s--", "^-.", "v:", "D-", "P--")
+    for bw, style in zip(bandwidths, styles):
         sel = [r for r in rows if r["dram_bandwidth_gbps"] == bw]
         xs = [r["output_tokens"] for r in sel]
         ax.plot(xs, [r["speedup"] for r in sel], style, label=f"{bw:g} GB/s", markersize=5, alpha=0.85)
         ax2.plot(xs, [r["energy_saving"] for r in sel], style, label=f"{bw:g} GB/s", markersize=5, alpha=0.85)
-    prefill = max(r["prefill_speedup"] for r in rows)
+    prefill = {r["dram_bandwidth_gbps"]: r["prefill_speedup"] for r in rows}
+    level, low, high = prefill[bandwidth_gbps], min(prefill.values()), max(prefill.values())
+    label = f"prefill alone at {bandwidth_gbps:g} GB/s ({level:.2f}x)"
+    if f"{low:.2f}" != f"{high:.2f}":
+        label += f"\n({low:.2f}-{high:.2f}x from {bandwidths[0]:g} to {bandwidths[-1]:g} GB/s)"
+    tokens = sorted({r["output_tokens"] for r in rows})
     for a in (ax, ax2):
         a.set_xscale("log", base=2)
-        a.set_xticks(PLOT_TOKENS, [str(g) for g in PLOT_TOKENS])
+        a.set_xticks(tokens, [str(g) for g in tokens])
         a.set_xlabel("output tokens G (answer length)")
         a.grid(True, which="both", alpha=0.3)
-        a.set_ylim(1.0, prefill * 1.08)
-    ax.axhline(prefill, color="grey", ls="--", label=f"prefill alone ({prefill:.2f}x)")
+        a.set_ylim(1.0, high * 1.08)
+    ax.axhline(level, color="grey", ls="--", label=label)
     ax.set_ylabel("Focus speedup over dense, whole query")
     ax2.set_ylabel("Focus energy saving over dense, whole query")
     ax.legend(title="DRAM bandwidth", fontsize=8, loc="center right")
-    spread = max(r["speedup"] for r in rows if r["output_tokens"] == PLOT_TOKENS[-1]) \
-        - min(r["speedup"] for r in rows if r["output_tokens"] == PLOT_TOKENS[-1])
-    ax2.text(0.03, 0.04, f"lines nearly coincide (spread at G = {PLOT_TOKENS[-1]}: {spread:.3f}x):\n"
-             "decode at M = 1 on this array is bound by\nfold fill/drain, not by DRAM, from 16 GB/s up",
-             transform=ax2.transAxes, fontsize=8, va="bottom")
+    longest = [r["speedup"] for r in rows if r["output_tokens"] == tokens[-1]]
+    ax2.text(0.03, 0.04, f"spread between the lines at G = {tokens[-1]}: {max(longest) - min(longest):.3f}x\n"
+             + _decode_bound(rows, bandwidths), transform=ax2.transAxes, fontsize=8, va="bottom")
     r0 = rows[0]
     fig.suptitle(f"{r0['workload']}: encoder + prefill (P = {r0['prompt_tokens']}) + G decode tokens, "
                  f"32x32 WS @ 500 MHz, {r0['convention']} (focus-dse's model, beyond the paper)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _decode_bound(rows: list[dict], bandwidths: list[float]) -> str:
+    """What bounds decode at M = 1 at the plotted bandwidths, from the rows' memory stalls."""
+    stall = {bw: max(r["decode_memory_stall_share"] for r in rows if r["dram_bandwidth_gbps"] == bw)
+             for bw in bandwidths}
+    waiting = [bw for bw in bandwidths if stall[bw] > 0]
+    free = [bw for bw in bandwidths if not waiting or bw > waiting[-1]]
+    lines = []
+    if free:
+        lines.append("decode at M = 1 on this array is bound by\n"
+                     f"fold fill/drain, not by DRAM, from {free[0]:g} GB/s up")
+    lines += [f"at {bw:g} GB/s DRAM stalls {stall[bw]:.0%} of decode" for bw in waiting]
+    return "\n".join(lines)

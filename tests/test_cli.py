@@ -1,6 +1,7 @@
 """CLI contracts: JSON keys, exit code 2 and one line for bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -151,3 +152,19 @@ def test_bad_accelerator_specs(tmp_path, capsys, change):
     path.write_text(json.dumps(spec))
     assert main(["simulate", "--workload", "llava_vid/videomme", "--accelerator", str(path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_unusable_output_paths_name_the_path_and_what_is_wrong(capsys, tmp_path):
+    """Issue 19: `-o /dev/full` said "No space" with no path, `-o afile/out.csv` said "File exists"."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    cases = [(str(afile / "out.csv"), f"cannot use {afile} as a folder: it is a file"),
+             (str(afile / "sub" / "out.csv"), f"cannot use {afile / 'sub'}: {afile} is a file, not a folder"),
+             (str(tmp_path), f"cannot use {tmp_path}: it is a folder, not a file")]
+    if os.path.exists("/dev/full"):  # a full disk: the write fails at close, with no file name
+        cases.append(("/dev/full", "cannot write the output (-o /dev/full): no space left on the device"))
+    for output, message in cases:
+        code, out, err = run_cli(capsys, "topology", "--workload", "llava_vid/mvbench", "-o", output)
+        assert (code, out, err) == (2, "", f"focus-dse: error: {message}\n")
+    code, _, err = run_cli(capsys, "reproduce-paper", "--results-dir", str(afile))
+    assert code == 2 and err == f"focus-dse: error: cannot use {afile / 'paper'}: {afile} is a file, not a folder\n"

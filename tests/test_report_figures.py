@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -131,6 +136,47 @@ def test_html_loads_plotly_from_beside_it(small, tmp_path):
     assert js.stat().st_mtime_ns == before  # written once per folder
 
 
+def test_html_pairs_draw_what_the_png_draws(small):
+    """pareto.html's pairs panel as the PNG panel (issue 19): the same log axes, the orange 2-D front
+    staircase through the same points, the reference markers' shapes, the legend above the panels
+    (below them it overprinted the axis titles)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dse.report.html import SYMBOLS, _pareto_figures
+    from dse.report.pareto import FRONT_2D_COLOUR, REFERENCE_STYLE, _area_norm, _panel
+
+    _, spec, _, df, refs = small
+    df = df.copy()
+    slow = df.index[df["state"] == "COMPLETE"][0]
+    df.loc[slow, "latency_s"] = 100 * df["latency_s"].max()  # a slow trial: latency axes are log (> 30x)
+    pairs_figure = _pareto_figures(df, spec, refs, "calibrated")[-1]
+    layout, data = pairs_figure["layout"], pairs_figure["data"]
+    assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"
+    fig, ax = plt.subplots()
+    logs = 0
+    for i, (a, b) in enumerate(itertools.combinations(spec.objectives, 2)):
+        suffix = "" if i == 0 else str(i + 1)
+        ax.clear()
+        _panel(ax, df, a, b, refs, "calibrated", _area_norm(df))
+        for which, scale in (("x", ax.get_xscale()), ("y", ax.get_yscale())):
+            assert layout[f"{which}axis{suffix}"].get("type", "linear") == scale, (a, b, which)
+            logs += scale == "log"
+        traces = [t for t in data if t["xaxis"] == f"x{suffix}"]
+        line = next(t for t in traces if t["name"] == "2-D front of this pair")
+        stair = next(l for l in ax.lines if l.get_label() == "2-D front of this pair")
+        assert line["x"] == stair.get_xdata().tolist() and line["y"] == stair.get_ydata().tolist()
+        shape = {"steps-post": "hv", "steps-pre": "vh"}[stair.get_drawstyle()]
+        assert line["line"] == {"color": FRONT_2D_COLOUR, "width": 2, "shape": shape}
+        for name, style in REFERENCE_STYLE.items():
+            symbol = next(t for t in traces if t["name"] == name)["marker"]["symbol"]
+            assert symbol == SYMBOLS[style["marker"]] + ("" if style["filled"] else "-open"), name
+    plt.close(fig)
+    assert logs >= 2  # the two latency axes at least
+
+
 def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
     from dse.commands.reproduce import sweep_figure
     from dse.paper import sweep
@@ -147,6 +193,26 @@ def test_reproduce_sweep_plot_axes_from_zero_and_every_series_in_the_legend():
         assert not _boxes_overlap(legend, ax.get_window_extent())
 
 
+def test_reproduce_sweep_names_its_convention_and_marks_values_beyond_the_measured_curve():
+    """sweep_vector_size drew 512-4096 as if measured: their redundancy is the curve's end, 384's."""
+    from dse.commands.reproduce import sweep_figure
+    from dse.paper import SWEEPS, sweep
+
+    rows = sweep("vector_size", convention="faithful")
+    uses = {r["value"]: r["redundancy"] for r in rows}
+    assert uses == {v: "measured" if v <= 128 else "clamped to 384" for v in SWEEPS["vector_size"]}
+    fig = sweep_figure(rows, "vector_size")
+    latency, energy = fig.axes
+    assert "faithful convention" in latency.get_title()
+    hatches = [bar.get_hatch() or "" for bar in latency.patches]
+    assert hatches == 2 * ["//" if v > 128 else "" for v in SWEEPS["vector_size"]]  # compute and stall bars
+    hollow = next(line for line in energy.lines if line.get_label().startswith("hatched, hollow"))
+    assert list(hollow.get_xdata()) == ["512", "2048", "4096"] and "vector_size 384" in hollow.get_label()
+    block = sweep_figure(sweep("block", convention="focus-paper"), "block")
+    assert "focus-paper convention" in block.axes[0].get_title()
+    assert not any(bar.get_hatch() for bar in block.axes[0].patches)  # every block was measured
+
+
 def _unwritable(path):
     raise PermissionError(13, "Permission denied", str(path))
 
@@ -160,3 +226,44 @@ def test_an_unwritable_figure_is_the_same_one_line_error_as_in_one_process(tmp_p
     plotter.submit(_unwritable, tmp_path / "pareto.png")
     with pytest.raises(PermissionError, match="Permission denied"):
         plotter.finish()
+
+
+_KILLED_PARENT = """
+import multiprocessing, time
+from dse.report.plotter import Plotter
+
+plotter = Plotter.start(2)
+plotter.submit(time.sleep, 1.0)
+plotter.submit(time.sleep, 1.0)
+# larger than a pipe's buffer: the parent dies half-way through sending it, and a child that
+# reads it waits for the rest, which never comes (issue 19)
+plotter.submit(len, b"x" * (4 << 20))
+print(*(p.pid for p in multiprocessing.active_children()), flush=True)
+time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie holds no memory; init reaps it
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_plot_processes_end_when_their_parent_is_killed(sig):
+    """A parent killed while it hands out the figures leaves no plot process behind."""
+    parent = subprocess.Popen([sys.executable, "-c", _KILLED_PARENT], stdout=subprocess.PIPE, text=True)
+    children = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(children) == 2
+    parent.send_signal(sig)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in children if _running(pid)]
+    for pid in left:  # not to leave them to the rest of the session
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "plot processes outlived their parent"

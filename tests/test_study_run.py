@@ -99,6 +99,19 @@ def test_trials_table_one_row_per_trial_with_state(finished):
     assert first["default_design"] and first["rows"] == 32 and first["m_tile"] == 1024
 
 
+def test_cycle_columns_are_whole_cycles_and_latency_their_unrounded_time(finished):
+    """Issue 19: stall_cycles was fractional in trials.csv; latency_s is computed from the model's
+    unrounded cycles (evaluation.py docstring), within half a cycle of total_cycles / f."""
+    tmp, _, _ = finished
+    df = pd.read_csv(tmp / "results" / "small" / "trials.csv")
+    done = df[df["state"] == "COMPLETE"]
+    for col in ("total_cycles", "stall_cycles"):
+        assert pd.api.types.is_integer_dtype(done[col]), (col, done[col].dtype)
+    cycles_of_latency = done["latency_s"] * done["frequency_mhz"] * 1e6
+    # half a cycle of rounding, and the float rounding of the product (1e-12 of the cycles)
+    assert ((cycles_of_latency - done["total_cycles"]).abs() <= 0.5 + 1e-12 * done["total_cycles"]).all()
+
+
 def test_status_json(finished, capsys):
     tmp, path, _ = finished
     assert study_main(["status", str(path), "--results-dir", str(tmp / "results"), "--json"]) == 0

@@ -281,3 +281,25 @@ def test_encoder_threshold_needs_similarity_and_phases_price_the_levels_chip():
     assert sec["phases"]["encoder"]["energy_j"] < full["phases"]["encoder"]["energy_j"]
     r = simulate([*args, "--concentration", "sec", "--encoder-threshold", "0.9"], check=False)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "sec+sic or sic" in r.stderr
+
+
+def test_whole_query_plot_draws_the_prefill_alone_at_the_tables_bandwidth():
+    """The dashed 'prefill alone' line is the table's value at the table's bandwidth and names it
+    (issue 19: it drew 16 GB/s's 5.19x beside a 64 GB/s table's 5.15x); what bounds decode is read
+    from the stalls, not asserted."""
+    import matplotlib.pyplot as plt
+
+    from dse.whole_query import compare, grid_figure, plot_bandwidths, speedup_grid
+
+    assert plot_bandwidths(8) == (8.0, 16.0, 32.0, 64.0, 128.0, 256.0) and 64.0 in plot_bandwidths(64)
+    rows = speedup_grid("focus-paper", 64, (8.0, 64.0))
+    fig = grid_figure(rows, 64.0)
+    table = compare("llava_vid/videomme", "focus-paper", 64, 2, 64.0, ("focus", "dense")).prefill_speedup("dense")
+    line = next(line for line in fig.axes[0].lines if line.get_label().startswith("prefill alone"))
+    assert line.get_ydata()[0] == table
+    assert f"prefill alone at 64 GB/s ({table:.2f}x)" in line.get_label()
+    low = {r["dram_bandwidth_gbps"]: r["prefill_speedup"] for r in rows}[8.0]
+    assert low != table and f"{min(low, table):.2f}-{max(low, table):.2f}x from 8 to 64 GB/s" in line.get_label()
+    note = fig.axes[1].texts[0].get_text()
+    assert "not by DRAM, from 64 GB/s up" in note and "at 8 GB/s DRAM stalls" in note  # 14 GB per token at 8 GB/s
+    plt.close(fig)

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             theirs, joules = r["paper_total_cycles"], r["paper_energy_j"]
             versus = f"paper {theirs / 5e8:7.2f} s {joules:7.2f} J   ratio {r['total_cycles'] / theirs:5.2f} " \
                      f"{r['energy_j'] / joules:5.2f}" if theirs else ""
+            if r["redundancy"] not in ("", "measured"):
+                versus += f"  (redundancy {r['redundancy']})"
             print(f"  {knob}={r['value']!s:<6} {r['execution_time_s']:7.2f} s {r['energy_j']:7.2f} J   {versus}   "
                   f"SRAM {', '.join(sorted(set(r['sram_model'])))}")
     curves = sram_curves()
@@ -113,7 +115,9 @@ def plot_sweep(rows: list[dict], knob: str, path: Path) -> None:
 def sweep_figure(rows: list[dict], knob: str):
     """Two panels over the knob's values: latency bars (compute + stall) with the paper simulator's
     latency marked, and energy below; both axes start at zero (differences at their true scale);
-    one legend for every series, under the plot, so that it covers no bar and no marker."""
+    one legend for every series, under the plot, so that it covers no bar and no marker. Values
+    beyond the measured redundancy curve (their unique fraction clamped to the curve's end) are
+    hatched bars and hollow energy points, named in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,10 +125,12 @@ def sweep_figure(rows: list[dict], knob: str):
 
     labels = [str(r["value"]) for r in rows]
     compute = [r["compute_cycles"] / 5e8 for r in rows]
+    clamped = [r["redundancy"].startswith("clamped") for r in rows]
+    hatch = {"hatch": ["//" if c else "" for c in clamped], "edgecolor": ["white" if c else "none" for c in clamped]}
     fig, (ax, low) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    ax.bar(labels, compute, label="compute (latency)", color="tab:blue")
+    ax.bar(labels, compute, label="compute (latency)", color="tab:blue", **hatch)
     ax.bar(labels, [r["stall_cycles"] / 5e8 for r in rows], bottom=compute, label="stall (latency)",
-           color="tab:orange")
+           color="tab:orange", **hatch)
     paper = [(label, r["paper_total_cycles"] / 5e8) for label, r in zip(labels, rows) if r["paper_total_cycles"]]
     if paper:
         ax.plot(*zip(*paper), "x", color="red", markersize=9, markeredgewidth=2, zorder=4,
@@ -136,21 +142,29 @@ def sweep_figure(rows: list[dict], knob: str):
     if paper_j:
         low.plot(*zip(*paper_j), "x", color="red", markersize=7, markeredgewidth=1.5, zorder=4,
                  label="paper simulator (energy)")
+    if any(clamped):
+        ends = sorted({r["redundancy"].removeprefix("clamped to ") for r, c in zip(rows, clamped) if c})
+        low.plot([x for x, c in zip(labels, clamped) if c], [r["energy_j"] for r, c in zip(rows, clamped) if c], "o",
+                 mfc="white", mec="black", zorder=3,
+                 label=f"hatched, hollow: redundancy not measured,\nthe curve's end ({knob} {' and '.join(ends)}) used")
     low.set_ylabel("energy (J)")
     low.set_ylim(0, max([r["energy_j"] for r in rows] + [j for _, j in paper_j]) * 1.12)
     low.set_xlabel(knob)
     for a in (ax, low):
         a.grid(True, axis="y", alpha=0.3)
     handles = ax.get_legend_handles_labels()[0] + low.get_legend_handles_labels()[0]
-    fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=4, fontsize=8, frameon=False)
-    ax.set_title(f"Focus on llava_vid/videomme vs {knob} (modelled, focus-dse)", fontsize=10)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.16, hspace=0.08)
+    fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=min(len(handles), 3 if any(clamped)
+                                                                                         else 4),
+               fontsize=8, frameon=False)
+    ax.set_title(f"Focus on {rows[0]['workload']} vs {knob}\n{rows[0]['convention']} convention (modelled, focus-dse)",
+                 fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.2 if any(clamped) else 0.16, hspace=0.08)
     return fig
 
 
 def run_whole_query(args: argparse.Namespace) -> int:
     from dse.query import CAPTIONING, VIDEO_QA, MODELLED
-    from dse.whole_query import compare_video, plot_grid, speedup_grid
+    from dse.whole_query import compare_video, plot_bandwidths, plot_grid, speedup_grid
 
     if args.dram_bandwidth_gbps is None:
         args.dram_bandwidth_gbps = 64.0
@@ -183,9 +197,9 @@ def run_whole_query(args: argparse.Namespace) -> int:
                         f"{geomean(c.saving(b) for c in comparisons):5.2f}x energy" for b in BASELINES)
         print(f"  {'geomean':<26}{cells}")
     table = write_csv(out / "whole_query.csv", rows)
-    grid = speedup_grid(args.convention, VIDEO_QA["prompt_tokens"])
+    grid = speedup_grid(args.convention, VIDEO_QA["prompt_tokens"], plot_bandwidths(bw))
     write_csv(out / "speedup_vs_tokens.csv", grid)
-    plot_grid(grid, out / "speedup_vs_tokens.png")
+    plot_grid(grid, out / "speedup_vs_tokens.png", bw)
     print(f"\nllava_vid/videomme, Focus vs dense end to end (P = {VIDEO_QA['prompt_tokens']}):")
     print("  G      " + "".join(f"{r['dram_bandwidth_gbps']:>10g} GB/s" for r in grid if r["output_tokens"] == 1))
     for G in sorted({r["output_tokens"] for r in grid}):

@@ -3,9 +3,12 @@
 One page, with plotly's JavaScript once beside it (plotly.min.js, 4.8 MB, copied from the
 installed plotly package once per folder, again only when it differs) instead of embedded:
 - the Pareto front: 3-D for three objectives, 2-D for two; then one 2-D panel per pair when
-  there are three or more. Feasible trials coloured by area, the front of all objectives
-  black-edged (projected on each pair), infeasible trials grey, the reference designs marked;
-  hovering a point shows its trial number, objectives, area and knobs;
+  there are three or more. Drawn as the PNGs are (dse/report/pareto.py: its markers, colours,
+  log axes and 2-D front): feasible trials coloured by area, the front of all objectives
+  black-edged (projected on each pair), the pair's own 2-D front as an orange line, infeasible
+  trials as crosses, the reference designs marked (in 3-D, where plotly has no star or
+  triangle, by the nearest shape it has, which the figure's title names); hovering a point
+  shows its trial number, objectives, area and knobs;
 - each objective per trial (the optimisation history);
 - the knob importances per objective (dse/report/importance.py), with the knobs it does not read.
 The figures are plotly.js specifications (data + layout) written as JSON straight from the
@@ -26,22 +29,61 @@ from pathlib import Path
 import pandas as pd
 
 from dse.report.importance import Importances
+from dse.report.pareto import (FRONT_2D_COLOUR, INFEASIBLE_COLOUR, LOG_TICKS, OTHER_STYLE, REFERENCE_STYLE, front_2d,
+                               front_note, reference_order, shown_values, wants_log)
 from dse.report.tables import area_range
 from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
 PLOTLY_JS = "plotly.min.js"
-# name: (2-D symbol, 3-D symbol (Scatter3d has no triangles), colour); open symbols keep coinciding ones visible
-REFERENCE_MARKERS = {"dense": ("square-open", "square-open", "black"),
-                     "Focus default": ("star", "diamond", "crimson"),
-                     "AdapTiV": ("triangle-up-open", "circle-open", "royalblue"),
-                     "CMC": ("diamond-open", "diamond-open", "forestgreen")}
+SYMBOLS = {"*": "star", "s": "square", "^": "triangle-up", "D": "diamond", "o": "circle"}  # matplotlib -> plotly
+SYMBOLS_3D = {"star": "diamond", "triangle-up": "circle"}  # Scatter3d draws neither: the nearest it has
+# the Pareto figures' legend: above the panels, where no axis title is (plotly makes room for it)
+LEGEND = {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"}
 
 
 def _axis_title(objective: str, provider: str) -> str:
     o = OBJECTIVES[objective]
     extra = f" [{provider.split(' (')[0]}]" if objective.startswith("accuracy") and provider else ""
     return f"{o.label} {o.arrow}{extra}"
+
+
+def _titled(text: str) -> dict:
+    return {"title": {"text": text}}
+
+
+def _objective_axis(objective: str, provider: str, df: pd.DataFrame, refs: dict[str, dict]) -> dict:
+    """An objective's axis in a Pareto figure: its title, and log where the PNGs draw it log."""
+    axis = _titled(_axis_title(objective, provider))
+    metric = OBJECTIVES[objective].metric
+    values = shown_values(df, refs, metric)
+    if wants_log(metric, values):
+        positive = [v for v in values if 0 < v < math.inf]  # wants_log says there are some
+        decades = range(math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive))) + 1)
+        ticks = [m * 10.0 ** e for e in decades for m in LOG_TICKS]
+        axis.update(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])  # written plainly, as in the PNGs
+    return axis
+
+
+def _reference_marker(name: str, three: bool) -> dict:
+    """A reference design's marker as the PNGs draw it (dse/report/pareto.py REFERENCE_STYLE): filled
+    with a white edge, or open so that coinciding ones stay visible."""
+    style = REFERENCE_STYLE.get(name, OTHER_STYLE)
+    symbol = SYMBOLS[style["marker"]]
+    symbol = SYMBOLS_3D.get(symbol, symbol) if three else symbol
+    size = math.sqrt(style["s"]) * 4 / 3  # matplotlib's s is an area in pt², plotly's size a width in px
+    size = round(size * (0.6 if three else 1))  # Scatter3d draws a size ~1.6x as wide as a 2-D scatter
+    if style["filled"]:
+        return {"symbol": symbol, "size": size, "color": style["color"], "line": {"color": "white", "width": 1}}
+    return {"symbol": f"{symbol}-open", "size": size, "color": style["color"], "line": {"color": style["color"],
+                                                                                         "width": 2}}
+
+
+def _shapes_3d(refs: dict[str, dict]) -> str:
+    """What the 3-D figure draws differently from the PNGs, said in its title."""
+    changed = [(name, SYMBOLS[REFERENCE_STYLE.get(name, OTHER_STYLE)["marker"]]) for name in reference_order(refs)]
+    changed = [f"{name} as a {SYMBOLS_3D[symbol]}" for name, symbol in changed if symbol in SYMBOLS_3D]
+    return f" (3-D markers: {', '.join(changed)}; plotly draws no stars or triangles in 3-D)" if changed else ""
 
 
 def _values(series) -> list:
@@ -84,7 +126,7 @@ def _point_traces(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], axes
 
     traces = [
         trace(infeas, f"infeasible ({len(infeas)})", "infeasible",
-              {"size": size, "color": "lightgrey", "symbol": "x"}, hover[infeas.index].tolist()),
+              {"size": size, "color": INFEASIBLE_COLOUR, "symbol": "x"}, hover[infeas.index].tolist()),
         trace(rest, f"feasible ({len(feas)}), colour = area", "feasible",
               {"size": size, "color": _values(rest["area_mm2"]), "opacity": 0.6, "showscale": first,
                "colorbar": {"title": {"text": "area (mm²)"}}, **area}, hover[rest.index].tolist()),
@@ -92,26 +134,31 @@ def _point_traces(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], axes
               {"size": size + 3, "color": _values(front["area_mm2"]), "line": {"color": "black", "width": 1}, **area},
               hover[front.index].tolist()),
     ]
-    for name, m in refs.items():
-        symbol2d, symbol3d, colour = REFERENCE_MARKERS.get(name, ("circle-open", "circle-open", "purple"))
-        traces.append(trace(pd.DataFrame([m]), name, name,
-                            {"size": 12, "symbol": symbol3d if three else symbol2d, "color": colour,
-                             "line": {"color": colour, "width": 2}},
+    if not three and len(front):  # over the points, as in the PNGs
+        two_d, where = front_2d(front[metrics].to_numpy(float), *axes)
+        traces.append({"type": "scatter", "mode": "lines", "name": "2-D front of this pair", "legendgroup": "2-D front",
+                       "showlegend": first, "x": two_d[:, 0].tolist(), "y": two_d[:, 1].tolist(),
+                       "line": {"color": FRONT_2D_COLOUR, "width": 2, "shape": "vh" if where == "pre" else "hv"},
+                       "hoverinfo": "skip", "xaxis": xy[0], "yaxis": xy[1]})
+    for name in reference_order(refs):
+        m = refs[name]
+        traces.append(trace(pd.DataFrame([m]), name, name, _reference_marker(name, three),
                             [f"{name}<br>area {m.get('area_mm2', float('nan')):.3g} mm²"]))
     return traces
 
 
-def _grid_axes(n: int, cols: int, titles: list[tuple[str, str]], gap: float = 0.07) -> tuple[dict, list]:
-    """Layout axes for n 2-D panels in rows of `cols`, and each panel's (xaxis, yaxis) names."""
+def _grid_axes(n: int, cols: int, panels: list[tuple[dict, dict]], gap: float = 0.07) -> tuple[dict, list]:
+    """Layout axes for n 2-D panels in rows of `cols`, each panel's (x, y) axis settings given, and
+    each panel's (xaxis, yaxis) names."""
     rows = (n + cols - 1) // cols
     width, height = (1 - gap * (cols - 1)) / cols, (1 - 0.12 * (rows - 1)) / rows
     layout, names = {}, []
-    for i, (xt, yt) in enumerate(titles):
+    for i, (x, y) in enumerate(panels):
         r, c = divmod(i, cols)
         suffix = "" if i == 0 else str(i + 1)
         x0, y1 = c * (width + gap), 1 - r * (height + 0.12)
-        layout[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": f"y{suffix}", "title": {"text": xt}}
-        layout[f"yaxis{suffix}"] = {"domain": [y1 - height, y1], "anchor": f"x{suffix}", "title": {"text": yt}}
+        layout[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": f"y{suffix}", **x}
+        layout[f"yaxis{suffix}"] = {"domain": [y1 - height, y1], "anchor": f"x{suffix}", **y}
         names.append((f"x{suffix}", f"y{suffix}"))
     return layout, names
 
@@ -120,36 +167,36 @@ def _pareto_figures(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], pr
     hover = _hover(df, spec)
     areas = area_range(df)
     objectives = list(spec.objectives)
-    legend = {"orientation": "h", "y": -0.12}
+    axis = {o: _objective_axis(o, provider, df, refs) for o in objectives}
     figures = []
     if len(objectives) in (2, 3):
-        titles = [_axis_title(o, provider) for o in objectives]
         data = _point_traces(df, spec, refs, objectives, hover, areas, True)
+        title = "Pareto front"
         if len(objectives) == 3:
-            axes = {"scene": {f"{a}axis": {"title": {"text": t}} for a, t in zip("xyz", titles)}}
+            axes = {"scene": {f"{a}axis": axis[o] for a, o in zip("xyz", objectives)}}
+            title += _shapes_3d(refs)
         else:
-            axes = {"xaxis": {"title": {"text": titles[0]}}, "yaxis": {"title": {"text": titles[1]}}}
-        figures.append({"data": data, "layout": {"title": {"text": "Pareto front"}, "height": 700, "legend": legend,
-                                                 **axes}})
+            axes = {"xaxis": axis[objectives[0]], "yaxis": axis[objectives[1]]}
+        figures.append({"data": data, "layout": {"title": {"text": title}, "height": 700, "legend": LEGEND, **axes}})
     pairs = list(combinations(objectives, 2))
     if len(objectives) >= 3:
         cols = min(3, len(pairs))
-        axes, names = _grid_axes(len(pairs), cols, [(_axis_title(a, provider), _axis_title(b, provider))
-                                                    for a, b in pairs])
+        axes, names = _grid_axes(len(pairs), cols, [(axis[a], axis[b]) for a, b in pairs])
         data = []
         for i, ((a, b), xy) in enumerate(zip(pairs, names)):
             data += _point_traces(df, spec, refs, [a, b], hover, areas, i == 0, xy)
         rows = (len(pairs) + cols - 1) // cols
         figures.append({"data": data, "layout": {
-            "title": {"text": "each pair: the front of all objectives projected (black-edged points)"},
-            "height": 450 * rows, "legend": legend, **axes}})
+            "title": {"text": "each pair: the front of all objectives projected (black-edged points), "
+                              "the pair's own 2-D front (orange line)"},
+            "height": 450 * rows, "legend": LEGEND, **axes}})
     return figures
 
 
 def _history_figure(df: pd.DataFrame, spec: StudySpec, provider: str) -> dict:
     done = df[df["state"] == "COMPLETE"]
     axes, names = _grid_axes(len(spec.objectives), len(spec.objectives),
-                             [("trial", _axis_title(o, provider)) for o in spec.objectives])
+                             [(_titled("trial"), _titled(_axis_title(o, provider))) for o in spec.objectives])
     data = []
     for i, (o, (x, y)) in enumerate(zip(spec.objectives, names)):
         for feasible, colour, label in ((True, "steelblue", "feasible"), (False, "lightgrey", "infeasible")):
@@ -162,8 +209,8 @@ def _history_figure(df: pd.DataFrame, spec: StudySpec, provider: str) -> dict:
 
 def _importance_figure(imp: Importances) -> dict:
     objectives = list(dict.fromkeys(imp.table["objective"]))
-    axes, names = _grid_axes(len(objectives), len(objectives), [("share of importance", "") for _ in objectives],
-                             gap=0.12)
+    axes, names = _grid_axes(len(objectives), len(objectives),
+                             [(_titled("share of importance"), _titled("")) for _ in objectives], gap=0.12)
     data = []
     for o, (x, y) in zip(objectives, names):
         rows = imp.table[(imp.table["objective"] == o) & imp.table["reads"]].sort_values("importance")
@@ -196,11 +243,19 @@ def _plotly_js(out_dir: Path) -> bool:
     return True
 
 
+def _plot(i: int, figure: dict) -> str:
+    """One figure of the page, its title a heading above it: plotly draws a title in the top margin,
+    where a legend that wraps onto more lines (a narrow window) would cover it."""
+    layout = dict(figure["layout"])
+    heading = layout.pop("title")["text"]
+    return (f"<h3 style='text-align: center; font: 17px sans-serif'>{html_text.escape(heading)}</h3>"
+            f"<div id='fig{i}'></div><script>Plotly.newPlot('fig{i}', {_js(figure['data'])}, "
+            f"{_js(layout)}, {{responsive: true}});</script>\n")
+
+
 def write_html(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], imp: Importances, out_dir: Path,
                provider: str = "") -> list[Path]:
     """pareto.html and plotly.min.js; nothing when plotly is not installed or no trial completed."""
-    from dse.report.pareto import front_note
-
     if not len(df) or not (df["state"] == "COMPLETE").any():
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -217,8 +272,7 @@ def write_html(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], imp: Im
     title = f"focus-dse study {spec.name}"
     objectives = ", ".join(f"{o} {OBJECTIVES[o].arrow}" for o in spec.objectives)
     intro = [f"accuracy provider: {provider}; objectives: {objectives}; {len(df)} trials.", front_note(spec), *notes]
-    plots = "".join(f"<div id='fig{i}'></div><script>Plotly.newPlot('fig{i}', {_js(f['data'])}, "
-                    f"{_js(f['layout'])}, {{responsive: true}});</script>\n" for i, f in enumerate(figures))
+    plots = "".join(_plot(i, f) for i, f in enumerate(figures))
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>{html_text.escape(title)}</title>"
             f"<script charset='utf-8' src='{PLOTLY_JS}'></script></head><body>"

@@ -33,6 +33,9 @@ REFERENCE_STYLE = {
 }
 OTHER_STYLE = dict(marker="o", color="purple", s=80, filled=False)
 AREA_CMAP = "viridis"
+INFEASIBLE_COLOUR = "lightcoral"
+FRONT_2D_COLOUR = "darkorange"
+LOG_TICKS = (1.0, 2.0, 5.0)  # per decade, on log axes
 FONT = 7.5  # reference labels, points
 # label offsets (points) tried in turn, with alignment: right, left, above, below, farther out
 OFFSETS = [(7, 3, "left"), (-7, 3, "right"), (7, -10, "left"), (-7, -10, "right"), (7, 13, "left"),
@@ -56,7 +59,8 @@ def front_note(spec: StudySpec) -> str:
             f"({', '.join(spec.objectives)}), projected on each pair; orange line: that pair's own 2-D front.")
 
 
-def _reference_order(refs: dict[str, dict]) -> list[str]:
+def reference_order(refs: dict[str, dict]) -> list[str]:
+    """The reference designs in drawing order (REFERENCE_STYLE's, then any other)."""
     known = [n for n in REFERENCE_STYLE if n in refs]
     return known + [n for n in refs if n not in REFERENCE_STYLE]
 
@@ -89,29 +93,45 @@ def _place_labels(ax, labels: list[tuple[str, float, float]]) -> None:
                     zorder=7, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75))
 
 
-def log_scale(ax, which: str, metric: str, values) -> None:
-    """Log scale on axis `which` ("x" or "y") when the positive values shown on it span more than 30x
-    (energy, latency; never accuracy), ticks at 1, 2, 5 per decade written plainly."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
-
+def wants_log(metric: str, values) -> bool:
+    """Whether an axis of `metric` showing `values` is logarithmic, in every Pareto figure (these and
+    pareto.html's): when the positive values span more than 30x (energy, latency; never accuracy)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values) & (values > 0)]
-    if metric.startswith("accuracy") or not len(values) or values.max() / values.min() <= 30:
+    return not metric.startswith("accuracy") and len(values) > 0 and values.max() / values.min() > 30
+
+
+def shown_values(df: pd.DataFrame, refs: dict[str, dict], metric: str) -> list[float]:
+    """What a Pareto panel's axis of `metric` shows: every completed trial and every reference design."""
+    return [*df.loc[df["state"] == "COMPLETE", metric], *(m[metric] for m in refs.values())]
+
+
+def log_scale(ax, which: str, metric: str, values) -> None:
+    """Log scale on axis `which` ("x" or "y") when `wants_log`, ticks at 1, 2, 5 per decade written
+    plainly."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    if not wants_log(metric, values):
         return
     getattr(ax, f"set_{which}scale")("log")
     axis = getattr(ax, f"{which}axis")
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(LogLocator(base=10, subs=LOG_TICKS))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_locator(NullLocator())
 
 
-def staircase(ax, points: np.ndarray, a: str, b: str, **style) -> None:
-    """The 2-D front of `points` (columns: objectives a, b) as an orange staircase bounding the region it
-    dominates."""
+def front_2d(points: np.ndarray, a: str, b: str) -> tuple[np.ndarray, str]:
+    """The 2-D front of `points` (columns: objectives a, b) sorted by a, and where its staircase steps
+    (matplotlib's `where`: "pre" when a is maximised, else "post") to bound the region it dominates."""
     maximize = maximized((a, b))
     two_d = points[nondominated(points, maximize)]
-    two_d = two_d[np.argsort(two_d[:, 0])]
-    ax.step(two_d[:, 0], two_d[:, 1], where="pre" if maximize[0] else "post", color="darkorange", **style)
+    return two_d[np.argsort(two_d[:, 0])], "pre" if maximize[0] else "post"
+
+
+def staircase(ax, points: np.ndarray, a: str, b: str, **style) -> None:
+    """The 2-D front of `points` (columns: objectives a, b) as an orange staircase (`front_2d`)."""
+    two_d, where = front_2d(points, a, b)
+    ax.step(two_d[:, 0], two_d[:, 1], where=where, color=FRONT_2D_COLOUR, **style)
 
 
 def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider: str, norm):
@@ -119,7 +139,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
     ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
     done = df[df["state"] == "COMPLETE"]
     feas, infeas = done[done["feasible"]], done[~done["feasible"]]
-    ax.scatter(infeas[ma], infeas[mb], s=9, marker="x", color="lightcoral", alpha=0.45, linewidths=0.8, zorder=1,
+    ax.scatter(infeas[ma], infeas[mb], s=9, marker="x", color=INFEASIBLE_COLOUR, alpha=0.45, linewidths=0.8, zorder=1,
                label=f"infeasible ({len(infeas)})")
     rest = feas[~feas["pareto"]]
     mappable = ax.scatter(rest[ma], rest[mb], s=10, c=rest["area_mm2"], cmap=AREA_CMAP, norm=norm, alpha=0.55,
@@ -131,7 +151,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
         # the pair's own 2-D front, over the points
         staircase(ax, front[[ma, mb]].to_numpy(float), a, b, lw=1.6, zorder=4, label="2-D front of this pair")
     labels = []
-    for name in _reference_order(refs):
+    for name in reference_order(refs):
         metrics = refs[name]
         style = dict(REFERENCE_STYLE.get(name, OTHER_STYLE))
         filled = style.pop("filled")
@@ -143,7 +163,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
         labels.append((f"{name} ({area:.2g} mm²)" if area == area and area is not None else name,
                        metrics[ma], metrics[mb]))
     for which, metric in (("x", ma), ("y", mb)):
-        log_scale(ax, which, metric, [*done[metric], *(m[metric] for m in refs.values())])
+        log_scale(ax, which, metric, shown_values(df, refs, metric))
     ax.set_xlabel(axis_label(a, provider))
     ax.set_ylabel(axis_label(b, provider))
     ax.grid(True, alpha=0.3)
@@ -234,7 +254,7 @@ def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_
         fig, ax = plt.subplots(figsize=(7, 4.5))
         metric = OBJECTIVES[spec.objectives[0]].metric
         done = df[df["state"] == "COMPLETE"]
-        ax.scatter(done["number"], done[metric], s=10, c=np.where(done["feasible"], "0.5", "lightcoral"))
+        ax.scatter(done["number"], done[metric], s=10, c=np.where(done["feasible"], "0.5", INFEASIBLE_COLOUR))
         for name, metrics in refs.items():
             ax.axhline(metrics[metric], ls="--", lw=1, color=REFERENCE_STYLE.get(name, OTHER_STYLE)["color"],
                        label=name)

@@ -6,14 +6,17 @@ figures (each takes the next one from a shared queue when it is free) while this
 the tables, the HTML page and the export.
 The figures are functions of the data sent (the trials table, the reference points, the
 importances), never of timing, so the files are the same as when drawn in this process.
-The children ignore Ctrl-C (the parent stops them) and are stopped when the run is interrupted.
+The children ignore Ctrl-C (the parent stops them) and are stopped when the run is interrupted;
+a parent killed outright (SIGKILL, SIGTERM) cannot stop them, so each child exits by itself as soon
+as its parent is gone (`_exit_with_parent`).
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import signal
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -21,10 +24,25 @@ from typing import Any, Callable
 from dse.errors import UserError
 
 PROCESSES = 2  # the figures are independent: two processes draw them in about half the time
+PARENT_POLL_S = 0.2  # how often a child checks that its parent is alive
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process (at once, whatever its main thread is doing) when the parent is gone.
+    A thread, not a check between jobs: a killed parent can leave a child blocked for ever in the
+    middle of a job's message (the rest never comes, and the forked children hold the pipe's write
+    end too, so no EOF either), or drawing for seconds. Reading a pipe releases the GIL."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:  # an orphan is adopted by init or a subreaper
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="focus-dse-parent-watch", daemon=True).start()
 
 
 def _child_main(jobs, conn, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,12 +50,7 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
 
     written: list[tuple[int, list[Path]]] = []
     while True:
-        try:
-            job = jobs.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent_pid:  # the parent was killed: nobody will send more
-                return
-            continue
+        job = jobs.get()
         if job is None:
             conn.send(("ok", written))
             return

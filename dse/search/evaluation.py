@@ -5,6 +5,11 @@ stall_cycles are summed (one run of the whole set), accuracy, accuracy_drop and
 compute_fraction are averaged; area_mm2, power_mw and buffer_kb belong to the design.
 edp_js = energy_j * latency_s. ttft_s, tpot_s, query_time_s and query_energy_j (the whole query,
 dse/query.py; the prefill's latency and energy when a design's phases are the default) are summed.
+total_cycles and stall_cycles are whole cycles, each workload's rounded (CYCLE_KEYS). The model's
+cycle counts can be fractional, as in the Focus paper's formulas (a gather tile of block * m_tile *
+n_tile / C cycles with n_tile not a multiple of C), and latency_s (like energy_j) is computed from
+them unrounded: total_cycles / frequency differs from latency_s by less than half a cycle's time
+per workload.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ METRIC_KEYS = ("accuracy", "accuracy_drop", "relative_drop_pct", "energy_j", "la
                "power_mw", "buffer_kb", "dram_bytes", "total_cycles", "stall_cycles", "compute_fraction",
                "ttft_s", "tpot_s", "query_time_s", "query_energy_j")
 QUERY_KEYS = ("ttft_s", "tpot_s", "query_time_s", "query_energy_j")  # the whole query (dse/query.py), summed
+CYCLE_KEYS = ("total_cycles", "stall_cycles")  # whole cycles (integers)
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ def workload_metrics(query, accuracy, drop, relative_drop_pct) -> dict[str, Any]
     ev = query.prefill
     return {
         "energy_j": ev.energy_j, "latency_s": ev.execution_time_s, "dram_bytes": ev.dram_bytes,
-        "total_cycles": rint(ev.total_cycles), "stall_cycles": ev.stall_cycles,
+        "total_cycles": rint(ev.total_cycles), "stall_cycles": rint(ev.stall_cycles),
         "compute_fraction": ev.compute_fraction, "accuracy": accuracy, "accuracy_drop": drop,
         "relative_drop_pct": relative_drop_pct, "area_mm2": ev.area_mm2,
         "power_mw": ev.onchip_power_mw, "buffer_kb": ev.buffer_kb,
@@ -238,8 +244,8 @@ def trial_numbers(evaluator: DesignEvaluator, points: list[DesignPoint]) -> Tria
 
 
 def _plain(metrics: dict[str, np.ndarray], j: int) -> dict[str, Any]:
-    """Point j's metrics as a trial stores them (Python numbers; cycles an integer)."""
-    return {k: int(v[j]) if k == "total_cycles" else float(v[j]) for k, v in metrics.items()}
+    """Point j's metrics as a trial stores them (Python numbers; cycles integers)."""
+    return {k: int(v[j]) if k in CYCLE_KEYS else float(v[j]) for k, v in metrics.items()}
 
 
 def design_columns(design: dict[str, Any]) -> dict[str, Any]:
