@@ -33,17 +33,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dse.errors import UserError
 from dse import xp
 from dse.sim.analytic import fold_grid, fold_layout
+from dse.sim.hardware import BUFFERINGS, check_buffering
 
-BUFFERINGS = ("single", "double")
-
-
-def check_buffering(name: object) -> str:
-    if name not in BUFFERINGS:
-        raise UserError(f"weight buffering must be one of {', '.join(BUFFERINGS)}, got {name!r}")
-    return name  # type: ignore[return-value]
+__all__ = ["BUFFERINGS", "check_buffering", "double_cycles", "double_series_cycles", "fold_period", "overlapped"]
 
 
 def fold_period(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: str) -> Any:
@@ -87,3 +81,4 @@ def double_series_cycles(M: Any, K: Any, N: Any, grows: str, step: Any, count: A
     # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
     folds = xp.ceil(dims[other] / other_side) * xp.floor_sum(count, side, step, dims[grows] + side - 1)
     return count * (S + fill - 1) + (folds - count) * xp.maximum(S, rows)
+
