@@ -120,6 +120,7 @@ def accelerator_for(design: Any) -> Accelerator:
         levels=built_hardware(design.concentration, design.convention),
         precision=design.precision,
         cores=design.cores,
+        weight_buffering=design.weight_buffering,
     )
 
 
