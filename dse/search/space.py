@@ -22,6 +22,7 @@ from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.levels import LEVELS
 from dse.profile import parse_block
+from dse.sim.hardware import BUFFERINGS
 
 BUFFER_PREFIX = "buffer_kb."
 
@@ -58,6 +59,8 @@ KNOB_TYPES: dict[str, KnobType] = {
     # the datapath and scale-out (dse/cost/precision.py, dse/sim/cores.py)
     "precision": KnobType("cat", choices=PRECISIONS),  # weights and activations: fp16 | bf16 | fp8 | int8
     "cores": KnobType("int", 1, 1024),  # arrays of rows x cols sharing the DRAM bandwidth
+    # the stationary operand in one register per PE or two (dse/sim/buffering.py, dse/cost/pe_register.py)
+    "weight_buffering": KnobType("cat", choices=BUFFERINGS),
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 
