@@ -2,19 +2,23 @@
 workloads (encoder + prefill + decode), beside the paper's prefill-only comparison.
 
 Settings are the documented ones (dse/query.py VIDEO_QA, CAPTIONING) on a DRAM interface of a
-given bandwidth; the plot sweeps the answer length G and the bandwidth on llava_vid/videomme.
-Every number is computed by focus-dse (encoder and decode are its model, beyond the paper).
+given bandwidth, under each weight buffering (every accelerator single, as SCALE-Sim's fold, or every
+one double, dse/sim/buffering.py); the plot sweeps the answer length G and the bandwidth on
+llava_vid/videomme. Every number is computed by focus-dse (encoder and decode are its model, beyond the
+paper).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 from dse.design import DesignPoint
 from dse.paper import BASELINES
 from dse.design import PHASES
 from dse.query import QueryResult, run_query
+from dse.sim.hardware import BUFFERINGS
 from dse.workloads import resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
 
@@ -24,9 +28,10 @@ PLOT_BANDWIDTHS = (16.0, 32.0, 64.0, 128.0, 256.0)
 
 
 def query_design(accelerator: str, convention: str, prompt_tokens: int, output_tokens: int,
-                 bandwidth_gbps: float) -> DesignPoint:
+                 bandwidth_gbps: float, weight_buffering: str = "single") -> DesignPoint:
     return DesignPoint(accelerator=accelerator, convention=convention, phases=PHASES, prompt_tokens=prompt_tokens,
-                       output_tokens=output_tokens, dram_bandwidth_gbps=bandwidth_gbps)
+                       output_tokens=output_tokens, dram_bandwidth_gbps=bandwidth_gbps,
+                       weight_buffering=weight_buffering)
 
 
 @dataclass(frozen=True)
@@ -49,59 +54,70 @@ class QueryComparison:
 
 
 def compare(workload: str, convention: str, prompt_tokens: int, output_tokens: int, bandwidth_gbps: float,
-            accelerators=ACCELERATORS) -> QueryComparison:
+            accelerators=ACCELERATORS, weight_buffering: str = "single") -> QueryComparison:
     w = resolve_workload(workload)
     return QueryComparison(workload, {a: run_query(query_design(a, convention, prompt_tokens, output_tokens,
-                                                                bandwidth_gbps), w) for a in accelerators})
+                                                                bandwidth_gbps, weight_buffering), w)
+                                      for a in accelerators})
 
 
-def compare_video(convention: str, prompt_tokens: int, output_tokens: int, bandwidth_gbps: float) -> list[QueryComparison]:
-    return [compare(name, convention, prompt_tokens, output_tokens, bandwidth_gbps) for name in VIDEO_WORKLOADS]
+def compare_video(convention: str, prompt_tokens: int, output_tokens: int, bandwidth_gbps: float,
+                  weight_buffering: str = "single") -> list[QueryComparison]:
+    return [compare(name, convention, prompt_tokens, output_tokens, bandwidth_gbps, weight_buffering=weight_buffering)
+            for name in VIDEO_WORKLOADS]
 
 
 def speedup_grid(convention: str, prompt_tokens: int, workload: str = "llava_vid/videomme") -> list[dict]:
-    """Focus/dense end-to-end speedup and energy saving for every (G, bandwidth) of the plot."""
+    """Focus/dense end-to-end speedup and energy saving for every (weight buffering, G, bandwidth) of the plot."""
     rows = []
-    for bw in PLOT_BANDWIDTHS:
-        for G in PLOT_TOKENS:
-            c = compare(workload, convention, prompt_tokens, G, bw, ("focus", "dense"))
-            rows.append({"workload": workload, "convention": convention, "prompt_tokens": prompt_tokens,
-                         "output_tokens": G, "dram_bandwidth_gbps": bw, "speedup": c.speedup("dense"),
-                         "energy_saving": c.saving("dense"), "prefill_speedup": c.prefill_speedup("dense"),
-                         "focus_query_time_s": c.queries["focus"].query_time_s,
-                         "dense_query_time_s": c.queries["dense"].query_time_s})
+    for buffering, bw, G in product(BUFFERINGS, PLOT_BANDWIDTHS, PLOT_TOKENS):
+        c = compare(workload, convention, prompt_tokens, G, bw, ("focus", "dense"), buffering)
+        rows.append({"workload": workload, "convention": convention, "weight_buffering": buffering,
+                     "prompt_tokens": prompt_tokens, "output_tokens": G, "dram_bandwidth_gbps": bw,
+                     "speedup": c.speedup("dense"),
+                     "energy_saving": c.saving("dense"), "prefill_speedup": c.prefill_speedup("dense"),
+                     "focus_query_time_s": c.queries["focus"].query_time_s,
+                     "dense_query_time_s": c.queries["dense"].query_time_s,
+                     "focus_tpot_s": c.queries["focus"].tpot_s, "dense_tpot_s": c.queries["dense"].tpot_s})
     return rows
 
 
 def plot_grid(rows: list[dict], path: Path) -> None:
+    """One row of panels per weight buffering: Focus's speedup and energy saving over dense vs G, a line per
+    bandwidth."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(len(BUFFERINGS), 2, figsize=(12, 4.2 * len(BUFFERINGS)), squeeze=False)
     styles = ("o-", "s--", "^-.", "v:", "D-")
-    for bw, style in zip(PLOT_BANDWIDTHS, styles):
-        sel = [r for r in rows if r["dram_bandwidth_gbps"] == bw]
-        xs = [r["output_tokens"] for r in sel]
-        ax.plot(xs, [r["speedup"] for r in sel], style, label=f"{bw:g} GB/s", markersize=5, alpha=0.85)
-        ax2.plot(xs, [r["energy_saving"] for r in sel], style, label=f"{bw:g} GB/s", markersize=5, alpha=0.85)
-    prefill = max(r["prefill_speedup"] for r in rows)
-    for a in (ax, ax2):
-        a.set_xscale("log", base=2)
-        a.set_xticks(PLOT_TOKENS, [str(g) for g in PLOT_TOKENS])
-        a.set_xlabel("output tokens G (answer length)")
-        a.grid(True, which="both", alpha=0.3)
-        a.set_ylim(1.0, prefill * 1.08)
-    ax.axhline(prefill, color="grey", ls="--", label=f"prefill alone ({prefill:.2f}x)")
-    ax.set_ylabel("Focus speedup over dense, whole query")
-    ax2.set_ylabel("Focus energy saving over dense, whole query")
-    ax.legend(title="DRAM bandwidth", fontsize=8, loc="center right")
-    spread = max(r["speedup"] for r in rows if r["output_tokens"] == PLOT_TOKENS[-1]) \
-        - min(r["speedup"] for r in rows if r["output_tokens"] == PLOT_TOKENS[-1])
-    ax2.text(0.03, 0.04, f"lines nearly coincide (spread at G = {PLOT_TOKENS[-1]}: {spread:.3f}x):\n"
-             "decode at M = 1 on this array is bound by\nfold fill/drain, not by DRAM, from 16 GB/s up",
-             transform=ax2.transAxes, fontsize=8, va="bottom")
+    top = max(max(r["prefill_speedup"], r["speedup"]) for r in rows) * 1.08
+    for (ax, ax2), buffering in zip(axes, BUFFERINGS):
+        mine = [r for r in rows if r["weight_buffering"] == buffering]
+        for bw, style in zip(PLOT_BANDWIDTHS, styles):
+            sel = [r for r in mine if r["dram_bandwidth_gbps"] == bw]
+            xs = [r["output_tokens"] for r in sel]
+            ax.plot(xs, [r["speedup"] for r in sel], style, label=f"{bw:g} GB/s", markersize=5, alpha=0.85)
+            ax2.plot(xs, [r["energy_saving"] for r in sel], style, label=f"{bw:g} GB/s", markersize=5, alpha=0.85)
+        prefill = max(r["prefill_speedup"] for r in mine)
+        for a in (ax, ax2):
+            a.set_xscale("log", base=2)
+            a.set_xticks(PLOT_TOKENS, [str(g) for g in PLOT_TOKENS])
+            a.set_xlabel("output tokens G (answer length)")
+            a.grid(True, which="both", alpha=0.3)
+            a.set_ylim(1.0, top)
+        ax.axhline(prefill, color="grey", ls="--", label=f"prefill alone ({prefill:.2f}x)")
+        ax.set_ylabel(f"Focus speedup over dense\n(weight buffering {buffering})")
+        ax2.set_ylabel(f"Focus energy saving over dense\n(weight buffering {buffering})")
+        ax.legend(title="DRAM bandwidth", fontsize=8, loc="center right")
+        last = [r for r in mine if r["output_tokens"] == PLOT_TOKENS[-1]]
+        spread = max(r["speedup"] for r in last) - min(r["speedup"] for r in last)
+        slow = min(last, key=lambda r: r["dram_bandwidth_gbps"])
+        ax2.text(0.03, 0.04, f"spread over the bandwidths at G = {PLOT_TOKENS[-1]}: {spread:.3f}x\n"
+                 f"dense decode {slow['dense_tpot_s']:.3f} s/token at {slow['dram_bandwidth_gbps']:g} GB/s, "
+                 f"{min(r['dense_tpot_s'] for r in last):.3f} at {max(PLOT_BANDWIDTHS):g}",
+                 transform=ax2.transAxes, fontsize=8, va="bottom")
     r0 = rows[0]
     fig.suptitle(f"{r0['workload']}: encoder + prefill (P = {r0['prompt_tokens']}) + G decode tokens, "
                  f"32x32 WS @ 500 MHz, {r0['convention']} (focus-dse's model, beyond the paper)", fontsize=10)

@@ -76,6 +76,16 @@ def test_double_prefill_faster_by_at_most_15_percent_and_the_chip_larger(paper_q
         assert paper_queries["double"].phases[name].cycles < paper_queries["single"].phases[name].cycles
 
 
+def test_whole_query_comparison_runs_every_accelerator_at_one_buffering():
+    from dse.whole_query import compare
+
+    single, double = (compare("llava_vid/videomme", "focus-paper", 64, 32, 64.0, ("focus", "dense"), b)
+                      for b in ("single", "double"))
+    assert {q.design.weight_buffering for q in double.queries.values()} == {"double"}
+    assert double.queries["dense"].tpot_s == pytest.approx(0.463, abs=5e-4)
+    assert double.speedup("dense") > single.speedup("dense")  # decode shrinks, where Focus gains least
+
+
 def test_never_faster_than_the_pes_or_the_dram_and_never_slower_than_single():
     """Random whole queries of every kind under double: every phase at least its MACs over the PEs and its
     DRAM bytes over the bandwidth, and at most what single buffering takes."""
