@@ -22,7 +22,7 @@ from dse.errors import UserError
 from dse.levels import check_level
 from dse.profile import parse_block
 from dse.sim.cores import check_cores
-from dse.sim.hardware import ArrayConfig
+from dse.sim.hardware import ArrayConfig, check_buffering
 from dse.sim.plan import check_convention
 from dse.sim.units import check_model
 
@@ -81,6 +81,9 @@ class DesignPoint:
     cores: int = 1  # arrays of rows x cols, each with its own Focus unit and buffers, sharing DRAM (dse/sim/cores.py)
     # what prices the buffers: compiler | cacti | None, the convention's rule (dse/cost/buffer_pricing.py)
     sram_model: str | None = None
+    # single: SCALE-Sim's serial fold; double: a second register per PE loads the next fold's stationary
+    # operand while the current fold streams (dse/sim/buffering.py), priced in area and power
+    weight_buffering: str = "single"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", parse_phases(self.phases, "design: phases"))
@@ -89,6 +92,7 @@ class DesignPoint:
         check_precision(self.precision)
         check_cores(self.cores)
         check_sram_model(self.sram_model)
+        check_buffering(self.weight_buffering)
         for name in ("rows", "cols", "m_tile", "n_tile", "vector_size", "n_scatter"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -114,7 +118,7 @@ class DesignPoint:
         if self.concentration != "sec+sic" and model != "focus":
             raise UserError(f"design: concentration '{self.concentration}' applies to the Focus accelerator only; "
                             f"{self.accelerator} uses its published sparsity")
-        ArrayConfig(self.rows, self.cols, self.dataflow)
+        ArrayConfig(self.rows, self.cols, self.dataflow, buffering=self.weight_buffering)
 
     def _check_query(self) -> None:
         for name, low in (("prompt_tokens", 0), ("output_tokens", 0), ("batch", 1)):
@@ -176,7 +180,7 @@ QUERY_DEFAULTS = {f.name: f.default for f in fields(DesignPoint)
 
 # knobs a group of design points shares (its structure, dse/batch.py), kept as one value; every other
 # number becomes an array
-SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores", "sram_model")
+SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores", "sram_model", "weight_buffering")
 _NONE_MEANS = {"dram_bandwidth_gbps": math.inf}  # None: unlimited; any other None knob is NaN
 
 
@@ -184,7 +188,7 @@ def structure_key(p: DesignPoint) -> tuple:
     """What a group of points shares: the knobs that shape the model, not just its numbers
     (columns only through the split over cores, dse/sim/cores.py)."""
     return (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
-            p.precision, tuple(sorted(p.buffer_kb)), p.sram_model)
+            p.precision, tuple(sorted(p.buffer_kb)), p.sram_model, p.weight_buffering)
 
 
 class DesignColumns(SimpleNamespace):

@@ -15,12 +15,14 @@ from typing import Any
 
 from dse import xp
 from dse.cost.buffer_pricing import LABELS as SRAM_LABELS
+from dse.cost.precision import get_precision
 from dse.design import DesignPoint
 from dse.errors import UserError
 from dse.fits import similarity_window_error
 from dse.llm_run import LlmRun, design_profiles, run_llm
 from dse.profile import SparsityProfile
 from dse.sim.backends import Backend, get_backend
+from dse.sim.buffering import stationary_port
 from dse.workloads.catalog import Workload
 
 __all__ = ["Evaluation", "evaluate", "evaluate_run", "visual_profile", "OVERFLOW"]
@@ -83,6 +85,9 @@ def evaluate_run(design: DesignPoint, workload: Workload, profile: SparsityProfi
         | {f"buffer:{b.name}": b.area_mm2 * accel.cores for b in accel.buffers},
         "buffers_kb": {b.name: b.bytes / 1024 for b in accel.buffers},
         "sram_model": {b.name: SRAM_LABELS[b.priced_by] for b in accel.buffers},  # what priced each buffer
+        # the stationary operand's buffer port (dse/sim/buffering.py): the weight buffer's read bandwidth under WS
+        "stationary_port": stationary_port(design.dataflow, design.cols, design.weight_buffering,
+                                           get_precision(design.precision).word_bytes),
     }
     ev = Evaluation(workload=workload.name, accelerator=accel.name, convention=design.convention,
                     profile_source="none" if run.profile is None else run.profile.source, breakdown=breakdown,

@@ -122,6 +122,7 @@ def accelerator_for(design: Any) -> Accelerator:
         precision=design.precision,
         cores=design.cores,
         sram_rule=sram_rule(design.sram_model, design.convention),
+        weight_buffering=design.weight_buffering,
     )
 
 

@@ -164,7 +164,8 @@ def sweep_figure(rows: list[dict], knob: str):
 
 def run_whole_query(args: argparse.Namespace) -> int:
     from dse.query import CAPTIONING, VIDEO_QA, MODELLED
-    from dse.whole_query import compare_video, plot_bandwidths, plot_grid, speedup_grid
+    from dse.sim.hardware import BUFFERINGS
+    from dse.whole_query import ACCELERATORS, compare_video, plot_bandwidths, plot_grid, speedup_grid
 
     if args.dram_bandwidth_gbps is None:
         args.dram_bandwidth_gbps = 64.0
@@ -173,36 +174,52 @@ def run_whole_query(args: argparse.Namespace) -> int:
     out = Path(args.results_dir) / "whole_query"
     out.mkdir(parents=True, exist_ok=True)
     bw = args.dram_bandwidth_gbps
-    print(f"convention: {args.convention}; DRAM {bw:g} GB/s; {MODELLED}")
+    print(f"convention: {args.convention}; DRAM {bw:g} GB/s; {MODELLED}; weight buffering single (SCALE-Sim's serial "
+          "fold) and double (the next fold's stationary operand loads while the current one streams), on every "
+          "accelerator alike")
     rows = []
     for label, setting in (("video QA", VIDEO_QA), ("captioning", CAPTIONING)):
         P, G = setting["prompt_tokens"], setting["output_tokens"]
         print(f"\n{label}: P = {P} prompt tokens, G = {G} output tokens. Focus speedup over the "
               "prefill alone (the paper's scope) -> over the whole query, and energy saving (whole query)")
-        print(f"  {'workload':<26}" + "".join(f"{'vs ' + b:>30}" for b in BASELINES)
-              + "   encoder share of TTFT (dense, Focus)")
-        comparisons = compare_video(args.convention, P, G, bw)
-        for c in comparisons:
-            cells = "".join(f"   {c.prefill_speedup(b):5.2f}->{c.speedup(b):5.2f}x {c.saving(b):5.2f}x energy"
-                            for b in BASELINES)
-            print(f"  {c.workload:<26}{cells}   {100 * c.encoder_share('dense'):4.1f} % {100 * c.encoder_share('focus'):5.1f} %")
-            for a, q in c.queries.items():
-                rows.append({"setting": label, "workload": c.workload, "accelerator": a, "prompt_tokens": P,
-                             "output_tokens": G, "dram_bandwidth_gbps": bw, "ttft_s": q.ttft_s, "tpot_s": q.tpot_s,
-                             "query_time_s": q.query_time_s, "query_energy_j": q.query_energy_j,
-                             **{f"{p}_time_s": ph.time_s for p, ph in q.phases.items()},
-                             **{f"{p}_energy_j": ph.energy_j for p, ph in q.phases.items()}})
-        cells = "".join(f"   {geomean(c.prefill_speedup(b) for c in comparisons):5.2f}->"
-                        f"{geomean(c.speedup(b) for c in comparisons):5.2f}x "
-                        f"{geomean(c.saving(b) for c in comparisons):5.2f}x energy" for b in BASELINES)
-        print(f"  {'geomean':<26}{cells}")
+        by_buffering = {}
+        for buffering in BUFFERINGS:
+            print(f"  weight buffering {buffering}\n  {'workload':<26}" + "".join(f"{'vs ' + b:>30}" for b in BASELINES)
+                  + "   encoder share of TTFT (dense, Focus)")
+            comparisons = by_buffering[buffering] = compare_video(args.convention, P, G, bw, buffering)
+            for c in comparisons:
+                cells = "".join(f"   {c.prefill_speedup(b):5.2f}->{c.speedup(b):5.2f}x {c.saving(b):5.2f}x energy"
+                                for b in BASELINES)
+                print(f"  {c.workload:<26}{cells}   {100 * c.encoder_share('dense'):4.1f} % "
+                      f"{100 * c.encoder_share('focus'):5.1f} %")
+                for a, q in c.queries.items():
+                    rows.append({"setting": label, "weight_buffering": buffering, "workload": c.workload,
+                                 "accelerator": a, "prompt_tokens": P, "output_tokens": G, "dram_bandwidth_gbps": bw,
+                                 "ttft_s": q.ttft_s, "tpot_s": q.tpot_s, "query_time_s": q.query_time_s,
+                                 "query_energy_j": q.query_energy_j,
+                                 **{f"{p}_time_s": ph.time_s for p, ph in q.phases.items()},
+                                 **{f"{p}_energy_j": ph.energy_j for p, ph in q.phases.items()}})
+            cells = "".join(f"   {geomean(c.prefill_speedup(b) for c in comparisons):5.2f}->"
+                            f"{geomean(c.speedup(b) for c in comparisons):5.2f}x "
+                            f"{geomean(c.saving(b) for c in comparisons):5.2f}x energy" for b in BASELINES)
+            print(f"  {'geomean':<26}{cells}")
+        pairs = list(zip(by_buffering["single"], by_buffering["double"]))
+        print("  double / single, geomean over the workloads: query time "
+              + ", ".join(f"{a} {geomean(d.queries[a].query_time_s / s.queries[a].query_time_s for s, d in pairs):.3f}"
+                          for a in ACCELERATORS)
+              + "; query energy "
+              + ", ".join(f"{a} {geomean(d.queries[a].query_energy_j / s.queries[a].query_energy_j for s, d in pairs):.3f}"
+                          for a in ACCELERATORS))
     table = write_csv(out / "whole_query.csv", rows)
     grid = speedup_grid(args.convention, VIDEO_QA["prompt_tokens"], plot_bandwidths(bw))
     write_csv(out / "speedup_vs_tokens.csv", grid)
     plot_grid(grid, out / "speedup_vs_tokens.png", bw)
-    print(f"\nllava_vid/videomme, Focus vs dense end to end (P = {VIDEO_QA['prompt_tokens']}):")
-    print("  G      " + "".join(f"{r['dram_bandwidth_gbps']:>10g} GB/s" for r in grid if r["output_tokens"] == 1))
-    for G in sorted({r["output_tokens"] for r in grid}):
-        print(f"  {G:<6} " + "".join(f"{r['speedup']:14.2f}x" for r in grid if r["output_tokens"] == G))
+    for buffering in BUFFERINGS:
+        mine = [r for r in grid if r["weight_buffering"] == buffering]
+        print(f"\nllava_vid/videomme, Focus vs dense end to end (P = {VIDEO_QA['prompt_tokens']}), weight buffering "
+              f"{buffering}:")
+        print("  G      " + "".join(f"{r['dram_bandwidth_gbps']:>10g} GB/s" for r in mine if r["output_tokens"] == 1))
+        for G in sorted({r["output_tokens"] for r in mine}):
+            print(f"  {G:<6} " + "".join(f"{r['speedup']:14.2f}x" for r in mine if r["output_tokens"] == G))
     print(f"\n{table}, {out / 'speedup_vs_tokens.csv'}, {out / 'speedup_vs_tokens.png'}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
 from dse.cost.accelerator import load_spec
@@ -16,6 +17,7 @@ from dse.profile import load_profile
 from dse.query import run_query
 from dse.sim.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
+from dse.sim.hardware import BUFFERINGS
 from dse.sim.plan import CONVENTIONS
 
 CONVENTION_NOTES = {
@@ -58,6 +60,9 @@ def register(sub) -> None:
     g.add_argument("--sram-model", choices=SRAM_MODELS,
                    help="what prices the buffers: compiler (the paper's memory-compiler macros) or cacti (CACTI 7, "
                         "28 nm); default: the convention's rule (README 'SRAM')")
+    g.add_argument("--weight-buffering", choices=BUFFERINGS,
+                   help="single (default): SCALE-Sim's serial fold; double: a second register per PE loads the next "
+                        "fold's stationary operand while the current fold streams (README 'Weight buffering')")
     q = p.add_argument_group("the whole query (README 'The whole query'; default: the prefill alone, as the paper)")
     q.add_argument("--phases", help="comma-separated, of encoder,prefill,decode (default prefill)")
     q.add_argument("--prompt-tokens", type=int, help="P text prompt tokens after the visual ones (default 0)")
@@ -78,7 +83,8 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "dram_bandwidth_gbps": "dram_bandwidth_gbps",
                  "phases": "phases", "prompt_tokens": "prompt_tokens", "output_tokens": "output_tokens",
                  "batch": "batch", "encoder_threshold": "encoder_threshold",
-                 "precision": "precision", "cores": "cores", "sram_model": "sram_model"}
+                 "precision": "precision", "cores": "cores", "sram_model": "sram_model",
+                 "weight_buffering": "weight_buffering"}
 
 
 FOCUS_KNOBS = ("threshold", "block", "vector_size", "sec_scale", "n_scatter")
@@ -160,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 # what a topology file is simulated with: the array and its clock; every other flag describes a design
-TOPOLOGY_FLAGS = ("topology", "rows", "cols", "dataflow", "frequency_mhz", "backend", "per_layer", "json", "func",
-                  "command", "buffer_kb")
+TOPOLOGY_FLAGS = ("topology", "rows", "cols", "dataflow", "frequency_mhz", "weight_buffering", "backend", "per_layer",
+                  "json", "func", "command", "buffer_kb")
 
 
 def run_topology(args: argparse.Namespace) -> int:
@@ -172,16 +178,18 @@ def run_topology(args: argparse.Namespace) -> int:
         ignored.append("--buffer-kb")
     if ignored:
         raise UserError(f"{', '.join(sorted(ignored))} mean nothing for --topology, which runs each row's GEMM "
-                        "whole on the array: give only --rows, --cols, --dataflow, --frequency-mhz, --backend")
+                        "whole on the array: give only --rows, --cols, --dataflow, --frequency-mhz, --weight-buffering, "
+                        "--backend")
     rows = read_topology(args.topology)
     args.rows, args.cols, args.dataflow = args.rows or 32, args.cols or 32, args.dataflow or "ws"
     frequency = args.frequency_mhz or 500.0
-    array = array_from_args(args)
+    array = replace(array_from_args(args), buffering=args.weight_buffering or "single")
     backend = get_backend(args.backend)
     cycles = [r.repeat * gemm_cycles(r.M, r.K, r.N, array, backend) for r in rows]
     total = sum(cycles)
     result = {"topology": args.topology, "backend": args.backend, "rows": array.rows, "cols": array.cols,
-              "dataflow": array.dataflow, "frequency_mhz": frequency, "gemm_rows": len(rows),
+              "dataflow": array.dataflow, "weight_buffering": array.buffering, "frequency_mhz": frequency,
+              "gemm_rows": len(rows),
               "total_cycles": round(total), "execution_time_s": total / (frequency * 1e6)}
     if args.per_layer:
         result["per_layer"] = [{"layer": r.layer, "cycles": round(c)} for r, c in zip(rows, cycles)]
@@ -195,7 +203,8 @@ def render(r: dict) -> str:
         f"{r['workload']} ({r['tokens']} visual tokens, {r['model']}) on {r['accelerator']} "
         f"{d['rows']}x{d['cols']} {d['dataflow'].upper()} @ {d['frequency_mhz']:g} MHz"
         + (f", {d['precision']}" if d["precision"] != "fp16" else "")
-        + (f", {d['cores']} cores" if d["cores"] > 1 else ""),
+        + (f", {d['cores']} cores" if d["cores"] > 1 else "")
+        + (f", {d['weight_buffering']}-buffered" if d["weight_buffering"] != "single" else ""),
         f"convention {r['convention']} ({r['convention_note']}); backend {r['backend']}; "
         f"profile {r['profile_source']}; concentration {d['concentration']}",
         f"total cycles     {r['total_cycles']:,}  (compute {round(r['compute_cycles']):,}, "

@@ -9,25 +9,24 @@ accelerator by adding a file.
 from __future__ import annotations
 
 import ast
-import csv
 import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
 from types import CodeType
 
 import numpy as np
 
-from dse.cost.precision import RTL_PRECISION, component_ratio
 from dse.cost.buffer_pricing import cacti_entry, price_buffer
+from dse.cost.pe_register import register_cost
+from dse.cost.precision import RTL_PRECISION, component_ratio, get_precision
+from dse.cost.rtl import RTL_MHZ, rtl_table
 from dse.cost.sram import Buffer
-from dse.data_files import DATA_DIR, REFERENCE_DIR
+from dse.data_files import DATA_DIR
 from dse.errors import UserError
 from dse.jsonfile import read_named_spec
 from dse import xp
 
 ACCELERATOR_DIR = DATA_DIR / "accelerators"
-RTL_MHZ = 500.0  # the Focus RTL tables' synthesis clock
 SPEC_KEYS = {"name", "description", "model", "rtl", "components", "buffers"}
 COMPONENT_KEYS = {"module", "count", "busy", "level"}
 BUFFER_KEYS = {"name", "bytes", "macros", "paper_only", "level", "cacti"}
@@ -125,18 +124,6 @@ class Accelerator:
 
 
 @cache
-def rtl_table(filename: str) -> dict[str, tuple[float, float]]:
-    path = REFERENCE_DIR / "hardware" / filename
-    if not path.is_file():
-        path = Path(filename)
-    try:
-        with open(path, newline="") as f:
-            return {r["Module"]: (float(r["Area"]), float(r["Power"])) for r in csv.DictReader(f)}
-    except (OSError, KeyError, ValueError) as exc:
-        raise UserError(f"cannot read RTL table {filename}: {exc}") from None
-
-
-@cache
 def load_spec(name_or_path: str) -> dict:
     spec, path = read_named_spec(name_or_path, ACCELERATOR_DIR, "accelerator")
     if not isinstance(spec, dict):
@@ -208,6 +195,7 @@ def build_accelerator(
     precision: str = RTL_PRECISION,
     cores: int = 1,
     sram_rule: str = "compiler",
+    weight_buffering: str = "single",
 ) -> Accelerator:
     """The accelerator for these knobs (`cores` copies of it; its MAC datapaths at `precision`,
     dse/cost/precision.py). buffer_bytes overrides sizes per buffer name.
@@ -217,7 +205,8 @@ def build_accelerator(
     Power is quoted at frequency_mhz: the RTL tables are synthesised at 500 MHz and their power
     is taken as dynamic (energy per cycle constant), so it scales with the clock; so does the
     active part of each SRAM's peak power. sram_rule: what prices the buffers (dse/cost/buffer_pricing.py
-    RULES)."""
+    RULES). weight_buffering "double" adds one operand register per PE (dse/cost/pe_register.py), busy
+    with the array, at the precision's word size."""
     spec = load_spec(name_or_path)
     table = rtl_table(spec["rtl"])
     components = []
@@ -241,6 +230,8 @@ def build_accelerator(
     ]
     if precision != RTL_PRECISION:
         components = [scaled_component(c, precision) for c in components]
+    if weight_buffering == "double":
+        components.append(register_component(knobs["rows"] * knobs["cols"], clock, precision))
     overrides = dict(buffer_bytes or {})
     defaults_at_paper = _paper_buffer_bytes(name_or_path)
     needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
@@ -302,6 +293,14 @@ def scaled_component(c: Component, precision: str) -> Component:
     """The component built at `precision`: power and area times its datapath's ratio to FP16."""
     r = component_ratio(c.busy, precision)
     return Component(c.module, c.count, c.busy, c.area_mm2 * r.area_um2, c.power_mw * r.energy_pj)
+
+
+def register_component(pes: int, clock: float, precision: str) -> Component:
+    """Double buffering's register in each of `pes` PEs, holding a word of `precision` (the register's
+    bits scale its area and power) at `clock` times the RTL's."""
+    reg = register_cost()
+    bits = get_precision(precision).word_bits / reg.word_bits
+    return Component(reg.module, pes, "array", reg.area_um2 * 1e-6 * bits, reg.power_uw * 1e-3 * clock * bits)
 
 
 PAPER_KNOBS = {"rows": 32, "cols": 32, "m_tile": 1024, "n_tile": 96, "n_scatter": 2}

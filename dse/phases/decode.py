@@ -32,7 +32,7 @@ from dse.sim.backends import gemm_cycles, series_cycles
 from dse.sim.cores import head_shares
 from dse.sim.hardware import ArrayConfig
 from dse.sim.traffic import WORD_BYTES
-from dse.sim.units.base import Tally
+from dse.sim.units.base import Tally, array_element
 from dse.workloads.gemms import linear_gemms
 from dse.workloads.models import TransformerSpec
 
@@ -130,8 +130,7 @@ def _attention(tally: Tally, dense: DenseArray, spec: TransformerSpec, first, la
                 m = _crossing_stall(qk, sv, dram, bpc, first, last, dense.array, backend)
         else:
             for j in np.flatnonzero(crossing):  # the points whose series crosses over: one by one
-                a = dense.array
-                one = ArrayConfig(int(a.rows[j]), int(a.cols[j] if xp.is_array(a.cols) else a.cols), a.dataflow)
+                one = array_element(dense.array, j)
                 m[j] = _crossing_stall(partial(qk, array=one), partial(sv, array=one), dram, float(bpc[j]),
                                        int(first[j]), int(last[j]), one, backend)
     keys = (first + last) * n / 2  # sum of L
@@ -153,17 +152,28 @@ def _crossing_stall(qk, sv, dram, bpc: float, first: int, last: int, array: Arra
     crosses from compute- to DRAM-bound, in time independent of the answer length. The stall is
     affine in L but for ceil(L / rows) and ceil(L / cols) steps, so it grows by the same amount
     over every period P = lcm(rows, cols): the L of one residue class mod P form an arithmetic
-    progression, each summed in closed form (at most P terms, whatever G)."""
+    progression, each summed in closed form (at most P terms, whatever G). Double buffering bends
+    the cycles once more, where a streamed length L reaches the rows (a fold period is max(L, rows)):
+    the same growth holds from L = max(rows, cols) on, so the L below it are summed one by one."""
     def stall(L):
         return dram(L) / bpc - qk(L) - sv(L)
 
+    def values(lengths):
+        if backend.name == "analytic":  # the closed forms take the lengths at once
+            return np.asarray(stall(lengths), dtype=float)
+        return np.array([stall(int(L)) for L in lengths], dtype=float)
+
+    head = 0.0
+    if array.buffering == "double" and first < max(array.rows, array.cols):
+        below = np.arange(first, min(last, max(array.rows, array.cols) - 1) + 1)
+        head = float(np.maximum(values(below), 0.0).sum())
+        first = int(below[-1]) + 1
+        if first > last:
+            return head
     period = math.lcm(array.rows, array.cols)
     starts = np.arange(first, first + min(period, last - first + 1))
-    if backend.name == "analytic":  # the closed forms take the P lengths at once
-        values = np.asarray(stall(starts), dtype=float)
-    else:
-        values = np.array([stall(int(L)) for L in starts], dtype=float)
+    stalls = values(starts)
     if last - first + 1 <= period:
-        return float(np.maximum(values, 0.0).sum())
+        return head + float(np.maximum(stalls, 0.0).sum())
     growth = stall(first + period) - stall(first)
-    return float(positive_progressions(values, growth, (last - starts) // period + 1).sum())
+    return head + float(positive_progressions(stalls, growth, (last - starts) // period + 1).sum())

@@ -145,7 +145,10 @@ def export_design(trial, spec: StudySpec, folder: Path, rank_no: int, source: Ex
                      "note": "array cycles only; the concentration unit (detect/scatter/gather) is not in SCALE-Sim"
                      + (f"; ONE core of {design.cores}: the config is one core's (1/{design.cores} of the DRAM "
                         "bandwidth) and the topology the slowest core's share (its columns of each weight GEMM, "
-                        "its heads of attention); SCALE-Sim has no multi-core model" if design.cores > 1 else "")},
+                        "its heads of attention); SCALE-Sim has no multi-core model" if design.cores > 1 else "")
+                     + ("; weight_buffering double: SCALE-Sim runs folds one after another (single buffering), "
+                        "so its cycles are the single-buffered array's; focus-dse prices double in closed form "
+                        "(dse/sim/buffering.py)" if design.weight_buffering == "double" else "")},
         "resimulate": "focus-dse simulate --design design.json --json",
     }
     (folder / "design.json").write_text(json.dumps(record, indent=1, default=float))

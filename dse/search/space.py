@@ -23,6 +23,7 @@ from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.levels import LEVELS
 from dse.profile import parse_block
+from dse.sim.hardware import BUFFERINGS
 
 BUFFER_PREFIX = "buffer_kb."
 
@@ -61,6 +62,8 @@ KNOB_TYPES: dict[str, KnobType] = {
     "cores": KnobType("int", 1, 1024),  # arrays of rows x cols sharing the DRAM bandwidth
     # what prices the buffers (dse/cost/buffer_pricing.py; null: the convention's rule)
     "sram_model": KnobType("cat", choices=SRAM_MODELS, nullable=True),
+    # the stationary operand in one register per PE or two (dse/sim/buffering.py, dse/cost/pe_register.py)
+    "weight_buffering": KnobType("cat", choices=BUFFERINGS),
 }
 BUFFER_TYPE = KnobType("int", 1, 1 << 30)  # buffer size in kB
 

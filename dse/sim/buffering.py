@@ -33,17 +33,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dse.errors import UserError
 from dse import xp
 from dse.sim.analytic import fold_grid, fold_layout
+from dse.sim.hardware import BUFFERINGS, check_buffering
 
-BUFFERINGS = ("single", "double")
+__all__ = ["BUFFERINGS", "check_buffering", "double_cycles", "double_series_cycles", "fold_period", "overlapped",
+           "stationary_port"]
 
-
-def check_buffering(name: object) -> str:
-    if name not in BUFFERINGS:
-        raise UserError(f"weight buffering must be one of {', '.join(BUFFERINGS)}, got {name!r}")
-    return name  # type: ignore[return-value]
+# per dataflow: the stationary operand, the buffer it moves through, and which way
+_STATIONARY = {"ws": ("weights", "wgt", "read"), "is": ("inputs", "input", "read"), "os": ("outputs", "output", "written")}
 
 
 def fold_period(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: str) -> Any:
@@ -87,3 +85,13 @@ def double_series_cycles(M: Any, K: Any, N: Any, grows: str, step: Any, count: A
     # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
     folds = xp.ceil(dims[other] / other_side) * xp.floor_sum(count, side, step, dims[grows] + side - 1)
     return count * (S + fill - 1) + (folds - count) * xp.maximum(S, rows)
+
+
+def stationary_port(dataflow: str, cols: Any, buffering: str, word_bytes: int) -> dict[str, Any]:
+    """The buffer port the stationary operand moves through: C words per cycle (a fold's R x C piece in
+    R cycles, one word per column per cycle), one core's. Single buffering moves them between folds,
+    double while the current fold streams, so the port runs alongside the streaming operand's."""
+    operand, buffer, way = _STATIONARY[dataflow]
+    when = "while the current fold streams" if buffering == "double" else "between folds, the array idle"
+    return {"weight_buffering": buffering, "operand": operand, "buffer": buffer, "direction": way,
+            "words_per_cycle": cols, "bytes_per_cycle": cols * word_bytes, "when": when}

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 from dse.errors import UserError
 
 DATAFLOWS = ("os", "ws", "is")
+# how many register sets hold the stationary operand: one (SCALE-Sim's serial fold) or two, the next
+# fold's loading while the current one streams (dse/sim/buffering.py)
+BUFFERINGS = ("single", "double")
+
+
+def check_buffering(name: object) -> str:
+    if name not in BUFFERINGS:
+        raise UserError(f"design: weight_buffering must be one of {', '.join(BUFFERINGS)}, got {name!r}")
+    return name  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -18,10 +27,12 @@ class ArrayConfig:
     ifmap_sram_kb: int = 256
     filter_sram_kb: int = 256
     ofmap_sram_kb: int = 128
+    buffering: str = "single"  # of BUFFERINGS: every cycle count of dse/sim/backends.py follows it
 
     def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
             raise UserError(f"unknown dataflow '{self.dataflow}': use one of os, ws, is")
+        check_buffering(self.buffering)
         for name in ("rows", "cols", "ifmap_sram_kb", "filter_sram_kb", "ofmap_sram_kb"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

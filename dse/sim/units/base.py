@@ -99,11 +99,19 @@ def buffer_tiles(design: Any, accel: Accelerator) -> tuple[int, int]:
 
 
 def array_of(design: Any) -> Any:
-    """The design's systolic array: an ArrayConfig, or for many design points a namespace whose
+    """The design's systolic array and how its stationary operand is buffered (every cycle count
+    follows it, dse/sim/backends.py): an ArrayConfig, or for many design points a namespace whose
     rows and columns are arrays."""
     if xp.is_array(design.rows):
-        return SimpleNamespace(rows=design.rows, cols=design.cols, dataflow=design.dataflow)
-    return ArrayConfig(design.rows, design.cols, design.dataflow)
+        return SimpleNamespace(rows=design.rows, cols=design.cols, dataflow=design.dataflow,
+                               buffering=design.weight_buffering)
+    return ArrayConfig(design.rows, design.cols, design.dataflow, buffering=design.weight_buffering)
+
+
+def array_element(array: Any, j: int) -> ArrayConfig:
+    """Design point j's ArrayConfig of an array_of many points (the columns may be one shared value)."""
+    cols = array.cols[j] if xp.is_array(array.cols) else array.cols
+    return ArrayConfig(int(array.rows[j]), int(cols), array.dataflow, buffering=array.buffering)
 
 
 def traffic_tiles(design: Any, accel: Accelerator) -> tuple[Any, Any]:
