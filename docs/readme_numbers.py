@@ -1,6 +1,6 @@
 """The README's numbers about the quickstart, its exact front and the whole-query searches, computed anew.
 
-    .venv/bin/python docs/readme_numbers.py [--section quickstart|exact|whole-query] [--workers 2]
+    .venv/bin/python docs/readme_numbers.py [--section quickstart|exact|whole-query|sram] [--workers 2]
                                             [--check README.md]
 
 Everything runs in a temporary folder (results/ and accel_configs/ are not touched), through the
@@ -13,7 +13,9 @@ command line a user has:
 - the whole-query searches (section whole-query): the quickstart's study file (grid, sampler, seed,
   trials, constraints) with the query and objectives of the built-in `video-qa` and `captioning`
   studies, so that only what is optimised differs; their feasible fronts against the quickstart's;
-  and the built-in `video-qa` and `captioning` themselves (a finer, continuous space).
+  and the built-in `video-qa` and `captioning` themselves (a finer, continuous space);
+- the quickstart again with its buffers priced by the memory compiler's macros alone (section sram):
+  its front beside the default's (the faithful convention's CACTI-scaled buffers).
 Each section prints the README's paragraph as Markdown, to paste in its place, then this run's
 timings with the load average (not for the README, whose Speed figures come from the benchmarks);
 `--check README.md` then says whether the README holds every paragraph word for word.
@@ -41,11 +43,11 @@ from dse.report.summary import Comparison, compare
 from dse.search import load_study
 from dse.search.evaluation import DesignEvaluator
 from dse.search.objectives import OBJECTIVES
-from dse.search.runner import open_study
+from dse.search import open_study
 from dse.search.storage import parse_storage
 from dse.search.studyfile import STUDIES_DIR, StudySpec
 
-SECTIONS = ("quickstart", "exact", "whole-query")
+SECTIONS = ("quickstart", "exact", "whole-query", "sram")
 WHOLE_QUERY = ("video-qa", "captioning")
 
 
@@ -223,6 +225,32 @@ def whole_query_paragraph(quick_df: pd.DataFrame, runs: dict[str, pd.DataFrame])
             "`docs/readme_numbers.py`): " + "; ".join(words) + ".\n\n" + (head + rows).rstrip("\n"))
 
 
+def compiler_spec(tmp: Path) -> Path:
+    """The quickstart's study file with every buffer priced by the compiler's macros (as before CACTI)."""
+    quick = yaml.safe_load((STUDIES_DIR / "quickstart.yaml").read_text())
+    quick["space"]["sram_model"] = "compiler"
+    quick |= {"name": "quickstart-compiler", "description": "the quickstart, buffers priced by the compiler"}
+    path = tmp / "quickstart-compiler.yaml"
+    path.write_text(yaml.safe_dump(quick, sort_keys=False))
+    return path
+
+
+def sram_paragraph(default_df: pd.DataFrame, compiler_df: pd.DataFrame) -> str:
+    """The quickstart's front with the default SRAM pricing beside the compiler's macros alone."""
+    knobs = ["rows", "cols", "dataflow", "frequency_mhz", "m_tile", "n_tile", "vector_size", "block", "threshold",
+             "sec_scale", "n_scatter"]
+    fronts = {"CACTI-scaled (default)": front(default_df), "compiler macros": front(compiler_df)}
+    designs = [{tuple(r) for r in f[knobs].itertuples(index=False)} for f in fronts.values()]
+    head = "| quickstart front, buffers priced by | " + " | ".join(fronts) + " |\n|---|---|---|\n"
+    rows = "".join(f"| {key} | " + " | ".join(profile(f)[key] for f in fronts.values()) + " |\n"
+                   for key in ("designs", "PEs (median)", "m_tile", "n_tile", "n_scatter"))
+    return ("The quickstart's front with its buffers priced by the faithful default (the compiler's macros "
+            "times CACTI's size curve) beside the same search with the compiler's macros alone (600 trials, seed "
+            f"0, `docs/readme_numbers.py`): {len(designs[0] & designs[1])} designs are on both fronts, "
+            f"{len(designs[0] - designs[1])} only on the default's, {len(designs[1] - designs[0])} only on the "
+            "compiler's.\n\n" + (head + rows).rstrip("\n"))
+
+
 def paste(text: str) -> str:
     """Paragraphs wrapped as the README's (95 columns); table lines as they are."""
     return "\n\n".join(block if block.startswith("|") else textwrap.fill(block, 95, break_on_hyphens=False)
@@ -259,6 +287,9 @@ def main() -> None:
             builtin = {n: study_run(n, tmp, "--no-reports")[1] for n in WHOLE_QUERY}
             printed["The whole query: searching it"] = (whole_query_paragraph(df, runs) + "\n\n"
                                                        + builtin_sentence(builtin), "")
+        if "sram" in sections:
+            printed["SRAM: the quickstart's front"] = (
+                sram_paragraph(df, study_run(str(compiler_spec(tmp)), tmp, "--no-reports")[1]), "")
     for title, (text, timing) in printed.items():
         note = f"\n(this run, not for the README: {timing})\n" if timing else ""
         print(f"## README, {title}\n\n{paste(text)}\n{note}")
