@@ -153,8 +153,18 @@ def layer_tally(ctx: UnitContext, unit: UnitModel, T_attn: Any, T_mlp: Any, rows
     return tally
 
 
-def _key(value: Any) -> Any:
-    return value.tobytes() if isinstance(value, np.ndarray) else value
+def _layer_key(lp: LayerProfile) -> tuple:
+    """What a layer's counts are made of (layers between SEC layers share them): hashable numbers, or
+    arrays' bytes."""
+    raw = (lp.tokens_kept, lp.mlp_tokens_kept, tuple(lp.unique_rows.items()))
+    try:
+        hash(raw)
+        return raw
+    except TypeError:  # arrays of design points
+        def key(v: Any) -> Any:
+            return v.tobytes() if isinstance(v, np.ndarray) else v
+
+        return key(lp.tokens_kept), key(lp.mlp_tokens_kept), tuple((g, key(v)) for g, v in lp.unique_rows.items())
 
 
 def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | None,
@@ -163,20 +173,19 @@ def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | Non
     asked, and on arrays which points have a layer without tokens)."""
     total, rows, cache, empty = Tally(), [], {}, False
     spec = ctx.spec
-    names = [g.name for g in linear_gemms(spec, 1)] + ["qk"]  # Q K^T's rows are its queries'
+    uses_profile = profile is not None and unit.uses_profile
     for layer in range(spec.layers):
-        if profile is not None and unit.uses_profile:
-            lp = profile.layers[layer]
-            T_attn, T_mlp, rows_for = xp.floor(lp.tokens_kept), xp.floor(lp.tokens("down_proj")), lp.rows
-            key = (_key(T_attn), _key(T_mlp), tuple(_key(lp.rows(g)) for g in names))
-            if xp.is_array(T_attn, T_mlp):
-                empty = empty | (T_attn <= 0) | (T_mlp <= 0)
-        else:
-            T_attn = T_mlp = ctx.w.tokens
-            key, rows_for = (), None
+        key = _layer_key(profile.layers[layer]) if uses_profile else ()
         if key not in cache:
-            cache[key] = layer_tally(ctx, unit, T_attn, T_mlp, rows_for)
-        t = cache[key]
+            if uses_profile:
+                lp = profile.layers[layer]
+                T_attn, T_mlp = xp.floor(lp.tokens_kept), xp.floor(lp.tokens("down_proj"))
+                if xp.is_array(T_attn, T_mlp):
+                    empty = empty | (T_attn <= 0) | (T_mlp <= 0)
+                cache[key] = (layer_tally(ctx, unit, T_attn, T_mlp, lp.rows), T_attn, T_mlp)
+            else:
+                cache[key] = (layer_tally(ctx, unit, ctx.w.tokens, ctx.w.tokens, None), ctx.w.tokens, ctx.w.tokens)
+        t, T_attn, T_mlp = cache[key]
         total.merge(t)
         if per_layer:
             rows.append({"layer": layer, "tokens": T_attn, "mlp_tokens": T_mlp, "cycles": round(t.total),

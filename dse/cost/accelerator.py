@@ -245,12 +245,16 @@ def build_accelerator(
                         f"level; drop their sizes (built: {', '.join(needed)})")
     sizes = {name: overrides.get(name, size) for name, size in needed.items()}
     # the paper's simulator prices Focus's buffers by CACTI away from its default M tile and accumulators
-    on_cacti = spec["model"] == "focus" and _away_from_paper(knobs)
+    on_cacti = sram_rule == "paper" and spec["model"] == "focus" and _away_from_paper(knobs)
     buffers = []
     for b in spec["buffers"]:
-        if b["name"] in sizes:
-            buffers.append(price_buffer(b, sizes[b["name"]], defaults_at_paper[b["name"]], cacti_access(b, knobs),
-                                        _paper_access(name_or_path, b["name"]), sram_rule, frequency_mhz, on_cacti))
+        if b["name"] not in sizes:
+            continue
+        cacti = sram_rule != "compiler"  # CACTI's configuration of the buffer: only where CACTI prices it
+        buffers.append(price_buffer(b, sizes[b["name"]], defaults_at_paper[b["name"]],
+                                    cacti_access(b, knobs) if cacti else None,
+                                    _paper_access(name_or_path, b["name"]) if cacti else None, sram_rule,
+                                    frequency_mhz, on_cacti))
     return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
                        cores)
 
