@@ -198,3 +198,12 @@ def test_the_vector_sweep_runs_on_the_papers_arrays():
     rows = {r["value"]: r for r in sweep("vector_size")}
     assert rows[4096]["total_cycles"] >= WHOLE_MODEL_SLOWDOWN * rows[32]["total_cycles"]
     assert rows[8]["compute_fraction"] < rows[32]["compute_fraction"] < rows[128]["compute_fraction"]
+
+
+def test_curve_use_reads_the_curve_each_knob_takes():
+    """The LLM's vector sizes read the paper's sweep (8..4096); threshold and block the clips'."""
+    assert [red.curve_use("vector_size", v) for v in (4, 32, 100, 4096, 8192)] == \
+        ["clamped to 8", "measured", "interpolated", "measured", "clamped to 4096"]
+    assert red.curve_use("threshold", 0.3) == "clamped to 0.5" and red.curve_use("threshold", 0.9) == "measured"
+    assert red.curve_use("block", "2x2x2") == "measured" and red.curve_use("block", "4x4x4").startswith("nearest")
+    assert red.curve_use("m_tile", 512) == ""
