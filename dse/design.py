@@ -21,6 +21,7 @@ from dse.cost.precision import check_precision
 from dse.errors import UserError
 from dse.levels import check_level
 from dse.profile import parse_block
+from dse.redundancy import canonical_clips
 from dse.sim.cores import check_cores
 from dse.sim.hardware import ArrayConfig, check_buffering
 from dse.sim.plan import check_convention
@@ -66,6 +67,7 @@ class DesignPoint:
     sec_scale: float = 1.0
     n_scatter: int = 2
     concentration: str = "sec+sic"  # which concentration levels run: sec+sic | sec | sic | none (dse/levels.py)
+    redundancy_clips: str = "all"  # whose measured redundancy curves scale similarity (dse/redundancy.py)
     buffer_kb: dict[str, float] = field(default_factory=dict)  # per buffer; {} = what the tiles need
     dram_bandwidth_gbps: float | None = None  # None = unlimited
     dram_pj_per_byte: float = DRAM_PJ_PER_BYTE
@@ -115,6 +117,7 @@ class DesignPoint:
             _positive_number(f"buffer_kb[{name}]", kb)
         model = check_model(load_spec(self.accelerator)["model"], self.accelerator)
         check_level(self.concentration)
+        object.__setattr__(self, "redundancy_clips", canonical_clips(self.redundancy_clips))
         if self.concentration != "sec+sic" and model != "focus":
             raise UserError(f"design: concentration '{self.concentration}' applies to the Focus accelerator only; "
                             f"{self.accelerator} uses its published sparsity")
@@ -180,7 +183,8 @@ QUERY_DEFAULTS = {f.name: f.default for f in fields(DesignPoint)
 
 # knobs a group of design points shares (its structure, dse/batch.py), kept as one value; every other
 # number becomes an array
-SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores", "sram_model", "weight_buffering")
+SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores", "sram_model", "weight_buffering",
+          "redundancy_clips")
 _NONE_MEANS = {"dram_bandwidth_gbps": math.inf}  # None: unlimited; any other None knob is NaN
 
 
@@ -188,7 +192,7 @@ def structure_key(p: DesignPoint) -> tuple:
     """What a group of points shares: the knobs that shape the model, not just its numbers
     (columns only through the split over cores, dse/sim/cores.py)."""
     return (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
-            p.precision, tuple(sorted(p.buffer_kb)), p.sram_model, p.weight_buffering)
+            p.precision, tuple(sorted(p.buffer_kb)), p.sram_model, p.weight_buffering, p.redundancy_clips)
 
 
 class DesignColumns(SimpleNamespace):

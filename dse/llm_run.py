@@ -80,13 +80,13 @@ def concentrates(design: Any) -> bool:
     return load_spec(design.accelerator)["model"] == "focus" and design.concentration != "none"
 
 
-def _block_unique(blocks: Any) -> Any:
-    """The measured unique fraction of a block (one design), or of each design's (a list); None when no
-    block curve is measured."""
+def _block_unique(blocks: Any, clips: str) -> Any:
+    """The measured unique fraction of a block (one design), or of each design's (a list), on the
+    design's clip set."""
     if not isinstance(blocks, list):
-        return block_fraction(tuple(blocks))
-    fractions = {b: block_fraction(b) for b in set(blocks)}
-    return None if None in fractions.values() else np.array([fractions[b] for b in blocks])
+        return block_fraction(tuple(blocks), clips)
+    fractions = {b: block_fraction(b, clips) for b in set(blocks)}
+    return np.array([fractions[b] for b in blocks])
 
 
 def design_profiles(design: Any, workload: Workload, profile: SparsityProfile | str = "published",
@@ -99,7 +99,9 @@ def design_profiles(design: Any, workload: Workload, profile: SparsityProfile | 
     if isinstance(profile, SparsityProfile):
         visual = profile.for_workload(workload.name, workload.tokens, workload.spec.llm.layers)
     else:
-        removed = similarity_scale(workload, design.threshold, design.vector_size, _block_unique(design.block))
+        clips = design.redundancy_clips
+        removed = similarity_scale(workload, design.threshold, design.vector_size,
+                                   _block_unique(design.block, clips), clips)
         make = scaled_profile if xp.is_array(design.sec_scale) else published_profile  # one design: cached
         visual = make(workload, design.sec_scale, removed)
     visual = profile_at_level(visual, design.concentration)

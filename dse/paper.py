@@ -15,7 +15,8 @@ from dse.cost.accelerator import PAPER_KNOBS, build_accelerator
 from dse.data_files import DATA_DIR, REFERENCE_DIR
 from dse.design import DesignPoint
 from dse.evaluate import evaluate
-from dse.redundancy import curve_use
+from dse.llm_run import accelerator_for
+from dse.redundancy import DEFAULT_VECTOR, curve_use
 from dse.workloads import resolve_workload
 from dse.workloads.catalog import VIDEO_WORKLOADS
 
@@ -94,14 +95,23 @@ def paper_sweeps() -> dict[tuple[str, str], dict[str, float]]:
                 for r in csv.DictReader(f)}
 
 
+def paper_array(vector_size: int) -> dict[str, int]:
+    """The array the paper's vector sweep runs: 32x32, and vector x (1024 / vector) below 32 rows (a
+    fold's K slice must not span two sub-vectors: their representatives differ)."""
+    rows = min(32, vector_size)
+    return {"rows": rows, "cols": 1024 // rows}
+
+
 def sweep(knob: str, workload: str = "llava_vid/videomme", convention: str = "focus-paper") -> list[dict]:
     """Focus on one workload as one knob varies, the others at the paper's defaults. `redundancy`:
     how the value reads the measured redundancy curves (dse/redundancy.py curve_use; "clamped to X":
-    beyond the measured curve, X's unique fraction is used)."""
+    beyond the measured curve, X's unique fraction is used). The vector sweep runs on the paper's arrays
+    (paper_array)."""
     w = resolve_workload(workload)
     rows = []
     for value in SWEEPS[knob]:
-        design = DesignPoint.from_dict({"accelerator": "focus", "convention": convention, knob: value})
+        array = paper_array(value) if knob == "vector_size" else {}
+        design = DesignPoint.from_dict({"accelerator": "focus", "convention": convention, knob: value, **array})
         ev = evaluate(design, w)
         paper = paper_sweeps().get((knob, str(value)), {})
         rows.append({"knob": knob, "value": value, "workload": workload, "convention": convention,
@@ -112,6 +122,40 @@ def sweep(knob: str, workload: str = "llava_vid/videomme", convention: str = "fo
                      "execution_time_s": ev.execution_time_s, "energy_j": ev.energy_j, "area_mm2": ev.area_mm2,
                      "buffer_kb": ev.buffer_kb, "dram_bytes": ev.dram_bytes, "compute_fraction": ev.compute_fraction,
                      "sram_model": sorted(set(ev.breakdown["sram_model"].values()))})
+    return rows
+
+
+def vector_layer_sweep(convention: str = "focus-paper") -> list[dict]:
+    """The paper's vector-size experiment (its main.py --vector_size_dse): one GEMM of one layer
+    (layer 9's o_proj of llava_vid/mlvu) on the paper's arrays. Its unique rows at vector 32 are
+    the paper trace's; at other vector sizes the prefill's vector curve moves them (the removed
+    share times llm_vector_scale, as for every design); cycles and MACs are our cost model's."""
+    from dse.redundancy import interpolate, llm_vector_curve, llm_vector_scale, measured_gemm, paper_vector_sweep
+    from dse.sim.backends import get_backend
+    from dse.sim.units import units
+    from dse.sim.units.base import UnitContext
+
+    rows = []
+    for paper in paper_vector_sweep():
+        w, g, tokens = measured_gemm(paper)
+        vector = int(paper["vector_size"])
+        at_default = interpolate(list(llm_vector_curve()), DEFAULT_VECTOR)
+        unique = round((1 - (1 - at_default) * llm_vector_scale(vector)) * tokens)
+        design = DesignPoint(accelerator="focus", convention=convention, vector_size=vector, **paper_array(vector))
+        ctx = UnitContext.of(design, w, get_backend("analytic"), accelerator_for(design))
+        cycles, _, macs, *_ = units()["focus"].linear(ctx, g.name, tokens, unique, g.K, g.N)
+        rows.append({"workload": w.name, "layer": int(paper["layer"]), "gemm": g.name, "vector_size": vector,
+                     "rows": design.rows, "cols": design.cols, "tokens": tokens, "unique_rows": unique,
+                     "cycles": round(cycles.total), "compute_cycles": round(cycles.compute),
+                     "stall_cycles": round(cycles.stall), "array_macs": macs,
+                     "paper_cycles": paper["layer_cycles"], "paper_stall_cycles": paper["stall_cycles"],
+                     # its layer_array_ops count a MAC as two operations
+                     "paper_array_macs": paper["array_ops"] / 2, "dense_macs": w.tokens * g.K * g.N,
+                     "paper_dense_macs": paper["dense_ops"]})
+    reference = next(r for r in rows if r["vector_size"] == DEFAULT_VECTOR)
+    for r in rows:
+        r["relative_cycles"] = r["cycles"] / reference["cycles"]
+        r["paper_relative_cycles"] = r["paper_cycles"] / reference["paper_cycles"]
     return rows
 
 

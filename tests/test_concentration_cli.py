@@ -238,3 +238,37 @@ def test_compare_shows_progress_per_method_and_budget_step(cli, monkeypatch):
     for number, method in enumerate(concentrate_cli.METHODS, 1):
         line = f"method {number}/{len(concentrate_cli.METHODS)} {method}: tuning to budget 0.4: 3 run"
         assert line in text, text
+
+
+@needs_model
+def test_curves_write_a_clip_the_model_accepts(tmp_path, monkeypatch):
+    """`--curves NAME` measures the three curves into the format of dse/data/redundancy/, with the
+    source row beside it; a design can name the file as its clip set. (A smaller grid than the
+    shipped files' to keep the test short.)"""
+    from dse.concentration import cli
+    from dse.evaluate import DesignPoint
+    from dse.redundancy import CURVES_DIR, user_clip
+
+    monkeypatch.setattr(cli, "CURVE_GRID", {"threshold": (0.9, 1.0), "vector": (32, 384),
+                                            "block": ("1x1x1", "2x2x2", "3x2x2")})
+    assert run("--curves", "myclip", "--frames", "3", "--layers", "0-1", "--results-dir", str(tmp_path)) == 0
+    path = tmp_path / "redundancy" / "myclip.csv"
+    clip = user_clip(str(path))
+    assert [v for v, _ in clip.numeric["vector_size"]] == [32, 384] and len(clip.blocks) == 3
+    assert dict(clip.numeric["threshold"])[1.0] == 1.0 and clip.blocks[(1, 1, 1)] == 1.0
+    assert clip.source["frames"] == "3" and clip.source["file"] == "vtest_2fps.mp4"
+    assert set(next(iter(clip.layers.values()))) == {0, 1}
+    assert DesignPoint(redundancy_clips=str(path)).redundancy_clips == str(path)
+    shipped = list(csv.DictReader((CURVES_DIR / "vtest.csv").open()))
+    assert list(shipped[0])[:3] == list(csv.DictReader(path.open()).fieldnames)[:3]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--curves", "x", "--vector", "16"], "--curves measures Focus over its own grid .*: drop --vector"),
+    (["--curves", "x", "--sweep", "threshold=0.5:0.9:3"], "drop --sweep"),
+    (["--curves", "My Clip"], "clip name 'My Clip' must be lower-case"),
+    (["--curves", "x", "--frames", "2"], "fewer than the block's 3 frames"),
+])
+def test_curves_refuse_what_they_would_not_use(argv, message):
+    with pytest.raises(UserError, match=message):
+        run(*argv)

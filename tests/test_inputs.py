@@ -203,8 +203,9 @@ def test_focus_knobs_on_an_accelerator_without_the_unit_are_refused(capsys):
 
 @pytest.mark.parametrize("flag,value,words", [
     ("--threshold", "0.2", "threshold 0.2 is outside its measured redundancy curve (0.5..1"),
-    ("--vector-size", "4096", "vector_size 4096 is outside its measured redundancy curve (8..384"),
-    ("--block", "4x4x4", "block 4x4x4 has no measured redundancy (dse/data/redundancy.csv): using the nearest"),
+    ("--vector-size", "6000", "vector_size 6000 is outside its measured redundancy curve (8..4096, the Focus paper's "
+                              "vector sweep"),
+    ("--block", "4x4x4", "block 4x4x4 has no measured redundancy (dse/data/redundancy/): using the nearest"),
 ])
 def test_knobs_beyond_the_measured_curves_run_with_a_warning(capsys, flag, value, words):
     """These were silently clamped to the curve's end (or the nearest block): now one line says so."""

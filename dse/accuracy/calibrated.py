@@ -11,8 +11,8 @@ The model predicts the *relative* drop of a design vs dense, in % of the dense s
   given (option `fidelity_curve`: CSV with `threshold` and `patch_cosine` or `cls_cosine`, as
   `focus-dse concentrate --sweep threshold=...` writes): T = (1 - cos(tau)) / (1 - cos(tau0));
   otherwise the prior T = E(tau) / E(tau0), E = (1 - u(tau)) * sqrt(1 - tau), where u is the
-  measured unique-row fraction (dse/data/redundancy.csv) and sqrt(1 - tau) bounds the relative
-  error of a sub-vector replaced by one at cosine >= tau. tau0 = the workload's published threshold.
+  measured unique-row fraction (dse/data/redundancy/, mean of the shipped clips) and sqrt(1 - tau)
+  bounds the relative error of a sub-vector replaced by one at cosine >= tau. tau0 = the workload's published threshold.
 - S(sec_scale), SEC strength (not covered): prior S = (R(s) / R(1))^gamma, R = mean over the
   LLM's layers of -ln(fraction of visual tokens kept) under the workload's SEC schedule with
   every alpha scaled by s (each halving of the kept tokens counts alike); gamma = 2 (pruning
@@ -208,7 +208,8 @@ class CalibratedProvider:
         in_sample = np.sqrt(np.mean([(cal.base[n] - cal.observed[n]) ** 2 for n in cal.observed]))
         lines.append(f"  in-sample (shrunk estimates vs published): rmse {in_sample:.2f} % of dense")
         tau = (f"measured fidelity curve {self.curve_path} ({self.metric})" if self.curve else
-               "prior E = (1 - unique fraction) * sqrt(1 - threshold), unique fraction from dse/data/redundancy.csv")
+               "prior E = (1 - unique fraction) * sqrt(1 - threshold), unique fraction from dse/data/redundancy/ "
+               "(mean of the shipped clips)")
         lines.append(f"threshold (not in the data): {tau}")
         lines.append("precision: fp16 and int8 from the published columns (int8: INT8_Dense, INT8_Focus as published); "
                      "bf16 prior = fp16's, fp8 prior = int8's")

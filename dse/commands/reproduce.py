@@ -8,7 +8,7 @@ from pathlib import Path
 from dse.csvfile import write_csv
 from dse.errors import UserError
 from dse.paper import (BASELINES, PAPER_HEADLINE, PAPER_SEC_ONLY_M_TILE, SWEEPS, ablation, compare_workloads, geomean,
-                       paper_comparison, sweep, table3)
+                       paper_comparison, sweep, table3, vector_layer_sweep)
 from dse.sim.plan import CONVENTIONS
 from dse.sram_curves import plot_sram_curves, sram_curves
 
@@ -78,12 +78,32 @@ def run(args: argparse.Namespace) -> int:
                 versus += f"  (redundancy {r['redundancy']})"
             print(f"  {knob}={r['value']!s:<6} {r['execution_time_s']:7.2f} s {r['energy_j']:7.2f} J   {versus}   "
                   f"SRAM {', '.join(sorted(set(r['sram_model'])))}")
+    print_vector_layer(vector_layer_sweep(args.convention), out)
     curves = sram_curves()
     path = write_csv(out / "sram_curves.csv", curves)
     plot_sram_curves(curves, path.with_suffix(".png"))
     print(f"\nFocus's buffers priced from 1/8 to 8 times their size (CACTI 7, the faithful default, the compiler's "
           f"macros) -> {path}, {path.with_suffix('.png')}")
     return 0
+
+
+def print_vector_layer(rows: list[dict], out: Path) -> None:
+    path = write_csv(out / "sweep_vector_size_layer.csv", rows)
+    r0 = rows[0]
+    print(f"\nsweep vector_size as the paper ran it: layer {r0['layer']} {r0['gemm']} of {r0['workload']} "
+          f"({r0['tokens']} kept tokens; unique rows at vector 32 from the paper's trace, moved by the prefill's "
+          f"vector curve; ours, paper, ratio) -> {path}")
+    print(f"  {'vector':>6} {'array':>7}{'cycles M':>24}{'vs vector 32':>22}{'array MACs G':>24}{'stall M':>16}")
+    for r in rows:
+        print(f"  {r['vector_size']:>6} {r['rows']:>3}x{r['cols']:<3}"
+              f"   {r['cycles'] / 1e6:6.2f} {r['paper_cycles'] / 1e6:6.2f} {ratio(r['cycles'], r['paper_cycles'])}"
+              f"   {r['relative_cycles']:6.3f} {r['paper_relative_cycles']:6.3f} "
+              f"{ratio(r['relative_cycles'], r['paper_relative_cycles'])}"
+              f"   {r['array_macs'] / 1e9:6.2f} {r['paper_array_macs'] / 1e9:6.2f} "
+              f"{ratio(r['array_macs'], r['paper_array_macs'])}"
+              f"   {r['stall_cycles'] / 1e6:5.2f} {r['paper_stall_cycles'] / 1e6:5.2f}")
+    print(f"  the GEMM dense, on every visual token: {r0['dense_macs'] / 1e9:.1f} G MACs "
+          f"(paper {r0['paper_dense_macs'] / 1e9:.1f} G); the paper's array_ops count a MAC as two operations")
 
 
 def print_ablation(rows: list[dict], out: Path) -> None:

@@ -12,9 +12,10 @@ from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
 from dse.design import DesignPoint
 from dse.jsonfile import read_json
-from dse.levels import LEVELS
+from dse.levels import LEVELS, runs_sic
 from dse.profile import load_profile
 from dse.query import run_query
+from dse.redundancy import provenance as redundancy_provenance
 from dse.sim.scalesim_io import read_topology
 from dse.sim.backends import gemm_cycles, get_backend
 from dse.sim.hardware import BUFFERINGS
@@ -48,6 +49,9 @@ def register(sub) -> None:
     g.add_argument("--threshold", type=float, help="similarity threshold (default: the workload's published one)")
     g.add_argument("--sec-scale", type=float, help="multiply every SEC alpha (<1 prunes harder; default 1)")
     g.add_argument("--n-scatter", type=int, help="scatter accumulators (default 2)")
+    g.add_argument("--redundancy-clips",
+                   help="whose redundancy curves scale threshold and block (and the encoder's vector size): 'all' "
+                        "(default, their mean) or clip names joined by commas, from dse/data/redundancy/")
     g.add_argument("--concentration", choices=LEVELS,
                    help="Focus levels that run: sec+sic (default), sec, sic, none; see README (ablation)")
     g.add_argument("--dram-bandwidth-gbps", type=float, help="DRAM bandwidth limit (default: unlimited)")
@@ -79,7 +83,7 @@ def register(sub) -> None:
 FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows": "rows", "cols": "cols",
                  "dataflow": "dataflow", "frequency_mhz": "frequency_mhz", "m_tile": "m_tile", "n_tile": "n_tile",
                  "vector_size": "vector_size", "block": "block", "threshold": "threshold", "sec_scale": "sec_scale",
-                 "n_scatter": "n_scatter", "concentration": "concentration",
+                 "n_scatter": "n_scatter", "concentration": "concentration", "redundancy_clips": "redundancy_clips",
                  "dram_bandwidth_gbps": "dram_bandwidth_gbps",
                  "phases": "phases", "prompt_tokens": "prompt_tokens", "output_tokens": "output_tokens",
                  "batch": "batch", "encoder_threshold": "encoder_threshold",
@@ -87,7 +91,7 @@ FLAG_TO_FIELD = {"accelerator": "accelerator", "convention": "convention", "rows
                  "weight_buffering": "weight_buffering"}
 
 
-FOCUS_KNOBS = ("threshold", "block", "vector_size", "sec_scale", "n_scatter")
+FOCUS_KNOBS = ("threshold", "block", "vector_size", "sec_scale", "n_scatter", "redundancy_clips")
 
 
 def load_design_file(path: str) -> tuple[dict, str | dict | None]:
@@ -143,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
         if load_spec(design.accelerator)["model"] != "focus":
             raise UserError(f"--profile applies to the Focus accelerator only; {design.accelerator} uses its "
                             "published sparsity")
-        given = [f"--{f.replace('_', '-')}" for f in ("threshold", "block", "vector_size", "sec_scale")
-                 if getattr(args, f) is not None]
+        given = [f"--{f.replace('_', '-')}" for f in ("threshold", "block", "vector_size", "sec_scale",
+                                                      "redundancy_clips") if getattr(args, f) is not None]
         if given:
             raise UserError(f"{', '.join(given)} cannot change a profile file's measured rows; re-run "
                             "`focus-dse concentrate` with those settings, or drop --profile")
@@ -161,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if not query.is_default:
         result.update(query.to_dict())
+    if profile == "published" and load_spec(design.accelerator)["model"] == "focus" and runs_sic(design.concentration):
+        result["redundancy"] = redundancy_provenance(design.redundancy_clips, design.encoder_threshold is not None)
     emit(result, args.json, render)
     return 0
 
@@ -216,6 +222,10 @@ def render(r: dict) -> str:
         f"DRAM             {r['dram_bytes'] / 1e9:.2f} GB ({r['dram_bandwidth_bytes_per_cycle']:.2f} B/cycle of compute)",
         f"compute kept     {100 * r['compute_fraction']:.1f} % of dense MACs",
     ]
+    if "redundancy" in r:
+        red = r["redundancy"]
+        lines.append(f"redundancy       vector size {red['vector_size']}")
+        lines.append(f"                 threshold, block {red['threshold']}")
     for name, ph in r.get("phases", {}).items():
         lines.append(f"  {name:<8} {ph['time_s']:9.4f} s  {ph['energy_j']:8.3f} J  {ph['macs'] / 1e12:8.3f} T MACs  "
                      f"{ph['dram_bytes'] / 1e9:8.2f} GB DRAM")

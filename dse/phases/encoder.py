@@ -12,7 +12,7 @@ What runs per frame comes from the VLM spec (dse/workloads/models.py EncoderSpec
 The weight GEMMs see every frame's patches stacked along M (tiled by m_tile), attention runs
 per frame (per window). `encoder_threshold` (None: off) lets the Focus unit concentrate the
 tower's weight GEMMs at that similarity threshold, with unique rows predicted from the
-redundancy measured on a real ViT (dse/data/redundancy.csv) - beyond the paper, a prediction.
+redundancy measured on a real ViT (dse/data/redundancy/) - beyond the paper, a prediction.
 """
 
 from __future__ import annotations
@@ -54,16 +54,11 @@ def encoder_input(vlm: ModelSpec, workload: Workload) -> EncoderInput:
 
 def unique_share(design: DesignPoint) -> float:
     """Unique rows / rows the Focus unit leaves in a ViT at the design's encoder_threshold, vector
-    size and block: the threshold curve measured on DINOv2, scaled like the LLM's (dse/redundancy.py)."""
-    from dse.redundancy import DEFAULT_BLOCK, DEFAULT_VECTOR, block_fraction, curves, interpolate, knob_scale, \
-        removed_ratio
+    size and block: the curves measured on DINOv2 for its clip set (dse/redundancy.py)."""
+    from dse.redundancy import vit_unique_fraction
 
-    removed = 1.0 - interpolate(curves()["threshold"], design.encoder_threshold)
-    removed *= knob_scale("vector_size", design.vector_size, DEFAULT_VECTOR)
-    block, default = block_fraction(tuple(design.block)), block_fraction(DEFAULT_BLOCK)
-    if block is not None and default is not None:
-        removed *= removed_ratio(block, default)
-    return min(1.0, max(0.0, 1.0 - removed))
+    return vit_unique_fraction(design.encoder_threshold, design.vector_size, tuple(design.block),
+                               design.redundancy_clips)
 
 
 def attention_layers(enc: EncoderSpec) -> tuple[int, int]:
@@ -106,7 +101,7 @@ def run_encoder(design: DesignPoint | list[DesignPoint], workload: Workload, den
     if share is not None:
         details["unique_fraction"] = share
         details["modelled"] = ("encoder_threshold: similarity concentration inside the vision encoder, predicted from "
-                               "redundancy measured on a DINOv2 ViT (dse/data/redundancy.csv); beyond the Focus paper")
+                               "redundancy measured on a DINOv2 ViT (dse/data/redundancy/); beyond the Focus paper")
     return phase_cost("encoder", tally, dense, details)
 
 

@@ -20,9 +20,9 @@ from dse.errors import UserError
 from dse.search.space import SearchSpace
 
 # knobs the accelerator (dse.cost.accelerator.build_accelerator) is never built from: the
-# concentration algorithm's settings, the dataflow, the memory system and the query
+# concentration algorithm's settings and curves, the dataflow, the memory system and the query
 CHIP_FREE = frozenset({"dataflow", "threshold", "sec_scale", "vector_size", "block", "dram_bandwidth_gbps",
-                       "phases", "prompt_tokens", "output_tokens", "batch", "encoder_threshold"})
+                       "phases", "prompt_tokens", "output_tokens", "batch", "encoder_threshold", "redundancy_clips"})
 
 
 @dataclass(frozen=True)
