@@ -88,3 +88,20 @@ def compiler_study(name: str):
 
 def study_designs(spec, n: int, seed: int = 11) -> list[dict]:
     return [spec.space.design_dict(params, spec.accelerator, spec.convention) for params in study_rows(spec, n, seed)]
+
+
+def assert_batch_is_evaluate(points: list[DesignPoint], workload, prompt_tokens: int = 0):
+    """evaluate_batch gives each point evaluate()'s numbers to the last bit, or its error; the result."""
+    from dse.batch import evaluate_batch
+    from dse.evaluate import evaluate
+    from dse.llm_run import RESULT_KEYS
+
+    got = evaluate_batch(points, workload, prompt_tokens=prompt_tokens)
+    for i, p in enumerate(points):
+        try:
+            ev = evaluate(p, workload, prompt_tokens=prompt_tokens)
+        except UserError as exc:
+            assert got.errors[i] == str(exc)
+            continue
+        assert [got.values[k][i] for k in RESULT_KEYS] == [getattr(ev, k) for k in RESULT_KEYS], p
+    return got

@@ -9,7 +9,6 @@ import pandas as pd
 
 from dse.batch import evaluate_batch
 from dse.design import DesignPoint
-from dse.errors import UserError
 from dse.evaluate import evaluate
 from dse.llm_run import RESULT_KEYS
 from dse.query import run_query, run_query_batch
@@ -17,20 +16,11 @@ from dse.search.batch import evaluate_chunk
 from dse.search.evaluation import METRIC_KEYS
 from dse.search.studyfile import load_study
 from dse.workloads import resolve_workload
-from model_points import random_points, study_rows
+from model_points import assert_batch_is_evaluate, random_points, study_rows
 
 
 def test_batch_with_prompt_tokens_is_evaluate_with_them():
-    w = resolve_workload("llava_vid/videomme")
-    points = random_points(400, seed=6)
-    got = evaluate_batch(points, w, prompt_tokens=64)
-    for i, p in enumerate(points):
-        try:
-            ev = evaluate(p, w, prompt_tokens=64)
-        except UserError as exc:
-            assert got.errors[i] == str(exc)
-            continue
-        assert [got.values[k][i] for k in RESULT_KEYS] == [getattr(ev, k) for k in RESULT_KEYS], p  # to the last bit
+    assert_batch_is_evaluate(random_points(400, seed=6), resolve_workload("llava_vid/videomme"), prompt_tokens=64)
 
 
 def test_batch_of_one_is_evaluate():
