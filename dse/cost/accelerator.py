@@ -207,6 +207,21 @@ def build_accelerator(
     active part of each SRAM's peak power. sram_rule: what prices the buffers (dse/cost/buffer_pricing.py
     RULES). weight_buffering "double" adds one operand register per PE (dse/cost/pe_register.py), busy
     with the array, at the precision's word size."""
+    if not xp.is_array(*knobs.values(), *(buffer_bytes or {}).values(), frequency_mhz):
+        # one design: chips repeat across a search's trials (and its area screen), built once each
+        return _built(name_or_path, tuple(sorted(knobs.items())), tuple(sorted((buffer_bytes or {}).items())),
+                      paper_buffers, frequency_mhz, levels, precision, cores, sram_rule, weight_buffering)
+    return _build(name_or_path, knobs, buffer_bytes, paper_buffers, frequency_mhz, levels, precision, cores,
+                  sram_rule, weight_buffering)
+
+
+@lru_cache(maxsize=4096)
+def _built(name_or_path: str, knobs: tuple, buffer_bytes: tuple, *args) -> Accelerator:
+    return _build(name_or_path, dict(knobs), dict(buffer_bytes), *args)
+
+
+def _build(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buffers: bool, frequency_mhz: float,
+           levels: frozenset[str], precision: str, cores: int, sram_rule: str, weight_buffering: str) -> Accelerator:
     spec = load_spec(name_or_path)
     table = rtl_table(spec["rtl"])
     components = []

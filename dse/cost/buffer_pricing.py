@@ -67,14 +67,16 @@ def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_
     """One buffer of a spec at `size` bytes, priced by `rule`. access: (block bytes, readers, copies) at
     the design's knobs, paper_access at the paper's (numbers or arrays); under "paper", `on_cacti` says
     for which design points CACTI prices it (a number, or a boolean array)."""
-    compiler = compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
     if rule == "compiler" or (rule == "paper" and not xp.somewhere(on_cacti)):
-        return compiler
+        return compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
     block, readers, copies = access
     costs = _cacti(buffer["name"], size // copies, block, readers)
     if rule in ("cacti", "paper"):
         cacti = _cacti_buffer(buffer["name"], size, costs, copies, frequency_mhz)
-        return cacti if rule == "cacti" else _where(on_cacti, cacti, compiler)
+        if rule == "cacti":
+            return cacti
+        return _where(on_cacti, cacti, compiler_buffer(buffer["name"], paper_size, buffer["macros"], size,
+                                                       frequency_mhz))
     default = _paper_compiler(buffer["name"], paper_size, tuple(map(tuple, buffer["macros"])), frequency_mhz) \
         if not xp.is_array(frequency_mhz) else \
         compiler_buffer(buffer["name"], paper_size, buffer["macros"], paper_size, frequency_mhz)
@@ -91,12 +93,17 @@ def _cacti(name: str, per_copy: Any, block: Any, readers: Any) -> dict[str, Any]
     """CACTI's figures of one SRAM copy (numbers), or of each design point's (arrays): each distinct
     configuration runs once."""
     if not xp.is_array(per_copy, block, readers):
-        return _figures([_spec(name, per_copy, block, readers)])[0]
+        return _one_sram(name, int(per_copy), int(block), int(readers))
     n = np.broadcast(per_copy, block, readers).shape
     table = np.stack([np.broadcast_to(np.asarray(v, dtype=np.int64), n) for v in (per_copy, block, readers)], axis=1)
     distinct, index = np.unique(table, axis=0, return_inverse=True)
     figures = _figures([_spec(name, *map(int, row)) for row in distinct])
     return {k: np.array([f[k] for f in figures])[index.reshape(-1)] for k in figures[0]}
+
+
+@lru_cache(maxsize=4096)  # a search prices few distinct SRAMs, each many times
+def _one_sram(name: str, per_copy: int, block: int, readers: int) -> dict[str, float]:
+    return _figures([_spec(name, per_copy, block, readers)])[0]
 
 
 def _spec(name: str, per_copy: int, block: int, readers: int) -> SramSpec:
