@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from dse.cost import cacti_program as program_module
-from dse.cost.accelerator import PAPER_KNOBS
+from dse.cost.accelerator import PAPER_KNOBS, build_accelerator, cacti_access, default_buffer_bytes, load_spec
 from dse.cost.cacti import SramSpec, cacti_config, cacti_sram, cacti_srams, forget_memory_cache, parse_output
-from dse.cost.cacti_buffers import paper_buffer_costs, paper_buffers
 from dse.cost.cacti_program import CactiProgram, build_cacti, cacti_program, cacti_sources
 from dse.errors import UserError
 from dse.published import published_profile
@@ -86,24 +85,39 @@ def test_known_answers_at_28nm():
 PAPER_NSCATTER_BUFFER_AREA = [0.807253521281, 0.891077630292, 1.163592979896, 1.56547081932, 2.066154074732]
 
 
+def cacti_priced(accelerator: str, knobs: dict) -> dict:
+    """Each buffer of the accelerator priced by CACTI (sram_model cacti), by name."""
+    return {b.name: b for b in build_accelerator(accelerator, knobs, sram_rule="cacti").buffers}
+
+
 def test_paper_buffer_areas_exactly():
     for n, published in enumerate(PAPER_NSCATTER_BUFFER_AREA, start=1):
-        costs = {c.buffer.name: c for c in paper_buffer_costs("focus", dict(PAPER_KNOBS, n_scatter=n))}
+        buffers = cacti_priced("focus", dict(PAPER_KNOBS, n_scatter=n))
         # same printed CACTI digits, same height x width: equal to the float's last bits
-        assert costs["concentrate_out"].area_mm2 + costs["output"].area_mm2 == pytest.approx(published, rel=1e-12)
+        assert buffers["concentrate_out"].area_mm2 + buffers["output"].area_mm2 == pytest.approx(published, rel=1e-12)
+
+
+def paper_srams(accelerator: str, knobs: dict = PAPER_KNOBS) -> dict:
+    """{buffer: (the SRAM CACTI builds, copies)}: the accelerator spec's "cacti" entries."""
+    sizes = default_buffer_bytes(accelerator, dict(knobs))
+    out = {}
+    for b in load_spec(accelerator)["buffers"]:
+        block, readers, copies = cacti_access(b, dict(knobs))
+        out[b["name"]] = (SramSpec(sizes[b["name"]] // copies, block, read_ports=readers - 1), copies)
+    return out
 
 
 def test_paper_buffer_table():
-    focus = {b.name: b for b in paper_buffers("focus", dict(PAPER_KNOBS, n_scatter=3))}
-    assert focus["concentrate_out"].spec == SramSpec(131072, 64, read_ports=2)
-    assert focus["output"].spec == SramSpec(393216, 192)
-    assert focus["layouter"].spec == SramSpec(2048, 64) and focus["layouter"].copies == 8
-    assert focus["wgt"].spec.block_bytes == 2
+    """The SRAMs the Focus simulator gives CACTI (accelerator.py buffer_dict), as the specs hold them."""
+    focus = paper_srams("focus", dict(PAPER_KNOBS, n_scatter=3))
+    assert focus["concentrate_out"][0] == SramSpec(131072, 64, read_ports=2)
+    assert focus["output"][0] == SramSpec(393216, 192)
+    assert focus["layouter"] == (SramSpec(2048, 64), 8)
+    assert focus["wgt"][0].block_bytes == 2
     # capacity x copies: the m_tile sweep's total_buffer_capacity column at m_tile 1024
-    assert sum(b.spec.size_bytes * b.copies for b in paper_buffers("focus")) == 751616
-    assert [b.spec.size_bytes for b in paper_buffers("cmc")] == [196608, 196608, 24576, 153600, 50176, 307200]
-    with pytest.raises(UserError, match="unknown accelerator .tpu."):
-        paper_buffers("tpu")
+    assert sum(spec.size_bytes * copies for spec, copies in paper_srams("focus").values()) == 751616
+    assert [spec.size_bytes for spec, _ in paper_srams("cmc").values()] == [196608, 196608, 24576, 153600, 50176,
+                                                                             307200]
 
 
 # The Focus simulator's SRAM traffic (simulator/core/simulator_mem.py: run_linear_focus,
@@ -180,10 +194,10 @@ def test_paper_sram_energy_under_cacti():
     traffic x energy per byte, is 8-11 % above the paper's; leakage, 62-77 % of it, is exact)."""
     for m_tile, n_scatter, sec_only, seconds, published in PAPER_SRAM:
         reads, writes = paper_sram_bytes(m_tile, sec_only)
-        costs = paper_buffer_costs("focus", dict(PAPER_KNOBS, m_tile=m_tile, n_scatter=n_scatter))
-        dynamic = sum(reads[c.buffer.name] * c.read_pj_per_byte + writes[c.buffer.name] * c.write_pj_per_byte
-                      for c in costs) * 1e-12
-        leakage = sum(c.leakage_mw for c in costs) * 1e-3 * seconds
+        buffers = cacti_priced("focus", dict(PAPER_KNOBS, m_tile=m_tile, n_scatter=n_scatter)).values()
+        dynamic = sum(reads[b.name] * b.read_pj_per_byte + writes[b.name] * b.write_pj_per_byte
+                      for b in buffers) * 1e-12
+        leakage = sum(b.leakage_mw for b in buffers) * 1e-3 * seconds
         assert dynamic + leakage == pytest.approx(published, rel=0.04), (m_tile, n_scatter, sec_only)
         assert 0.55 < leakage / published < 0.8
 
