@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from dse.choices import CONVENTIONS, LEVELS, SRAM_MODELS
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
-from dse.cost.accelerator import load_spec
-from dse.cost.buffer_pricing import SRAM_MODELS
 from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
-from dse.design import DesignPoint
 from dse.jsonfile import read_json
-from dse.levels import LEVELS
-from dse.profile import load_profile
-from dse.query import run_query
-from dse.sim.scalesim_io import read_topology
-from dse.sim.backends import gemm_cycles, get_backend
 from dse.sim.hardware import BUFFERINGS
-from dse.sim.plan import CONVENTIONS
+
+if TYPE_CHECKING:
+    from dse.design import DesignPoint
 
 CONVENTION_NOTES = {
     "focus-paper": "counts as the Focus paper's simulator does (its simplifications included)",
@@ -102,6 +98,8 @@ def load_design_file(path: str) -> tuple[dict, str | dict | None]:
 
 
 def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | dict | None]:
+    from dse.design import DesignPoint
+
     values: dict = {"accelerator": "dense"}
     workload = None
     if args.design:
@@ -126,6 +124,10 @@ def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | dict 
 def run(args: argparse.Namespace) -> int:
     if args.topology:
         return run_topology(args)
+    from dse.cost.accelerator import load_spec
+    from dse.profile import load_profile
+    from dse.query import run_query
+
     design, design_workload = design_from_args(args)
     if args.workload is None and args.model is None and design_workload:
         if isinstance(design_workload, dict):
@@ -180,6 +182,9 @@ def run_topology(args: argparse.Namespace) -> int:
         raise UserError(f"{', '.join(sorted(ignored))} mean nothing for --topology, which runs each row's GEMM "
                         "whole on the array: give only --rows, --cols, --dataflow, --frequency-mhz, --weight-buffering, "
                         "--backend")
+    from dse.sim.backends import gemm_cycles, get_backend
+    from dse.sim.scalesim_io import read_topology
+
     rows = read_topology(args.topology)
     args.rows, args.cols, args.dataflow = args.rows or 32, args.cols or 32, args.dataflow or "ws"
     frequency = args.frequency_mhz or 500.0

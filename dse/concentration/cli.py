@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from dse.concentration import METHODS
 from dse.errors import UserError, warn
 from dse.csvfile import write_csv
-from dse.profile import parse_block
 
 if TYPE_CHECKING:
     from dse.concentration.measure import Measurement
@@ -94,6 +93,8 @@ def parse_sec(text: str) -> dict[int, float]:
 
 
 def parse_sweep(text: str) -> tuple[str, list]:
+    from dse.profile import parse_block
+
     knob, _, values = text.partition("=")
     if knob not in SWEEP_KNOBS or not values:
         raise UserError(f"--sweep '{text}': give KNOB=LO:HI:N or KNOB=V1,V2,... with KNOB one of {', '.join(SWEEP_KNOBS)}")
@@ -120,6 +121,7 @@ def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]
     the user set and the parsed sweep. A knob that would not act on the run is an error."""
     from dse.concentration.algorithms import check_threshold, check_vector_size
     from dse.concentration.methods import FrameFusionPolicy
+    from dse.profile import parse_block
 
     given = {k for k in DEFAULTS if getattr(args, k) not in (None, "")}
     for k in DEFAULTS.keys() - given:
@@ -215,6 +217,7 @@ class _Setup:
 
     def __init__(self, args: argparse.Namespace, given: set[str]) -> None:
         from dse.concentration.measure import ViTBench
+        from dse.profile import parse_block
         from dse.vision import load_dinov2, read_frames
 
         self.args = args
