@@ -63,3 +63,20 @@ def test_help_loads_nothing_heavy():
     for step in loaded_after(*commands):
         assert step["code"] == 0, step["argv"]
         assert not set(step["modules"]) & set(HEAVY), (step["argv"], sorted(set(step["modules"]) & set(HEAVY)))
+
+
+def test_simulate_loads_only_the_cost_model(tmp_path):
+    designs = tmp_path / "designs.csv"
+    designs.write_text("rows,cols,dataflow\n64,32,os\n16,16,ws\n")
+    steps = loaded_after(
+        ["simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", "--json"],
+        ["simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", "--phases",
+         "encoder,prefill,decode", "--output-tokens", "4", "--dram-bandwidth-gbps", "64", "--json"],
+        ["simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", "--designs", str(designs),
+         "-o", str(tmp_path / "out.csv")],
+        cwd=tmp_path)
+    for step in steps:
+        assert step["code"] == 0, step["argv"]
+        assert "numpy" in step["modules"]  # the probe sees what the run loaded
+        assert not set(step["modules"]) & set(NOT_FOR_SIMULATE), (step["argv"],
+                                                                  sorted(set(step["modules"]) & set(HEAVY)))
