@@ -104,17 +104,22 @@ def test_a_batch_sees_its_own_writes_and_lands_whole_before_any_other_writer(tmp
         assert [c.number for c in claims] == [0, 1, 2]
         writer = threading.Thread(target=lambda: done.append(other.set_user_attr("after", 2)))
         writer.start()
+        # a thread of this process writing through the same storage (a worker's heartbeat) joins the block
+        beat = threading.Thread(target=lambda: mine.set_user_attr("beat", 3))
+        beat.start()
+        beat.join(5)
+        assert not beat.is_alive(), "a write of the block's own storage waited for the block"
         time.sleep(0.3)
         assert writer.is_alive() and not done, "another writer got in during the block"
         lines_inside = log.read_bytes().count(b"\n")
     writer.join(10)
     assert done
     lines = log.read_bytes().splitlines()
-    assert len(lines) == lines_inside + 3 + 1  # the block's three creates in one append, then the other's write
+    assert len(lines) == lines_inside + 4 + 1  # the block's 3 creates and the beat in one append, then the other's
     assert all(b'"op_code":4' in line for line in lines[lines_inside:lines_inside + 3])
     fresh = _journal_study(log)
     assert [t.user_attrs["uid"] for t in fresh.get_trials()] == [0, 1, 2]
-    assert fresh.user_attrs == {"before": 1, "after": 2}
+    assert fresh.user_attrs == {"before": 1, "beat": 3, "after": 2}
 
 
 def test_a_claim_withdrawn_while_evaluated_is_lost_and_the_rest_of_the_batch_stored(tmp_path):

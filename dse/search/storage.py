@@ -231,14 +231,18 @@ class FlockJournalBackend(BaseJournalBackend):
         of the trials it creates, and whether a write hit a finished trial), and a reader elsewhere sees
         the block's writes whole or not at all (dse/search/claims.py). Keep the block short: it holds
         every other writer. A block inside a block is part of it.
-        Threads: another thread's append during the block (a worker's heartbeat) joins it; it never waits
-        for the file's lock while the block's thread may need the storage's own thread lock, which that
-        thread holds: the lock is taken with the mutex held, and the block is opened under the mutex."""
+        Threads: another thread's append during the block (a worker's heartbeat) joins it. Appends and the
+        block's opening take the file's lock under one mutex, so no thread ever waits for a lock this
+        process's block holds: it would hold the storage's thread lock, which the block's thread needs."""
         with self._mutex:
             nested = self._pending is not None
             if not nested:
                 lock = open(self._lock_path, "a")
-                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                except BaseException:  # interrupted while another process held it
+                    lock.close()
+                    raise
                 self._pending, self._file_logs = [], None
         if nested:
             yield
