@@ -42,6 +42,12 @@ class DesignRows:
     knobs: list[dict[str, Any]]
     where: list[str]  # "FILE line N" (CSV) or "FILE row N" (Parquet)
 
+    def typed(self, i: int) -> list[Any]:
+        """Row i's cells as its knobs take them (None where empty): a CSV's text as numbers."""
+        knobs = self.knobs[i]
+        return [knobs.get("buffer_kb", {}).get(c[len(BUFFER_PREFIX):]) if c.startswith(BUFFER_PREFIX)
+                else knobs.get(c) for c in self.columns]
+
 
 def read_designs(path: str) -> DesignRows:
     """The designs table at `path`, checked (see the module docstring)."""

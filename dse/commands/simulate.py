@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from dse.design import DesignPoint
     from dse.workloads import Workload
 
+
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="cycles, energy and area of a whole VLM workload on an accelerator")
     add_workload_args(p)
@@ -197,7 +198,7 @@ def run_designs(args: argparse.Namespace) -> int:
     """Every design of a table (--designs) on the batch evaluator, one result row each (README 'Commands')."""
     from dse.design import DesignPoint
     from dse.design_table import is_parquet, read_designs, write_table
-    from dse.simulation import order_columns, simulate_rows
+    from dse.simulation import order_columns
 
     refused = [flag for flag, given in (("--per-layer", args.per_layer), ("--json", args.json),
                                         ("--backend scalesim", args.backend != "analytic"),
@@ -221,13 +222,32 @@ def run_designs(args: argparse.Namespace) -> int:
             errors[i] = str(exc)
         if not errors[i]:
             points[i] = point
-    results: dict[int, dict] = {}
+    results = _simulate_in_chunks(points, workload, errors)
+    # a result key that is an input column (accelerator, prompt_tokens, ...) echoes the row's knob: not repeated
+    keys = [k for k in order_columns(list(dict.fromkeys(k for row in results.values() for k in row)))
+            if k not in table.columns]
+    typed = is_parquet(args.output)  # Parquet keeps the input's values typed, CSV their text
+    out = [(table.typed(i) if typed else list(cells)) + [results.get(i, {}).get(k) for k in keys] + [errors[i]]
+           for i, cells in enumerate(table.cells)]
+    path = write_table(args.output, [*table.columns, *keys, "error"], out)
+    failed = sum(1 for e in errors if e)
+    print(f"wrote {path}: {len(out)} designs on {workload.name}" + (f", {failed} refused (their error column says why)"
+                                                                     if failed else ""), file=sys.stderr)
+    return 0
+
+
+def _simulate_in_chunks(points: dict[int, DesignPoint], workload: Workload, errors: list[str]) -> dict[int, dict]:
+    """Each point's result row (dse/simulation.py simulate_rows), DESIGNS_CHUNK at a time behind a progress
+    bar; a point the model refuses gets its reason in `errors` instead."""
+    from dse.simulation import simulate_rows
+
     order = list(points)
     bar = None
     if len(order) > DESIGNS_CHUNK:
         from tqdm import tqdm
 
         bar = tqdm(total=len(order), desc="simulate", unit="design", disable=None)  # off when stderr is no terminal
+    results: dict[int, dict] = {}
     for start in range(0, len(order), DESIGNS_CHUNK):
         chunk = order[start:start + DESIGNS_CHUNK]
         rows, errs = simulate_rows([points[i] for i in chunk], workload)
@@ -240,29 +260,7 @@ def run_designs(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     if bar:
         bar.close()
-    # a result key that is an input column (accelerator, prompt_tokens, ...) echoes the row's knob: not repeated
-    keys = [k for k in order_columns(list(dict.fromkeys(k for row in results.values() for k in row)))
-            if k not in table.columns]
-    typed = is_parquet(args.output)  # Parquet keeps the input's values typed, CSV their text
-    out = []
-    for i, cells in enumerate(table.cells):
-        inputs = [_typed(table.knobs[i], c) for c in table.columns] if typed else list(cells)
-        got = results.get(i, {})
-        out.append(inputs + [got.get(k) for k in keys] + [errors[i]])
-    path = write_table(args.output, [*table.columns, *keys, "error"], out)
-    failed = sum(1 for e in errors if e)
-    print(f"wrote {path}: {len(out)} designs on {workload.name}" + (f", {failed} refused (their error column says why)"
-                                                                     if failed else ""), file=sys.stderr)
-    return 0
-
-
-def _typed(knobs: dict, column: str):
-    """A row's value of a column as its knob takes it (None where the cell is empty)."""
-    from dse.design_table import BUFFER_PREFIX
-
-    if column.startswith(BUFFER_PREFIX):
-        return knobs.get("buffer_kb", {}).get(column[len(BUFFER_PREFIX):])
-    return knobs.get(column)
+    return results
 
 
 # what a topology file is simulated with: the array and its clock; every other flag describes a design
