@@ -8,7 +8,7 @@ either (dse/xp.py). PHASES names the phases of a whole query in pipeline order (
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from types import SimpleNamespace
 from typing import Any
 
@@ -156,7 +156,8 @@ class DesignPoint:
         return [b["name"] for b in load_spec(accelerator)["buffers"]]
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # not asdict, which deep-copies every field
+        d["buffer_kb"] = dict(self.buffer_kb)
         d["block"] = "x".join(str(b) for b in self.block)
         d["phases"] = ",".join(self.phases)
         return d

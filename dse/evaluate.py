@@ -10,7 +10,7 @@ for CMC, no K padding for AdapTiV).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dse import xp
@@ -52,7 +52,8 @@ class Evaluation:
     per_layer: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # not asdict (a deep copy, a third of `simulate --designs`' time per row): the callers print the result
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["total_cycles"] = round(self.total_cycles)
         # bytes per compute cycle: what the array needs to stay compute-bound (the paper's figure)
         d["dram_bandwidth_bytes_per_cycle"] = self.dram_bytes / self.compute_cycles if self.compute_cycles else 0.0

@@ -27,11 +27,10 @@ from dataclasses import replace
 import numpy as np
 
 from dse.cost.accelerator import ALL_LEVELS, is_built, load_spec
+from dse.choices import LEVELS
 from dse.errors import UserError
 from dse.profile import LayerProfile, SparsityProfile
 from dse import xp
-
-LEVELS = ("sec+sic", "sec", "sic", "none")
 
 
 def check_level(value: object) -> str:

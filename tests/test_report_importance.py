@@ -51,6 +51,9 @@ class _Synthetic:
         return _Outcome({"accuracy": 10 * design["threshold"], "energy_j": design["rows"] + 0.01 * design["cols"],
                          "latency_s": 1.0})
 
+    def run_many(self, designs: list[dict]) -> list[_Outcome]:
+        return [self.run(d) for d in designs]
+
 
 def evaluator_values(spec, evaluator, trial) -> tuple[float, float, float]:
     m = evaluator.run(spec.space.design_dict(spec.space.suggest(trial), spec.accelerator, spec.convention)).metrics

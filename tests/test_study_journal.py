@@ -74,3 +74,72 @@ def test_default_storage_is_the_journal_and_an_existing_sqlite_study_keeps_its_f
                        "--no-reports"]) == 0
     assert len(open_study(spec, sqlite, create=False).get_trials()) == 4
     assert not (old / "legacy" / "journal.log").exists()
+
+
+def _journal_study(log):
+    import optuna
+
+    from dse.search.storage import FlockJournalBackend
+
+    storage = optuna.storages.JournalStorage(FlockJournalBackend(str(log)))
+    return optuna.create_study(study_name="s", storage=storage, load_if_exists=True)
+
+
+def test_a_batch_sees_its_own_writes_and_lands_whole_before_any_other_writer(tmp_path):
+    """Inside ClaimBook.batch the storage learns the ids and numbers of the trials it creates (they are
+    numbered as they will be in the file), and no other writer gets in: a writer that tries waits for
+    the block's one append, and lands after it."""
+    import threading
+    import time
+
+    from dse.search.claims import ClaimBook
+
+    log = tmp_path / "b.log"
+    mine, other = _journal_study(log), _journal_study(log)
+    other.set_user_attr("before", 1)
+    book = ClaimBook(mine, "me")
+    done = []
+    with book.batch():
+        claims = [book.claim({}, {}, {}, {"uid": i}, unique=False) for i in range(3)]
+        assert [c.number for c in claims] == [0, 1, 2]
+        writer = threading.Thread(target=lambda: done.append(other.set_user_attr("after", 2)))
+        writer.start()
+        # a thread of this process writing through the same storage (a worker's heartbeat) joins the block
+        beat = threading.Thread(target=lambda: mine.set_user_attr("beat", 3))
+        beat.start()
+        beat.join(5)
+        assert not beat.is_alive(), "a write of the block's own storage waited for the block"
+        time.sleep(0.3)
+        assert writer.is_alive() and not done, "another writer got in during the block"
+        lines_inside = log.read_bytes().count(b"\n")
+    writer.join(10)
+    assert done
+    lines = log.read_bytes().splitlines()
+    assert len(lines) == lines_inside + 4 + 1  # the block's 3 creates and the beat in one append, then the other's
+    assert all(b'"op_code":4' in line for line in lines[lines_inside:lines_inside + 3])
+    fresh = _journal_study(log)
+    assert [t.user_attrs["uid"] for t in fresh.get_trials()] == [0, 1, 2]
+    assert fresh.user_attrs == {"before": 1, "beat": 3, "after": 2}
+
+
+def test_a_claim_withdrawn_while_evaluated_is_lost_and_the_rest_of_the_batch_stored(tmp_path):
+    """A worker whose heartbeat looked stale: another withdraws its claim; finishing it (in the batch of
+    a generation's outcomes) says so, stores nothing of it, and stores the other outcomes."""
+    from optuna.trial import TrialState, create_trial
+
+    from dse.search.claims import ClaimBook
+
+    log = tmp_path / "w.log"
+    mine, other = _journal_study(log), _journal_study(log)
+    book = ClaimBook(mine, "me")
+    with book.batch():
+        claims = [book.claim({}, {}, {}, {"uid": i}, unique=False) for i in range(2)]
+    ClaimBook(other, "other").withdraw(claims[0], "its worker me is gone")
+    with book.batch():
+        kept = [book.finish(c, create_trial(state=TrialState.COMPLETE, values=[1.0], user_attrs={"metrics": i}))
+                for i, c in enumerate(claims)]
+    assert kept == [False, True]
+    trials = _journal_study(log).get_trials()
+    assert trials[0].state == TrialState.PRUNED and "metrics" not in trials[0].user_attrs
+    assert trials[0].user_attrs["withdrawn"] == "its worker me is gone"
+    assert trials[1].state == TrialState.COMPLETE and trials[1].user_attrs["metrics"] == 1

@@ -1,4 +1,6 @@
-"""Arguments several sub-commands share."""
+"""Arguments several sub-commands share. A command module imports at its top only what building its
+parser needs (argparse, dse.choices and light modules), the model where it is used: `focus-dse --help`
+and `<command> --help` load no numpy, pandas or optuna (tests/test_cli_imports.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import argparse
 import json
 import sys
 
-from dse.sim.backends import BACKENDS
+from dse.choices import BACKENDS
 from dse.sim.hardware import ArrayConfig
 from dse.workloads import Workload, resolve_workload
 

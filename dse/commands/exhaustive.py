@@ -14,13 +14,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from dse.commands.study_args import DEFAULT_RESULTS, add_study_arguments, spec_and_storage
 from dse.errors import UserError
-from dse.search.storage import mask
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FOLDER = "exhaustive"
 
@@ -74,6 +74,7 @@ def cmd_exhaustive(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace) -> str:
     """The command that continues this run (same study, storage and workers)."""
     from dse.commands.followup import PROGRAM, command_line
+    from dse.search.storage import mask
 
     words = [PROGRAM, "study", "exhaustive", args.study]
     if args.results_dir != DEFAULT_RESULTS:
@@ -101,6 +102,8 @@ def _study_trials(spec, ref) -> pd.DataFrame | None:
 
 
 def _summary(run, front: pd.DataFrame, study: pd.DataFrame | None, ref) -> dict:
+    import numpy as np
+
     from dse.report.tables import feasible_trials
     from dse.search.exhaustive import code_version, maximized, objective_metrics
     from dse.search.front import hypervolume, nondominated, reference_point, weakly_dominated

@@ -12,8 +12,6 @@ from dataclasses import asdict
 
 from dse.commands.common import add_array_args, add_backend_arg, array_from_args, emit
 from dse.errors import UserError
-from dse.sim.backends import get_backend
-from dse.sim.dram import dram_gemm
 from dse.sim.hardware import check_gemm_shape
 
 SCALESIM_WORD_BYTES = 1  # scalesim fixes its word size at one byte
@@ -46,6 +44,9 @@ def parse_sram(text: str | None) -> tuple[int, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dse.sim.backends import get_backend
+    from dse.sim.dram import dram_gemm
+
     check_gemm_shape(args.M, args.K, args.N)
     sram = parse_sram(args.sram_kb)
     array = array_from_args(args, ifmap_sram_kb=sram[0], filter_sram_kb=sram[1], ofmap_sram_kb=sram[2])

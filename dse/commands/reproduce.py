@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dse.choices import CONVENTIONS
 from dse.csvfile import write_csv
 from dse.errors import UserError
-from dse.paper import (BASELINES, PAPER_HEADLINE, PAPER_SEC_ONLY_M_TILE, SWEEPS, ablation, compare_workloads, geomean,
-                       paper_comparison, sweep, table3, vector_layer_sweep)
-from dse.sim.plan import CONVENTIONS
-from dse.sram_curves import plot_sram_curves, sram_curves
 
 
 def register(sub) -> None:
@@ -35,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dram_bandwidth_gbps is not None:
         raise UserError("--dram-bandwidth-gbps sets the --whole-query tables' bandwidth; the paper's tables assume "
                         "an unlimited one, as its simulator does: add --whole-query or drop it")
+    from dse.paper import (BASELINES, PAPER_HEADLINE, SWEEPS, ablation, compare_workloads, geomean, paper_comparison,
+                           sweep, table3, vector_layer_sweep)
+    from dse.sram_curves import plot_sram_curves, sram_curves
+
     out = Path(args.results_dir) / "paper"
     out.mkdir(parents=True, exist_ok=True)  # fail on a bad folder before the work, not after
     print(f"convention: {args.convention} (ours / paper = ratio)\n")
@@ -107,6 +108,8 @@ def print_vector_layer(rows: list[dict], out: Path) -> None:
 
 
 def print_ablation(rows: list[dict], out: Path) -> None:
+    from dse.paper import PAPER_SEC_ONLY_M_TILE
+
     path = write_csv(out / "ablation.csv", rows)
     print(f"\nAblation: Focus at each concentration level, cycles G / energy J (M tile 1024) -> {path}")
     print(f"  {'workload':<26}" + "".join(f"{level:>18}" for level in ("sec+sic", "sec", "sic", "none")))
@@ -183,6 +186,7 @@ def sweep_figure(rows: list[dict], knob: str):
 
 
 def run_whole_query(args: argparse.Namespace) -> int:
+    from dse.paper import BASELINES, geomean
     from dse.query import CAPTIONING, VIDEO_QA, MODELLED
     from dse.sim.hardware import BUFFERINGS
     from dse.whole_query import ACCELERATORS, compare_video, plot_bandwidths, plot_grid, speedup_grid

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from dse.choices import CONVENTIONS, LEVELS, SRAM_MODELS
 from dse.commands.common import add_backend_arg, add_workload_args, array_from_args, emit, workload_from_args
-from dse.cost.accelerator import load_spec
-from dse.cost.buffer_pricing import SRAM_MODELS
 from dse.cost.precision import PRECISIONS
 from dse.errors import UserError
-from dse.design import DesignPoint
 from dse.jsonfile import read_json
-from dse.levels import LEVELS, runs_sic
-from dse.profile import load_profile
-from dse.query import run_query
-from dse.redundancy import provenance as redundancy_provenance
-from dse.sim.scalesim_io import read_topology
-from dse.sim.backends import gemm_cycles, get_backend
 from dse.sim.hardware import BUFFERINGS
-from dse.sim.plan import CONVENTIONS
 
-CONVENTION_NOTES = {
-    "focus-paper": "counts as the Focus paper's simulator does (its simplifications included)",
-    "faithful": "focus-dse's own model: exact tiles, causal attention per tile, detection cycles, busy-time energy",
-}
+if TYPE_CHECKING:
+    from dse.design import DesignPoint
+    from dse.workloads import Workload
 
 
 def register(sub) -> None:
@@ -77,6 +69,14 @@ def register(sub) -> None:
     add_backend_arg(p)
     p.add_argument("--per-layer", action="store_true", help="add a per-layer, per-GEMM breakdown")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    t = p.add_argument_group("many designs in one call (README 'Commands')")
+    t.add_argument("--designs", metavar="FILE",
+                   help="a table of designs (.csv, or .parquet): one row per design, a column per knob it sets, "
+                        "named as the knobs (buffer sizes as buffer_kb.<buffer>); the flags above are every row's "
+                        "defaults, a cell overrides them")
+    t.add_argument("-o", "--output", metavar="FILE",
+                   help="with --designs: the results (.csv, or .parquet): the input columns, then every scalar "
+                        "--json prints, each phase's as phases.<phase>.<key>, and an error column")
     p.set_defaults(func=run)
 
 
@@ -106,6 +106,15 @@ def load_design_file(path: str) -> tuple[dict, str | dict | None]:
 
 
 def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | dict | None]:
+    from dse.design import DesignPoint
+
+    values, workload = design_values(args)
+    return DesignPoint.from_dict(values, args.design or "command line"), workload
+
+
+def design_values(args: argparse.Namespace) -> tuple[dict, str | dict | None]:
+    """The knobs --design and the flags set (flags win; `buffer_kb` always a dict), and the design
+    file's workload."""
     values: dict = {"accelerator": "dense"}
     workload = None
     if args.design:
@@ -124,24 +133,52 @@ def design_from_args(args: argparse.Namespace) -> tuple[DesignPoint, str | dict 
         except ValueError:
             raise UserError(f"--buffer-kb wants NAME=KB, got {item!r}") from None
     values["buffer_kb"] = buffers
-    return DesignPoint.from_dict(values, args.design or "command line"), workload
+    return values, workload
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.topology:
-        return run_topology(args)
-    design, design_workload = design_from_args(args)
+def workload_of(args: argparse.Namespace, design_workload: str | dict | None) -> Workload:
+    """The workload the flags name, else the design file's."""
     if args.workload is None and args.model is None and design_workload:
         if isinstance(design_workload, dict):
             for key in ("model", "frames", "patches", "tokens"):
                 setattr(args, key, design_workload.get(key))
         else:
             args.workload = design_workload
-    workload = workload_from_args(args)
-    focus_only = [f"--{f.replace('_', '-')}" for f in FOCUS_KNOBS if getattr(args, f) is not None]
-    if focus_only and load_spec(design.accelerator)["model"] != "focus":
-        raise UserError(f"{', '.join(focus_only)} set the Focus concentration unit, which {design.accelerator} does "
-                        "not have: drop them or use --accelerator focus")
+    return workload_from_args(args)
+
+
+def focus_flags(args: argparse.Namespace, knobs: dict | None = None) -> list[str]:
+    """The flags given that set the Focus concentration unit (with a designs table's row: or its cells)."""
+    return [f"--{f.replace('_', '-')}" for f in FOCUS_KNOBS if getattr(args, f) is not None or f in (knobs or {})]
+
+
+def focus_knobs_error(given: list[str], accelerator: str) -> str:
+    """Why knobs of the Focus concentration unit cannot be given for this accelerator ('' when they can)."""
+    from dse.cost.accelerator import load_spec
+
+    if not given or load_spec(accelerator)["model"] == "focus":
+        return ""
+    return (f"{', '.join(given)} set the Focus concentration unit, which {accelerator} does not have: drop them "
+            "or use --accelerator focus")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.topology:
+        return run_topology(args)
+    if args.designs:
+        return run_designs(args)
+    if args.output:
+        raise UserError("-o writes the results of --designs FILE; one design prints them (--json for JSON)")
+    from dse.cost.accelerator import load_spec
+    from dse.profile import load_profile
+    from dse.query import run_query
+    from dse.simulation import simulate_result
+
+    design, design_workload = design_from_args(args)
+    workload = workload_of(args, design_workload)
+    refused = focus_knobs_error(focus_flags(args), design.accelerator)
+    if refused:
+        raise UserError(refused)
     profile = load_profile(args.profile) if args.profile not in (None, "published") else "published"
     if profile != "published":
         if load_spec(design.accelerator)["model"] != "focus":
@@ -153,22 +190,81 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{', '.join(given)} cannot change a profile file's measured rows; re-run "
                             "`focus-dse concentrate` with those settings, or drop --profile")
     query = run_query(design, workload, profile, args.backend, per_layer=args.per_layer)
-    ev = query.prefill
-    result = {
-        "workload": workload.name,
-        "model": workload.model,
-        "tokens": workload.tokens,
-        "convention_note": CONVENTION_NOTES[design.convention],
-        "backend": args.backend,
-        "design": design.to_dict(),
-        **ev.to_dict(),
-    }
-    if not query.is_default:
-        result.update(query.to_dict())
-    if profile == "published" and load_spec(design.accelerator)["model"] == "focus" and runs_sic(design.concentration):
-        result["redundancy"] = redundancy_provenance(design.redundancy_clips, design.encoder_threshold is not None)
-    emit(result, args.json, render)
+    emit(simulate_result(design, workload, query.prefill, query, args.backend, profile == "published"), args.json,
+         render)
     return 0
+
+
+DESIGNS_CHUNK = 2000  # designs evaluated per batch call (the progress bar's step)
+
+
+def run_designs(args: argparse.Namespace) -> int:
+    """Every design of a table (--designs) on the batch evaluator, one result row each (README 'Commands')."""
+    from dse.design import DesignPoint
+    from dse.design_table import is_parquet, read_designs, write_table
+    from dse.simulation import order_columns
+
+    refused = [flag for flag, given in (("--per-layer", args.per_layer), ("--json", args.json),
+                                        ("--backend scalesim", args.backend != "analytic"),
+                                        ("--profile", args.profile not in (None, "published"))) if given]
+    if refused:
+        raise UserError(f"{', '.join(refused)}: --designs runs the batch evaluator (published profiles, the analytic "
+                        "backend) and writes a table; drop them, or simulate the designs one by one")
+    if not args.output:
+        raise UserError("--designs writes a table: give -o FILE.csv (or FILE.parquet)")
+    defaults, design_workload = design_values(args)
+    workload = workload_of(args, design_workload)
+    table = read_designs(args.designs)
+    points: dict[int, DesignPoint] = {}
+    errors = [""] * len(table.knobs)
+    for i, (knobs, where) in enumerate(zip(table.knobs, table.where)):
+        values = {**defaults, **knobs, "buffer_kb": {**defaults["buffer_kb"], **knobs.get("buffer_kb", {})}}
+        try:
+            point = DesignPoint.from_dict(values, where)
+            errors[i] = focus_knobs_error(focus_flags(args, knobs), point.accelerator)
+        except UserError as exc:
+            errors[i] = str(exc)
+        if not errors[i]:
+            points[i] = point
+    results = _simulate_in_chunks(points, workload, errors)
+    # a result key that is an input column (accelerator, prompt_tokens, ...) echoes the row's knob: not repeated
+    keys = [k for k in order_columns(list(dict.fromkeys(k for row in results.values() for k in row)))
+            if k not in table.columns]
+    typed = is_parquet(args.output)  # Parquet keeps the input's values typed, CSV their text
+    out = [(table.typed(i) if typed else list(cells)) + [results.get(i, {}).get(k) for k in keys] + [errors[i]]
+           for i, cells in enumerate(table.cells)]
+    path = write_table(args.output, [*table.columns, *keys, "error"], out)
+    failed = sum(1 for e in errors if e)
+    print(f"wrote {path}: {len(out)} designs on {workload.name}" + (f", {failed} refused (their error column says why)"
+                                                                     if failed else ""), file=sys.stderr)
+    return 0
+
+
+def _simulate_in_chunks(points: dict[int, DesignPoint], workload: Workload, errors: list[str]) -> dict[int, dict]:
+    """Each point's result row (dse/simulation.py simulate_rows), DESIGNS_CHUNK at a time behind a progress
+    bar; a point the model refuses gets its reason in `errors` instead."""
+    from dse.simulation import simulate_rows
+
+    order = list(points)
+    bar = None
+    if len(order) > DESIGNS_CHUNK:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(order), desc="simulate", unit="design", disable=None)  # off when stderr is no terminal
+    results: dict[int, dict] = {}
+    for start in range(0, len(order), DESIGNS_CHUNK):
+        chunk = order[start:start + DESIGNS_CHUNK]
+        rows, errs = simulate_rows([points[i] for i in chunk], workload)
+        for i, row, message in zip(chunk, rows, errs):
+            if row is None:
+                errors[i] = message
+            else:
+                results[i] = row
+        if bar:
+            bar.update(len(chunk))
+    if bar:
+        bar.close()
+    return results
 
 
 # what a topology file is simulated with: the array and its clock; every other flag describes a design
@@ -186,6 +282,9 @@ def run_topology(args: argparse.Namespace) -> int:
         raise UserError(f"{', '.join(sorted(ignored))} mean nothing for --topology, which runs each row's GEMM "
                         "whole on the array: give only --rows, --cols, --dataflow, --frequency-mhz, --weight-buffering, "
                         "--backend")
+    from dse.sim.backends import gemm_cycles, get_backend
+    from dse.sim.scalesim_io import read_topology
+
     rows = read_topology(args.topology)
     args.rows, args.cols, args.dataflow = args.rows or 32, args.cols or 32, args.dataflow or "ws"
     frequency = args.frequency_mhz or 500.0

@@ -10,13 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from dse.choices import CONVENTIONS
 from dse.commands.common import add_workload_args, workload_from_args
-from dse.cost.accelerator import load_spec
 from dse.csvfile import write_csv
 from dse.errors import UserError
-from dse.design import DesignPoint
-from dse.evaluate import evaluate
-from dse.sim.plan import CONVENTIONS
 
 
 def register(sub) -> None:
@@ -62,6 +59,10 @@ def parse_bandwidths(text: str) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dse.cost.accelerator import load_spec
+    from dse.design import DesignPoint
+    from dse.evaluate import evaluate
+
     workload = workload_from_args(args)
     sizes, bandwidths = parse_sizes(args.array), parse_bandwidths(args.bandwidth)
     if load_spec(args.accelerator)["model"] == "adaptiv":

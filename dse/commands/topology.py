@@ -6,10 +6,6 @@ import argparse
 import sys
 
 from dse.commands.common import add_workload_args, workload_from_args
-from dse.sim.scalesim_io import write_topology
-from dse.profile import load_profile
-from dse.published import published_profile
-from dse.topology import dense_topology, tiled_topology
 
 
 def register(sub) -> None:
@@ -23,6 +19,11 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dse.profile import load_profile
+    from dse.published import published_profile
+    from dse.sim.scalesim_io import write_topology
+    from dse.topology import dense_topology, tiled_topology
+
     workload = workload_from_args(args)
     if args.profile:
         profile = published_profile(workload) if args.profile == "published" else load_profile(args.profile)

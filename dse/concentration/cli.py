@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from dse.concentration import METHODS
 from dse.errors import UserError, warn
 from dse.csvfile import write_csv
-from dse.profile import parse_block
 
 if TYPE_CHECKING:
     from dse.concentration.measure import Measurement
@@ -102,6 +101,8 @@ def parse_sec(text: str) -> dict[int, float]:
 
 
 def parse_sweep(text: str) -> tuple[str, list]:
+    from dse.profile import parse_block
+
     knob, _, values = text.partition("=")
     if knob not in SWEEP_KNOBS or not values:
         raise UserError(f"--sweep '{text}': give KNOB=LO:HI:N or KNOB=V1,V2,... with KNOB one of {', '.join(SWEEP_KNOBS)}")
@@ -128,6 +129,7 @@ def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]
     the user set and the parsed sweep. A knob that would not act on the run is an error."""
     from dse.concentration.algorithms import check_threshold, check_vector_size
     from dse.concentration.methods import FrameFusionPolicy
+    from dse.profile import parse_block
 
     given = {k for k in DEFAULTS if getattr(args, k) not in (None, "")}
     for k in DEFAULTS.keys() - given:
@@ -191,6 +193,8 @@ def _check(args: argparse.Namespace) -> tuple[set[str], tuple[str, list] | None]
 
 def _check_curves(args: argparse.Namespace, given: set[str], sweep) -> None:
     """--curves sweeps threshold, vector and block itself, with Focus and nothing else set."""
+    from dse.profile import parse_block
+
     from dse.redundancy import check_clip_name
 
     check_clip_name(args.curves, "--curves")
@@ -241,6 +245,7 @@ class _Setup:
 
     def __init__(self, args: argparse.Namespace, given: set[str]) -> None:
         from dse.concentration.measure import ViTBench
+        from dse.profile import parse_block
         from dse.vision import load_dinov2, read_frames
 
         self.args = args
@@ -346,6 +351,8 @@ def _row(knob: str, value: object, method: str, used: float | None, m: Measureme
 
 def _run_curves(args: argparse.Namespace, given: set[str], results: Path) -> int:
     """One clip's redundancy curves (dse/redundancy.py reads them) and where they came from."""
+    from dse.profile import parse_block
+
     import hashlib
 
     from tqdm import tqdm

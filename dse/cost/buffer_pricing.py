@@ -30,9 +30,9 @@ import numpy as np
 from dse import xp
 from dse.cost.cacti import SramCost, SramSpec, cacti_srams
 from dse.cost.sram import Buffer, compiler_buffer
+from dse.choices import SRAM_MODELS
 from dse.errors import UserError
 
-SRAM_MODELS = ("compiler", "cacti")  # the knob's values; unset: the convention's rule (module docstring)
 RULES = ("compiler", "cacti", "paper", "scaled")  # what prices a chip's buffers, the rule resolved
 DEFAULT_CACTI = {"block_bytes": "64", "readers": "1", "copies": 1}  # a spec's buffer without a "cacti" entry
 LABELS = {"compiler": "memory-compiler macros", "cacti": "CACTI 7 (28 nm)",

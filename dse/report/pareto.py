@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dse.report.tables import area_range
+from dse.report.tables import area_range, objective_columns
 from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
@@ -32,6 +32,8 @@ REFERENCE_STYLE = {
     "CMC": dict(marker="D", color="forestgreen", s=60, filled=False),
 }
 OTHER_STYLE = dict(marker="o", color="purple", s=80, filled=False)
+# what the figures read of the trials table, beside the objectives' metrics
+FIGURE_COLUMNS = ("number", "state", "feasible", "pareto", "area_mm2", "accuracy_provider")
 AREA_CMAP = "viridis"
 INFEASIBLE_COLOUR = "lightcoral"
 FRONT_2D_COLOUR = "darkorange"
@@ -236,10 +238,12 @@ def pyplot():
 
 
 def pareto_jobs(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[tuple]:
-    """The Pareto figures as independent drawing jobs (function, args): the overview, then each pair."""
+    """The Pareto figures as independent drawing jobs (function, args): the overview, then each pair.
+    Each job carries the trials table's FIGURE_COLUMNS only (a job is pickled to a plot process)."""
     pairs = list(combinations(spec.objectives, 2))
-    return [(plot_overview, (df, spec, refs, out_dir))] + [(plot_pair, (df, spec, refs, out_dir, a, b))
-                                                          for a, b in pairs]
+    table = df[[c for c in dict.fromkeys([*FIGURE_COLUMNS, *objective_columns(spec)]) if c in df.columns]]
+    return [(plot_overview, (table, spec, refs, out_dir))] + [(plot_pair, (table, spec, refs, out_dir, a, b))
+                                                             for a, b in pairs]
 
 
 def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:

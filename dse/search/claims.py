@@ -12,8 +12,10 @@ worker):
 The lowest claim always wins, so no two workers evaluate one design together, and a study ends at
 exactly its target. A claim that does not stand is withdrawn: stored PRUNED with the reason, never
 evaluated, never counted. A standing claim is finished with its outcome: attributes first, state and
-values last, so a claim never looks finished before it holds its results; on the journal these
-writes go out in one append (FlockJournalBackend.batch).
+values last, so a claim never looks finished before it holds its results. On the journal a worker's
+claims of one generation go out in one append, so do their outcomes, and so does each withdrawal
+(ClaimBook.batch, FlockJournalBackend.batch): claims stay totally ordered, and a reader sees a
+generation's claims or outcomes whole or not at all.
 
 A worker is live while its heartbeat (a study system attribute rewritten every HEARTBEAT_SECONDS by a
 thread) is younger than STALE_SECONDS, or, on its own host, while its process exists. Claims of a
@@ -179,8 +181,9 @@ class ClaimBook:
 
     def _set_withdrawn(self, trial_id: int, reason: str) -> None:
         try:
-            self.storage.set_trial_user_attr(trial_id, WITHDRAWN_ATTR, reason)
-            self.storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+            with self.batch():  # the reason and the state land together
+                self.storage.set_trial_user_attr(trial_id, WITHDRAWN_ATTR, reason)
+                self.storage.set_trial_state_values(trial_id, TrialState.PRUNED)
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
             pass  # another worker withdrew it (or it finished) meanwhile
 
@@ -191,7 +194,7 @@ class ClaimBook:
         writes = [("user", k, v) for k, v in done.user_attrs.items() if claim.user_attrs.get(k) != v]
         writes += [("system", k, v) for k, v in done.system_attrs.items() if claim.system_attrs.get(k) != v]
         try:
-            with self._batch():
+            with self.batch():
                 for kind, key, value in writes:
                     if kind == "user":
                         self.storage.set_trial_user_attr(claim.trial_id, key, value)
@@ -203,8 +206,10 @@ class ClaimBook:
         return True
 
     @contextlib.contextmanager
-    def _batch(self) -> Iterator[None]:
-        backend = getattr(self.storage, "_backend", None)  # JournalStorage's; RDB writes one by one
+    def batch(self) -> Iterator[None]:
+        """The block's writes as one append on the journal (FlockJournalBackend.batch: the file locked for
+        the block, its writes seen whole or not at all); an RDB writes them one by one."""
+        backend = getattr(self.storage, "_backend", None)  # JournalStorage's
         with backend.batch() if hasattr(backend, "batch") else contextlib.nullcontext():
             yield
 

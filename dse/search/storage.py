@@ -20,9 +20,11 @@ skipped (the study's fingerprint already guarantees every trial has the same dis
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import inspect
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,22 +219,64 @@ class FlockJournalBackend(BaseJournalBackend):
             open(file_path, "ab").close()
         self._offsets: dict[int, int] = {0: 0}
         self._pending: list | None = None  # logs held back by batch()
+        self._file_logs: int | None = None  # in a batch, once read: the logs the file holds (it cannot grow)
+        # guards _pending and whether this process holds the file's lock; see batch() for why
+        self._mutex = threading.Lock()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Appends made inside the block go out together at its end, in one write under the lock: a
-        reader sees a finished trial's outcome whole or not at all (dse/search/claims.py)."""
-        self._pending = []
+        """Appends made inside the block go out together at its end, in one write, and the file stays
+        locked for the block, so that nobody appends meanwhile: reads inside it see the file's logs and
+        then the block's own, numbered as they will be in the file (the storage learns at once the ids
+        of the trials it creates, and whether a write hit a finished trial), and a reader elsewhere sees
+        the block's writes whole or not at all (dse/search/claims.py). Keep the block short: it holds
+        every other writer. A block inside a block is part of it.
+        Threads: another thread's append during the block (a worker's heartbeat) joins it. Appends and the
+        block's opening take the file's lock under one mutex, so no thread ever waits for a lock this
+        process's block holds: it would hold the storage's thread lock, which the block's thread needs."""
+        with self._mutex:
+            nested = self._pending is not None
+            if not nested:
+                lock = open(self._lock_path, "a")
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                except BaseException:  # interrupted while another process held it
+                    lock.close()
+                    raise
+                self._pending, self._file_logs = [], None
+        if nested:
+            yield
+            return
         try:
             yield
         finally:
-            pending, self._pending = self._pending, None
-            if pending:
-                self._append(pending)
+            with self._mutex:
+                pending, self._pending = self._pending, None
+                try:
+                    if pending:
+                        self._write(pending)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+                    lock.close()
 
-    def read_logs(self, log_number_from: int):
+    def read_logs(self, log_number_from: int) -> list[dict]:
+        # a list, read under the mutex: a block that ends meanwhile cannot append to the file between a
+        # read of the file and of the block's logs (they would be read twice)
+        with self._mutex:
+            pending = self._pending
+            if pending is not None and self._file_logs is not None and log_number_from >= self._file_logs:
+                return pending[log_number_from - self._file_logs:]  # the file is read; it cannot grow
+            logs, end = self._read_file(log_number_from)
+            if pending is None:
+                return logs
+            self._file_logs = end
+            return logs + pending[max(0, log_number_from - end):]
+
+    def _read_file(self, log_number_from: int) -> tuple[list[dict], int]:
+        """The file's logs from `log_number_from` on, and how many complete lines (logs) it holds."""
         import json
 
+        logs = []
         with open(self._path, "rb") as f:
             start = 0
             if log_number_from in self._offsets:
@@ -242,9 +286,11 @@ class FlockJournalBackend(BaseJournalBackend):
                 known = max(n for n in self._offsets if n <= log_number_from)
                 f.seek(self._offsets[known])
                 start = known
+            end = start
             for number, line in enumerate(f, start=start):
                 if not line.endswith(b"\n"):
                     break  # a line still being written (or cut by a kill): not a log yet
+                end = number + 1
                 self._offsets.setdefault(number + 1, self._offsets[number] + len(line))
                 if number < log_number_from:
                     continue
@@ -255,29 +301,31 @@ class FlockJournalBackend(BaseJournalBackend):
                 if not isinstance(log, dict) or "op_code" not in log:
                     raise UserError(f"journal {self._path}: corrupt line {number + 1} (not an Optuna journal "
                                     "record)")
-                yield log
+                logs.append(log)
+        return logs, end
 
     def append_logs(self, logs) -> None:
-        if self._pending is not None:
-            self._pending.extend(logs)
-        else:
-            self._append(logs)
+        with self._mutex:
+            if self._pending is not None:
+                self._pending.extend(logs)
+                return
+            with open(self._lock_path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    self._write(logs)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _append(self, logs) -> None:
-        import fcntl
+    def _write(self, logs) -> None:
+        """Append the logs (the caller holds the file's lock)."""
         import json
 
         data = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode()
-        with open(self._lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                with open(self._path, "r+b") as f:
-                    end = _complete_end(f)
-                    f.seek(end)
-                    f.truncate()  # a last line cut off by a killed writer would glue onto ours
-                    f.write(data)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with open(self._path, "r+b") as f:
+            end = _complete_end(f)
+            f.seek(end)
+            f.truncate()  # a last line cut off by a killed writer would glue onto ours
+            f.write(data)
 
 
 def _driver_url(url: str) -> str:

@@ -242,23 +242,28 @@ def _claim_evaluate_store(w: _Worker, batch: list[tuple[optuna.Trial, dict[str, 
                           on_trial: Callable[[FrozenTrial], None] | None) -> None:
     spec, result = w.spec, w.result
     designs = [spec.space.design_dict(params, spec.accelerator, spec.convention) for _, params in batch]
-    claims = [w.claim(trial, params, design) for (trial, params), design in zip(batch, designs)]
+    with w.book.batch():  # the batch's claims in one append (journal)
+        claims = [w.claim(trial, params, design) for (trial, params), design in zip(batch, designs)]
     w.book.refresh()
-    standing = []
-    for (trial, _), design, claim in zip(batch, designs, claims):
-        why = w.book.verdict(claim, w.job.target)
-        if why:  # another worker's claim came first: never evaluated
-            w.book.withdraw(claim, why)
-            w.open.remove(claim)
-            w.mirror.local.tell(trial, state=TrialState.FAIL)
-            result.withdrawn += 1
-        else:
-            standing.append((trial, design, claim))
+    verdicts = [w.book.verdict(claim, w.job.target) for claim in claims]
+    standing = [(trial, design, claim) for (trial, _), design, claim, why in zip(batch, designs, claims, verdicts)
+                if not why]
+    if len(standing) < len(claims):
+        with w.book.batch():  # another worker's claim came first: withdrawn (one append), never evaluated
+            for (trial, _), claim, why in zip(batch, claims, verdicts):
+                if why:
+                    w.book.withdraw(claim, why)
+                    w.open.remove(claim)
+                    w.mirror.local.tell(trial, state=TrialState.FAIL)
+                    result.withdrawn += 1
     outcomes = _outcomes(w.evaluator, [design for _, design, _ in standing])
-    for (trial, design, claim), outcome in zip(standing, outcomes):
-        frozen = _tell(w.mirror, spec, trial, design, outcome)
+    told = [(claim, _tell(w.mirror, spec, trial, design, outcome))
+            for (trial, design, claim), outcome in zip(standing, outcomes)]
+    with w.book.batch():  # their outcomes in one append (journal)
+        stored = [w.book.finish(claim, frozen) for claim, frozen in told]
+    for (claim, frozen), kept in zip(told, stored):
         w.open.remove(claim)
-        if not w.book.finish(claim, frozen):
+        if not kept:
             warn(f"trial {claim.number} was withdrawn by another worker while this one evaluated it (its "
                  "heartbeat looked stale): its outcome is not stored", key=f"lost-{claim.number}")
             continue

@@ -18,12 +18,12 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Protocol
 
+from dse.choices import BACKENDS
 from dse.errors import UserError
 from dse import xp
 from dse.sim import analytic, buffering
 from dse.sim.hardware import ArrayConfig, GemmCounts
 
-BACKENDS = ("analytic", "scalesim")
 # the scalesim backend sums a tile series tile by tile (one fold run per distinct shape)
 MAX_SCALESIM_TILES = 4096
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dse.choices import CONVENTIONS
 from dse.errors import UserError
 from dse import xp
 from dse.workloads.gemms import Gemm, linear_gemms
 from dse.workloads.models import TransformerSpec
-
-CONVENTIONS = ("focus-paper", "faithful")
 
 
 @dataclass(frozen=True)
