@@ -220,6 +220,19 @@ def test_cache_on_disk_and_in_process(fresh_cache, counted_runs):
     assert cacti_sram(SramSpec(16384, 64, read_ports=1)) != first and len(counted_runs) == 3
 
 
+def test_a_refusal_is_kept_too(fresh_cache, counted_runs):
+    """A configuration CACTI cannot organise is asked for by every design that has it: refused once per
+    machine, with the same one line each time."""
+    spec = SramSpec(1024, 64)
+    with pytest.raises(UserError, match="no valid data array organizations") as first:
+        cacti_sram(spec)
+    assert len(counted_runs) == 1
+    forget_memory_cache()  # a new process: the refusal from disk, CACTI not run
+    with pytest.raises(UserError) as again:
+        cacti_srams([SramSpec(4096, 64), spec])
+    assert str(again.value) == str(first.value) and len(counted_runs) == 2  # only the 4096-byte one ran
+
+
 def test_batch_runs_each_distinct_missing_once(fresh_cache, counted_runs, capsys):
     a, b, c = SramSpec(4096, 64), SramSpec(8192, 64), SramSpec(8192, 32)
     cacti_sram(a)

@@ -92,6 +92,32 @@ def test_a_buffer_cacti_cannot_build_is_refused_in_one_line(capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1 and ">= 64" in err
 
 
+def test_a_wide_access_is_banked_into_64_byte_srams():
+    """176 columns x 8 accumulators read 2816 output bytes per access: CACTI cannot organise one 64 KiB SRAM
+    that wide, and where it can (2 KiB blocks) routes the bus over 43 mm2. The faithful default prices a
+    wide access as ceil(block / 64) SRAMs side by side; the paper's rules hand CACTI the whole width and
+    bank only what CACTI refuses. Every rule prices the design; none errs."""
+    from dse.cost.accelerator import PAPER_KNOBS, build_accelerator, default_buffer_bytes
+    from dse.cost.buffer_pricing import _one_sram
+    from dse.cost.cacti import SramSpec, cacti_sram
+
+    wide = _one_sram("output", 65536, 2048, 1, True)
+    slice_ = cacti_sram(SramSpec(2048, 64))
+    assert wide["area"] == pytest.approx(32 * slice_.area_mm2, rel=1e-12)
+    assert wide["read"] == pytest.approx(slice_.read_pj_per_byte, rel=1e-12)
+    assert wide["area"] * 50 < cacti_sram(SramSpec(65536, 2048)).area_mm2
+    assert _one_sram("output", 65536, 2048, 1, False)["area"] == cacti_sram(SramSpec(65536, 2048)).area_mm2
+
+    knobs = {**PAPER_KNOBS, "cols": 176, "n_scatter": 8, "m_tile": 256, "n_tile": 64}
+    sizes = default_buffer_bytes("focus", knobs)
+    areas = {rule: {b.name: float(b.area_mm2) for b in build_accelerator("focus", knobs, sizes, sram_rule=rule).buffers}
+             for rule in ("scaled", "cacti", "paper")}
+    # 44 slices of ceil(65536 / 44) = 1490 bytes: 23 rows, too shallow for CACTI; priced at twice that depth
+    assert areas["cacti"]["output"] == pytest.approx(44 * cacti_sram(SramSpec(2980, 64)).area_mm2, rel=1e-12)
+    assert all(0 < a < float("inf") for rule in areas.values() for a in rule.values()), areas
+    assert all(a < 5 for a in areas["scaled"].values()), areas["scaled"]
+
+
 def test_first_cacti_use_says_so_once_on_a_terminal(tmp_path, monkeypatch, capsys):
     import sys
 

@@ -5,7 +5,8 @@ compiler's macros at the paper's design moved by CACTI's size curve.
             per access constant in size; Table 3 exactly at the paper's design.
   cacti     CACTI 7 at 28 nm with the Focus simulator's configuration (dse/cost/cacti.py) for every
             buffer, as that simulator hands it to CACTI (the accelerator spec's "cacti" entry: access
-            width, readers, copies; dse/data/accelerators/*.json).
+            width, readers, copies; dse/data/accelerators/*.json): one SRAM as wide as the access, or,
+            where CACTI cannot organise that one, parallel SRAMs of 64-byte blocks (_banked).
   default   the convention's rule.
             focus-paper follows the paper's simulator: compiler macros for Focus at its default
             M tile and accumulators (m_tile 1024, n_scatter 2) and for every other accelerator,
@@ -14,7 +15,9 @@ compiler's macros at the paper's design moved by CACTI's size curve.
             ratio between the buffer's configuration and the paper's (area, leakage, energy per byte
             read and written, active power): the measured silicon where the paper measured it,
             CACTI's trend elsewhere, continuous in size (no cliff where two models meet) and equal to
-            the compiler at the paper's design.
+            the compiler at the paper's design. CACTI's trend is that of a wide access banked into
+            parallel SRAMs of 64-byte blocks, as a designer builds a wide port (a wide array with many
+            accumulators reads kilobytes of output per cycle).
 The focus-paper convention charges a compiler-built buffer its peak power for the whole run and a
 CACTI-priced one its accesses and leakage, as the paper's simulator does (Buffer.per_access).
 Every number is a number or an array of design points; CACTI runs once per distinct configuration.
@@ -22,21 +25,24 @@ Every number is a number or an array of design points; CACTI runs once per disti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from dse import xp
-from dse.cost.cacti import SramCost, SramSpec, cacti_srams
+from dse.cost.cacti import SramSpec, cacti_sram, cacti_srams
 from dse.cost.sram import Buffer, compiler_buffer
 from dse.choices import SRAM_MODELS
 from dse.errors import UserError
 
 RULES = ("compiler", "cacti", "paper", "scaled")  # what prices a chip's buffers, the rule resolved
+BANK_BLOCK_BYTES = 64  # the widest block of one banked SRAM: a cache line, CACTI's default block
+_ORGANISATION_REFUSED = "no valid data array organizations"  # CACTI's words for a shape it cannot build
 DEFAULT_CACTI = {"block_bytes": "64", "readers": "1", "copies": 1}  # a spec's buffer without a "cacti" entry
 LABELS = {"compiler": "memory-compiler macros", "cacti": "CACTI 7 (28 nm)",
-          "scaled": "memory-compiler macros at the paper's design x CACTI's size curve"}
+          "scaled": "memory-compiler macros at the paper's design x CACTI's size curve (64-byte banks)"}
 
 
 def check_sram_model(value: object) -> str | None:
@@ -70,7 +76,8 @@ def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_
     if rule == "compiler" or (rule == "paper" and not xp.somewhere(on_cacti)):
         return compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
     block, readers, copies = access
-    costs = _cacti(buffer["name"], size // copies, block, readers)
+    banked = rule == "scaled"
+    costs = _cacti(buffer["name"], size // copies, block, readers, banked)
     if rule in ("cacti", "paper"):
         cacti = _cacti_buffer(buffer["name"], size, costs, copies, frequency_mhz)
         if rule == "cacti":
@@ -81,7 +88,8 @@ def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_
         if not xp.is_array(frequency_mhz) else \
         compiler_buffer(buffer["name"], paper_size, buffer["macros"], paper_size, frequency_mhz)
     block, readers, copies = paper_access
-    return _scaled(default, size, costs, _cacti(buffer["name"], paper_size // copies, block, readers), frequency_mhz)
+    return _scaled(default, size, costs, _cacti(buffer["name"], paper_size // copies, block, readers, banked),
+                   frequency_mhz)
 
 
 @lru_cache(maxsize=256)  # one design's buffer at the paper's size: the same for every design
@@ -89,21 +97,66 @@ def _paper_compiler(name: str, paper_size: int, groups: tuple, frequency_mhz: fl
     return compiler_buffer(name, paper_size, list(groups), paper_size, frequency_mhz)
 
 
-def _cacti(name: str, per_copy: Any, block: Any, readers: Any) -> dict[str, Any]:
+def _cacti(name: str, per_copy: Any, block: Any, readers: Any, banked: bool) -> dict[str, Any]:
     """CACTI's figures of one SRAM copy (numbers), or of each design point's (arrays): each distinct
     configuration runs once."""
     if not xp.is_array(per_copy, block, readers):
-        return _one_sram(name, int(per_copy), int(block), int(readers))
+        return _one_sram(name, int(per_copy), int(block), int(readers), banked)
     n = np.broadcast(per_copy, block, readers).shape
     table = np.stack([np.broadcast_to(np.asarray(v, dtype=np.int64), n) for v in (per_copy, block, readers)], axis=1)
     distinct, index = np.unique(table, axis=0, return_inverse=True)
-    figures = _figures([_spec(name, *map(int, row)) for row in distinct])
+    try:  # the new configurations run PARALLEL_RUNS at a time; those CACTI cannot organise are banked below
+        cacti_srams([_first_spec(name, *map(int, row), banked) for row in distinct])
+    except UserError:
+        pass
+    figures = [_one_sram(name, *map(int, row), banked) for row in distinct]
     return {k: np.array([f[k] for f in figures])[index.reshape(-1)] for k in figures[0]}
 
 
 @lru_cache(maxsize=4096)  # a search prices few distinct SRAMs, each many times
-def _one_sram(name: str, per_copy: int, block: int, readers: int) -> dict[str, float]:
-    return _figures([_spec(name, per_copy, block, readers)])[0]
+def _one_sram(name: str, per_copy: int, block: int, readers: int, banked: bool) -> dict[str, float]:
+    """One SRAM's figures: one CACTI SRAM as wide as the access, as the paper's simulator configures it;
+    banked (or where CACTI cannot organise that one), parallel SRAMs of BANK_BLOCK_BYTES-wide blocks."""
+    if not banked:
+        try:
+            return _figures(_first_spec(name, per_copy, block, readers, False))
+        except UserError as exc:
+            if _ORGANISATION_REFUSED not in str(exc):
+                raise
+    return _banked(name, per_copy, block, readers)
+
+
+def _banked(name: str, per_copy: int, block: int, readers: int) -> dict[str, float]:
+    """A wide access served by ceil(block / BANK_BLOCK_BYTES) SRAMs side by side, each a slice of every
+    block and 1/k of the bytes, as a designer banks a wide port: CACTI's single SRAM routes the whole bus
+    through its H-tree (64 KiB at 2 KiB blocks: 43 mm2, against 0.49 mm2 as 32 SRAMs of 64-byte blocks).
+    A slice too shallow for CACTI's array organisations is priced at the shallowest depth CACTI builds
+    (doubled up to 64 times), as a compiler macro has a least depth."""
+    k, spec = _bank_count(block), _first_spec(name, per_copy, block, readers, True)
+    for deeper in (1, 2, 4, 8, 16, 32, 64):
+        try:
+            one = _figures(replace(spec, size_bytes=spec.size_bytes * deeper))
+        except UserError as exc:
+            if _ORGANISATION_REFUSED not in str(exc) or deeper == 64:
+                raise
+            continue
+        # per byte the same as one slice; area, leakage and the energy of a whole access k slices'
+        return {**one, "leakage": one["leakage"] * k, "area": one["area"] * k, "access": one["access"] * k}
+    raise AssertionError("unreachable")
+
+
+def _bank_count(block: int) -> int:
+    return -(-block // BANK_BLOCK_BYTES)
+
+
+def _first_spec(name: str, per_copy: int, block: int, readers: int, banked: bool) -> SramSpec:
+    """The SRAM CACTI is asked for first: the whole buffer copy, or one bank's slice of it (at least the
+    two blocks CACTI needs)."""
+    if not banked:
+        return _spec(name, per_copy, block, readers)
+    k = _bank_count(block)
+    slice_block = -(-block // k)
+    return _spec(name, max(-(-per_copy // k), 2 * slice_block), slice_block, readers)
 
 
 def _spec(name: str, per_copy: int, block: int, readers: int) -> SramSpec:
@@ -112,12 +165,10 @@ def _spec(name: str, per_copy: int, block: int, readers: int) -> SramSpec:
     return SramSpec(size_bytes=int(per_copy), block_bytes=int(block), read_ports=int(readers) - 1)
 
 
-def _figures(specs: list[SramSpec]) -> list[dict[str, float]]:
-    def figures(c: SramCost) -> dict[str, float]:
-        return {"read": c.read_pj_per_byte, "write": c.write_pj_per_byte, "leakage": c.leakage_mw,
-                "area": c.area_mm2, "access": (c.read_pj_per_access + c.write_pj_per_access) / 2}
-
-    return [figures(c) for c in cacti_srams(specs)]
+def _figures(spec: SramSpec) -> dict[str, float]:
+    c = cacti_sram(spec)
+    return {"read": c.read_pj_per_byte, "write": c.write_pj_per_byte, "leakage": c.leakage_mw,
+            "area": c.area_mm2, "access": (c.read_pj_per_access + c.write_pj_per_access) / 2}
 
 
 def _cacti_buffer(name: str, size: Any, c: dict[str, Any], copies: int, frequency_mhz: Any) -> Buffer:

@@ -86,7 +86,7 @@ def cacti_srams(specs: Iterable[SramSpec]) -> list[SramCost]:
     distinct = list(dict.fromkeys(specs))
     for spec in distinct:
         check_spec(spec)
-    missing = [s for s in distinct if s not in _MEMORY and not _load(s)]
+    missing = [s for s in distinct if s not in _MEMORY and s not in _REFUSED and not _load(s)]
     if missing:
         program = cacti_program()
         if not _TOLD and sys.stderr.isatty():  # once per process, on a terminal: the first use on a machine
@@ -95,16 +95,21 @@ def cacti_srams(specs: Iterable[SramSpec]) -> list[SramCost]:
                   f"cached in {_runs_dir()})", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=min(PARALLEL_RUNS, len(missing))) as pool:
             list(pool.map(partial(_run, program), missing))  # each stores its result; re-raises the first error
+    refused = next((s for s in distinct if s in _REFUSED), None)
+    if refused is not None:
+        raise UserError(_REFUSED[refused])
     return [_MEMORY[s] for s in specs]
 
 
 _MEMORY: dict[SramSpec, SramCost] = {}
+_REFUSED: dict[SramSpec, str] = {}  # configurations CACTI cannot organise: its one-line complaint
 _TOLD: list[bool] = []  # whether this process said that CACTI runs
 
 
 def forget_memory_cache() -> None:
     """Forget this process's results (tests: as in a fresh process; the disk cache stays)."""
     _MEMORY.clear()
+    _REFUSED.clear()
     _TOLD.clear()
 
 
@@ -217,22 +222,34 @@ def _load(spec: SramSpec) -> bool:
         entry = json.loads(_entry_path(config).read_text())
         if entry["config"] != config:
             return False
-        _MEMORY[spec] = SramCost(**entry["cost"])
+        if "refused" in entry:
+            _REFUSED[spec] = str(entry["refused"])
+        else:
+            _MEMORY[spec] = SramCost(**entry["cost"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return True
 
 
 def _run(program: CactiProgram, spec: SramSpec) -> SramCost:
+    """One CACTI run; its figures, or its refusal (kept too: a configuration CACTI cannot organise is asked
+    for again by every design that has it), stored on disk and in this process."""
     config = cacti_config(spec)
     done = program.run(config)
-    cost = parse_output(spec, done.stdout, done.stderr)
+    entry: dict = {"cacti": f"{DIST} {VERSION} ({program.how})", "config": config}
+    try:
+        cost = parse_output(spec, done.stdout, done.stderr)
+        entry["cost"] = asdict(cost)
+    except UserError as exc:
+        entry["refused"] = str(exc)
     path = _entry_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     with os.fdopen(fd, "w") as f:
-        json.dump({"cacti": f"{DIST} {VERSION} ({program.how})", "config": config, "cost": asdict(cost)}, f,
-                  indent=1)
+        json.dump(entry, f, indent=1)
     os.replace(tmp, path)
+    if "refused" in entry:
+        _REFUSED[spec] = entry["refused"]
+        raise UserError(entry["refused"])
     _MEMORY[spec] = cost
     return cost
