@@ -18,7 +18,6 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Protocol
 
-from dse.choices import BACKENDS
 from dse.errors import UserError
 from dse import xp
 from dse.sim import analytic, buffering
