@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from benchmarks.bench_core import best_of
+from bench_core import best_of  # this folder: the script's own, first on sys.path
 
 SIZES_KIB = (16, 256, 4096)
 
