@@ -118,6 +118,21 @@ def test_a_wide_access_is_banked_into_64_byte_srams():
     assert all(a < 5 for a in areas["scaled"].values()), areas["scaled"]
 
 
+def test_a_chips_new_srams_go_to_cacti_together(monkeypatch):
+    """A search's area screen builds chips one at a time: the chip's SRAM configurations new to the
+    process reach CACTI in one call (PARALLEL_RUNS at a time), not buffer by buffer."""
+    import dse.cost.buffer_pricing as pricing
+    from dse.cost.accelerator import PAPER_KNOBS, build_accelerator
+
+    calls = []
+    real = pricing.cacti_srams
+    monkeypatch.setattr(pricing, "cacti_srams", lambda specs: calls.append(list(specs)) or real(specs))
+    sizes = {"input": 131072 + 4096, "output": 393216 + 4096, "similarity_table": 65536 + 4096}  # new here
+    chip = build_accelerator("focus", PAPER_KNOBS, sizes, sram_rule="cacti")
+    assert len(calls) == 1 and len(calls[0]) >= 3, calls  # the three resized at least (the others: if new here)
+    assert {b.name: b.bytes for b in chip.buffers if b.name in sizes} == sizes
+
+
 def test_first_cacti_use_says_so_once_on_a_terminal(tmp_path, monkeypatch, capsys):
     import sys
 
@@ -130,6 +145,6 @@ def test_first_cacti_use_says_so_once_on_a_terminal(tmp_path, monkeypatch, capsy
         cacti_srams([SramSpec(4096, 64), SramSpec(8192, 64)])
         cacti_srams([SramSpec(16384, 64)])
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "CACTI: running 2 new SRAM configuration(s)" in err and str(tmp_path) in err
+        assert err.count("\n") == 1 and "CACTI: pricing the SRAM configurations new to this machine" in err and str(tmp_path) in err
     finally:
         forget_memory_cache()

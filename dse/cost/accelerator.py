@@ -16,7 +16,7 @@ from types import CodeType
 
 import numpy as np
 
-from dse.cost.buffer_pricing import cacti_entry, price_buffer
+from dse.cost.buffer_pricing import cacti_entry, price_buffers
 from dse.cost.pe_register import register_cost
 from dse.cost.precision import RTL_PRECISION, component_ratio, get_precision
 from dse.cost.rtl import RTL_MHZ, rtl_table
@@ -261,15 +261,11 @@ def _build(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buff
     sizes = {name: overrides.get(name, size) for name, size in needed.items()}
     # the paper's simulator prices Focus's buffers by CACTI away from its default M tile and accumulators
     on_cacti = sram_rule == "paper" and spec["model"] == "focus" and _away_from_paper(knobs)
-    buffers = []
-    for b in spec["buffers"]:
-        if b["name"] not in sizes:
-            continue
-        cacti = sram_rule != "compiler"  # CACTI's configuration of the buffer: only where CACTI prices it
-        buffers.append(price_buffer(b, sizes[b["name"]], defaults_at_paper[b["name"]],
-                                    cacti_access(b, knobs) if cacti else None,
-                                    _paper_access(name_or_path, b["name"]) if cacti else None, sram_rule,
-                                    frequency_mhz, on_cacti))
+    cacti = sram_rule != "compiler"  # CACTI's configuration of a buffer: only where CACTI prices it
+    buffers = price_buffers([(b, sizes[b["name"]], defaults_at_paper[b["name"]],
+                              cacti_access(b, knobs) if cacti else None,
+                              _paper_access(name_or_path, b["name"]) if cacti else None)
+                             for b in spec["buffers"] if b["name"] in sizes], sram_rule, frequency_mhz, on_cacti)
     return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
                        cores)
 

@@ -68,16 +68,25 @@ def cacti_entry(buffer: dict) -> dict:
     return entry
 
 
+def price_buffers(requests: list[tuple], rule: str, frequency_mhz: Any, on_cacti: Any = True) -> list[Buffer]:
+    """A chip's buffers: each request (buffer, size, paper_size, access, paper_access) as price_buffer
+    takes it. CACTI runs first on every SRAM configuration of the chip not priced before, PARALLEL_RUNS
+    at a time (a fresh machine's first designs wait for CACTI; one at a time they would wait twice as long)."""
+    srams = [copy for r in requests for copy in _srams_priced(*r, rule, on_cacti)]
+    _prefetch([key for copy in srams for key in _distinct(*copy)[0]])
+    return [price_buffer(*r, rule, frequency_mhz, on_cacti) for r in requests]
+
+
 def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, rule: str,
                  frequency_mhz: Any, on_cacti: Any = True) -> Buffer:
     """One buffer of a spec at `size` bytes, priced by `rule`. access: (block bytes, readers, copies) at
     the design's knobs, paper_access at the paper's (numbers or arrays); under "paper", `on_cacti` says
     for which design points CACTI prices it (a number, or a boolean array)."""
-    if rule == "compiler" or (rule == "paper" and not xp.somewhere(on_cacti)):
+    srams = _srams_priced(buffer, size, paper_size, access, paper_access, rule, on_cacti)
+    if not srams:
         return compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
-    block, readers, copies = access
-    banked = rule == "scaled"
-    costs = _cacti(buffer["name"], size // copies, block, readers, banked)
+    costs = _cacti(*srams[0])
+    copies = access[2]
     if rule in ("cacti", "paper"):
         cacti = _cacti_buffer(buffer["name"], size, costs, copies, frequency_mhz)
         if rule == "cacti":
@@ -87,9 +96,22 @@ def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_
     default = _paper_compiler(buffer["name"], paper_size, tuple(map(tuple, buffer["macros"])), frequency_mhz) \
         if not xp.is_array(frequency_mhz) else \
         compiler_buffer(buffer["name"], paper_size, buffer["macros"], paper_size, frequency_mhz)
-    block, readers, copies = paper_access
-    return _scaled(default, size, costs, _cacti(buffer["name"], paper_size // copies, block, readers, banked),
-                   frequency_mhz)
+    return _scaled(default, size, costs, _cacti(*srams[1]), frequency_mhz)
+
+
+def _srams_priced(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, rule: str,
+                  on_cacti: Any) -> list[tuple]:
+    """The SRAM copies CACTI prices for this buffer under `rule`, as (name, bytes per copy, block, readers,
+    banked): none (compiler macros), the buffer's, and under "scaled" the paper's buffer's too."""
+    if rule == "compiler" or (rule == "paper" and not xp.somewhere(on_cacti)):
+        return []
+    banked = rule == "scaled"
+    (block, readers, copies), name = access, buffer["name"]
+    srams = [(name, size // copies, block, readers, banked)]
+    if rule == "scaled":
+        block, readers, copies = paper_access
+        srams.append((name, paper_size // copies, block, readers, banked))
+    return srams
 
 
 @lru_cache(maxsize=256)  # one design's buffer at the paper's size: the same for every design
@@ -100,23 +122,49 @@ def _paper_compiler(name: str, paper_size: int, groups: tuple, frequency_mhz: fl
 def _cacti(name: str, per_copy: Any, block: Any, readers: Any, banked: bool) -> dict[str, Any]:
     """CACTI's figures of one SRAM copy (numbers), or of each design point's (arrays): each distinct
     configuration runs once."""
+    keys, index = _distinct(name, per_copy, block, readers, banked)
+    if index is None:
+        return _one_sram(*keys[0])
+    _prefetch(keys)
+    figures = [_one_sram(*key) for key in keys]
+    return {k: np.array([f[k] for f in figures])[index] for k in figures[0]}
+
+
+def _distinct(name: str, per_copy: Any, block: Any, readers: Any, banked: bool) -> tuple[list[tuple], Any]:
+    """The distinct (name, bytes per copy, block, readers, banked) of one SRAM copy, or of an array of them
+    with each design point's index into that list (None for one copy)."""
     if not xp.is_array(per_copy, block, readers):
-        return _one_sram(name, int(per_copy), int(block), int(readers), banked)
+        return [(name, int(per_copy), int(block), int(readers), banked)], None
     n = np.broadcast(per_copy, block, readers).shape
     table = np.stack([np.broadcast_to(np.asarray(v, dtype=np.int64), n) for v in (per_copy, block, readers)], axis=1)
     distinct, index = np.unique(table, axis=0, return_inverse=True)
-    try:  # the new configurations run PARALLEL_RUNS at a time; those CACTI cannot organise are banked below
-        cacti_srams([_first_spec(name, *map(int, row), banked) for row in distinct])
-    except UserError:
-        pass
-    figures = [_one_sram(name, *map(int, row), banked) for row in distinct]
-    return {k: np.array([f[k] for f in figures])[index.reshape(-1)] for k in figures[0]}
+    return [(name, *row, banked) for row in distinct.tolist()], index.reshape(-1)
 
 
-@lru_cache(maxsize=4096)  # a search prices few distinct SRAMs, each many times
+def _prefetch(keys: list[tuple]) -> None:
+    """CACTI on the first SRAM of each key not priced yet, PARALLEL_RUNS at a time; what CACTI cannot
+    organise is banked when the key is priced."""
+    new = [key for key in dict.fromkeys(keys) if key not in _PRICED]
+    if new:
+        try:
+            cacti_srams([_first_spec(*key) for key in new])
+        except UserError:
+            pass
+
+
+_PRICED: dict[tuple, dict[str, float]] = {}  # a search prices few distinct SRAMs, each many times
+
+
 def _one_sram(name: str, per_copy: int, block: int, readers: int, banked: bool) -> dict[str, float]:
     """One SRAM's figures: one CACTI SRAM as wide as the access, as the paper's simulator configures it;
     banked (or where CACTI cannot organise that one), parallel SRAMs of BANK_BLOCK_BYTES-wide blocks."""
+    key = (name, per_copy, block, readers, banked)
+    if key not in _PRICED:
+        _PRICED[key] = _priced(*key)
+    return _PRICED[key]
+
+
+def _priced(name: str, per_copy: int, block: int, readers: int, banked: bool) -> dict[str, float]:
     if not banked:
         try:
             return _figures(_first_spec(name, per_copy, block, readers, False))

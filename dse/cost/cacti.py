@@ -91,8 +91,8 @@ def cacti_srams(specs: Iterable[SramSpec]) -> list[SramCost]:
         program = cacti_program()
         if not _TOLD and sys.stderr.isatty():  # once per process, on a terminal: the first use on a machine
             _TOLD.append(True)                  # runs a few, later ones are cached
-            print(f"focus-dse: CACTI: running {len(missing)} new SRAM configuration(s) (each once per machine, "
-                  f"cached in {_runs_dir()})", file=sys.stderr)
+            print("focus-dse: CACTI: pricing the SRAM configurations new to this machine (0.1-1 s each, "
+                  f"{PARALLEL_RUNS} at a time; cached in {_runs_dir()}): a first search waits for them", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=min(PARALLEL_RUNS, len(missing))) as pool:
             list(pool.map(partial(_run, program), missing))  # each stores its result; re-raises the first error
     refused = next((s for s in distinct if s in _REFUSED), None)
