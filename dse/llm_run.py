@@ -115,9 +115,14 @@ def design_profiles(design: Any, workload: Workload, profile: SparsityProfile | 
 def accelerator_for(design: Any) -> Accelerator:
     """The chip a design builds (its concentration level's hardware, dse/levels.py); a design whose
     numeric knobs are arrays builds one chip per element."""
-    return build_accelerator(
-        design.accelerator, design.knobs,
-        {k: xp.rint(v * 1024) for k, v in design.buffer_kb.items()},
+    return build_accelerator(**chip_arguments(design))
+
+
+def chip_arguments(design: Any) -> dict[str, Any]:
+    """build_accelerator's arguments for the chip a design builds."""
+    return dict(
+        name_or_path=design.accelerator, knobs=design.knobs,
+        buffer_bytes={k: xp.rint(v * 1024) for k, v in design.buffer_kb.items()},
         paper_buffers=design.convention == "focus-paper",
         frequency_mhz=design.frequency_mhz,
         levels=built_hardware(design.concentration, design.convention),

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from types import CodeType
+from typing import Any
 
 import numpy as np
 
-from dse.cost.buffer_pricing import cacti_entry, price_buffers
+from dse.cost.buffer_pricing import cacti_entry, prefetch_buffers, price_buffers
 from dse.cost.pe_register import register_cost
 from dse.cost.precision import RTL_PRECISION, component_ratio, get_precision
 from dse.cost.rtl import RTL_MHZ, rtl_table
@@ -247,6 +249,18 @@ def _build(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buff
         components = [scaled_component(c, precision) for c in components]
     if weight_buffering == "double":
         components.append(register_component(knobs["rows"] * knobs["cols"], clock, precision))
+    requests, on_cacti = _buffer_requests(name_or_path, knobs, buffer_bytes, paper_buffers, levels, sram_rule)
+    buffers = price_buffers(requests, sram_rule, frequency_mhz, on_cacti)
+    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
+                       cores)
+
+
+def _buffer_requests(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buffers: bool,
+                     levels: frozenset[str], sram_rule: str) -> tuple[list[tuple], Any]:
+    """What prices the chip's buffers (dse/cost/buffer_pricing.py price_buffers): per buffer built,
+    (its spec entry, size, size at the paper's design, CACTI access at these knobs and at the paper's),
+    and for which design points CACTI prices them under the paper's rule."""
+    spec = load_spec(name_or_path)
     overrides = dict(buffer_bytes or {})
     defaults_at_paper = _paper_buffer_bytes(name_or_path)
     needed = default_buffer_bytes(name_or_path, knobs, paper_buffers, levels)
@@ -262,12 +276,25 @@ def _build(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buff
     # the paper's simulator prices Focus's buffers by CACTI away from its default M tile and accumulators
     on_cacti = sram_rule == "paper" and spec["model"] == "focus" and _away_from_paper(knobs)
     cacti = sram_rule != "compiler"  # CACTI's configuration of a buffer: only where CACTI prices it
-    buffers = price_buffers([(b, sizes[b["name"]], defaults_at_paper[b["name"]],
-                              cacti_access(b, knobs) if cacti else None,
-                              _paper_access(name_or_path, b["name"]) if cacti else None)
-                             for b in spec["buffers"] if b["name"] in sizes], sram_rule, frequency_mhz, on_cacti)
-    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
-                       cores)
+    return [(b, sizes[b["name"]], defaults_at_paper[b["name"]],
+             cacti_access(b, knobs) if cacti else None,
+             _paper_access(name_or_path, b["name"]) if cacti else None)
+            for b in spec["buffers"] if b["name"] in sizes], on_cacti
+
+
+def prefetch_sram_costs(chips: Iterable[dict]) -> None:
+    """CACTI, PARALLEL_RUNS at a time, on every SRAM configuration of these chips (build_accelerator's
+    keyword arguments) not priced yet: a fresh machine's area screen waits for CACTI on its new chips,
+    chip by chip it would wait about twice as long. A chip the model refuses is left to its build to report."""
+    requests = []
+    for chip in chips:
+        try:
+            buffers, on_cacti = _buffer_requests(chip["name_or_path"], chip["knobs"], chip["buffer_bytes"],
+                                                 chip["paper_buffers"], chip["levels"], chip["sram_rule"])
+        except UserError:
+            continue
+        requests.append((buffers, chip["sram_rule"], on_cacti))
+    prefetch_buffers(requests)
 
 
 def _away_from_paper(knobs: dict):

@@ -72,9 +72,15 @@ def price_buffers(requests: list[tuple], rule: str, frequency_mhz: Any, on_cacti
     """A chip's buffers: each request (buffer, size, paper_size, access, paper_access) as price_buffer
     takes it. CACTI runs first on every SRAM configuration of the chip not priced before, PARALLEL_RUNS
     at a time (a fresh machine's first designs wait for CACTI; one at a time they would wait twice as long)."""
-    srams = [copy for r in requests for copy in _srams_priced(*r, rule, on_cacti)]
-    _prefetch([key for copy in srams for key in _distinct(*copy)[0]])
+    prefetch_buffers([(requests, rule, on_cacti)])
     return [price_buffer(*r, rule, frequency_mhz, on_cacti) for r in requests]
+
+
+def prefetch_buffers(chips: list[tuple[list[tuple], str, Any]]) -> None:
+    """CACTI, PARALLEL_RUNS at a time, on the SRAM configurations not priced yet of these chips' buffers:
+    per chip, (its requests as price_buffers takes them, rule, on_cacti)."""
+    _prefetch([key for requests, rule, on_cacti in chips for r in requests
+               for copy in _srams_priced(*r, rule, on_cacti) for key in _distinct(*copy)[0]])
 
 
 def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, rule: str,

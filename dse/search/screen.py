@@ -38,18 +38,34 @@ def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFr
     chip = [grid.names.index(n) for n in grid.chip_knobs]
     keys, first, inverse = np.unique(digits[:, chip], axis=0, return_index=True, return_inverse=True)
     fingerprint = spec.fingerprint()
-    over = np.zeros(len(keys), dtype=bool)
-    for k, (key, row) in enumerate(zip(map(tuple, keys), first)):
-        cache_key = (fingerprint, key)
-        if cache_key not in _AREAS:
-            if len(_AREAS) >= MAX_CACHED:
-                _AREAS.clear()
-            params = plain_params(dict(points.iloc[row].items()))
-            design = spec.space.design_dict(params, spec.accelerator, spec.convention)
-            try:
-                _AREAS[cache_key] = chip_area(DesignEvaluator.design_point(design))
-            except UserError:  # a design the model refuses: the whole evaluation records why
-                _AREAS[cache_key] = float("nan")
-        # the area constraint's value, as dse.search.constraints computes it: > 0 is infeasible
-        over[k] = (_AREAS[cache_key] - limit) / abs(limit) > 0
+    if len(_AREAS) + len(keys) > MAX_CACHED:
+        _AREAS.clear()
+    _measure_new_chips(spec, points, [((fingerprint, tuple(key)), row) for key, row in zip(keys.tolist(), first)])
+    areas = np.array([_AREAS[(fingerprint, tuple(key))] for key in keys.tolist()])
+    # the area constraint's value, as dse.search.constraints computes it: > 0 is infeasible
+    over = (areas - limit) / abs(limit) > 0
     return over[inverse.reshape(-1)]
+
+
+def _measure_new_chips(spec: StudySpec, points: pd.DataFrame, chips: list[tuple[tuple, int]]) -> None:
+    """The area of each chip (cache key, a point's row that builds it) not measured yet in this process;
+    their SRAMs new to the machine go to CACTI together first."""
+    from dse.cost.accelerator import prefetch_sram_costs
+    from dse.llm_run import chip_arguments
+
+    designs = {}
+    for cache_key, row in chips:
+        if cache_key in _AREAS:
+            continue
+        params = plain_params(dict(points.iloc[row].items()))
+        try:
+            designs[cache_key] = DesignEvaluator.design_point(spec.space.design_dict(params, spec.accelerator,
+                                                                                     spec.convention))
+        except UserError:  # a design the model refuses: the whole evaluation records why
+            _AREAS[cache_key] = float("nan")
+    prefetch_sram_costs(chip_arguments(design) for design in designs.values())
+    for cache_key, design in designs.items():
+        try:
+            _AREAS[cache_key] = chip_area(design)
+        except UserError:
+            _AREAS[cache_key] = float("nan")
