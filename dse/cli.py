@@ -20,7 +20,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from dse.commands import gemm, reproduce, simulate, study, sweep, topology, workloads
-    from dse.concentration.cli import add_concentrate_arguments, run_concentrate
+    from dse.concentration.cli import run_concentrate
+    from dse.concentration.options import add_concentrate_arguments
 
     parser = OneLineParser(prog="focus-dse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)

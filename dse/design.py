@@ -21,7 +21,7 @@ from dse.cost.precision import check_precision
 from dse.errors import UserError
 from dse.levels import check_level
 from dse.profile import parse_block
-from dse.redundancy import canonical_clips
+from dse.redundancy_curves import canonical_clips
 from dse.sim.cores import check_cores
 from dse.sim.hardware import ArrayConfig, check_buffering
 from dse.sim.plan import check_convention

@@ -12,7 +12,8 @@ import re
 import pytest
 
 from dse.cli import main
-from dse.concentration.cli import add_concentrate_arguments, parse_sweep, run_concentrate
+from dse.concentration.cli import run_concentrate
+from dse.concentration.options import add_concentrate_arguments, parse_sweep
 from dse.errors import UserError
 from dse.profile import load_profile
 
@@ -245,11 +246,11 @@ def test_curves_write_a_clip_the_model_accepts(tmp_path, monkeypatch):
     """`--curves NAME` measures the three curves into the format of dse/data/redundancy/, with the
     source row beside it; a design can name the file as its clip set. (A smaller grid than the
     shipped files' to keep the test short.)"""
-    from dse.concentration import cli
+    from dse.concentration import options
     from dse.evaluate import DesignPoint
-    from dse.redundancy import CURVES_DIR, user_clip
+    from dse.redundancy_curves import CURVES_DIR, user_clip
 
-    monkeypatch.setattr(cli, "CURVE_GRID", {"threshold": (0.9, 1.0), "vector": (32, 384),
+    monkeypatch.setattr(options, "CURVE_GRID", {"threshold": (0.9, 1.0), "vector": (32, 384),
                                             "block": ("1x1x1", "2x2x2", "3x2x2")})
     assert run("--curves", "myclip", "--frames", "3", "--layers", "0-1", "--results-dir", str(tmp_path)) == 0
     path = tmp_path / "redundancy" / "myclip.csv"

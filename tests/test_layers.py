@@ -50,3 +50,10 @@ def test_a_circle_inside_one_layer_is_found(tmp_path):
     proc = lint(copy_with(tmp_path, "dse.search.claims", "from dse.search import worker"))
     assert proc.returncode != 0
     assert "no import circles in dse, at any depth BROKEN" in proc.stdout
+
+
+def test_no_module_of_the_package_over_400_lines():
+    """Issue 20: a module longer than this holds more than one job; split it by job."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "dse").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dse import redundancy as red
+from dse import redundancy_curves as rc
 from dse.batch import evaluate_batch
 from dse.cli import main
 from dse.errors import UserError
@@ -32,7 +33,7 @@ def refused(capsys, *argv) -> str:
 
 
 def shipped_rows(name: str = "vtest") -> list[dict]:
-    with open(red.CURVES_DIR / f"{name}.csv", newline="") as f:
+    with open(rc.CURVES_DIR / f"{name}.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -57,11 +58,11 @@ def edited(knob: str, value: str, fraction: str) -> list[dict]:
 
 # -- the shipped curves -------------------------------------------------------------------------
 def test_at_least_three_clips_each_with_its_source():
-    clips = red.clip_curves()
+    clips = rc.clip_curves()
     assert len(clips) >= 3
     for c in clips.values():
         s = c.source
-        assert all(s[f].strip() for f in red.SOURCE_FIELDS), c.name
+        assert all(s[f].strip() for f in rc.SOURCE_FIELDS), c.name
         assert len(s["frame_indices"].split()) == int(s["frames"]) <= int(s["video_frames"])
         assert len(s["sha256"]) == 64
         # every ViT layer recorded for every measured knob value
@@ -69,20 +70,20 @@ def test_at_least_three_clips_each_with_its_source():
 
 
 def test_the_aggregate_is_the_mean_over_the_clip_set():
-    clips = red.clip_curves()
+    clips = rc.clip_curves()
     names = sorted(clips)[:2]
-    pair = red.curves(",".join(names))
-    for knob in red.NUMERIC:
+    pair = rc.curves(",".join(names))
+    for knob in rc.NUMERIC:
         for i, (value, fraction) in enumerate(pair[knob]):
             assert fraction == pytest.approx(np.mean([clips[n].numeric[knob][i][1] for n in names]))
     assert pair.blocks[(3, 2, 2)] == pytest.approx(np.mean([clips[n].blocks[(3, 2, 2)] for n in names]))
-    assert red.curves("all").clips == tuple(sorted(clips))
+    assert rc.curves("all").clips == tuple(sorted(clips))
 
 
 def test_vit_fraction_is_the_measured_one_at_measured_points():
     """Known answer: at the default threshold and block, the ViT unique fraction at a vector size is
     that clip's measured one (the threshold and vector curves share their default run)."""
-    vtest = red.clip_curves()["vtest"]
+    vtest = rc.clip_curves()["vtest"]
     for vector, fraction in vtest.numeric["vector_size"]:
         assert red.vit_unique_fraction(0.9, vector, (2, 2, 2), "vtest") == pytest.approx(fraction)
 
@@ -125,7 +126,7 @@ def test_a_good_curve_file_is_used_as_a_clip(tmp_path):
 # -- the clip set is a design knob --------------------------------------------------------------
 def test_clip_sets_change_threshold_and_block_not_the_llm_vector_curve():
     w = resolve_workload("llava_vid/videomme")
-    names = sorted(red.clip_curves())
+    names = sorted(rc.clip_curves())
     at = {n: red.removed_scale(DesignPoint(threshold=0.8, redundancy_clips=n), w) for n in names}
     assert len({round(v, 6) for v in at.values()}) > 1  # the clips differ in redundancy
     vector = {n: red.removed_scale(DesignPoint(vector_size=512, redundancy_clips=n), w) for n in names}
@@ -136,7 +137,7 @@ def test_clip_sets_change_threshold_and_block_not_the_llm_vector_curve():
 def test_batch_equals_scalar_across_clip_sets():
     w = resolve_workload("llava_vid/videomme")
     rng = np.random.default_rng(24)
-    names = sorted(red.clip_curves())
+    names = sorted(rc.clip_curves())
     sets = ["all", names[0], ",".join(names[1:3])]
     points = [DesignPoint(accelerator="focus", redundancy_clips=str(rng.choice(sets)),
                           threshold=float(rng.choice([0.75, 0.87, 0.99])), vector_size=int(rng.choice([8, 32, 128, 4096])),
@@ -152,7 +153,7 @@ def test_batch_equals_scalar_across_clip_sets():
 def test_a_study_names_its_clip_set():
     from dse.search.studyfile import parse_study
 
-    name = sorted(red.clip_curves())[0]
+    name = sorted(rc.clip_curves())[0]
     spec = parse_study({"name": "clips", "workloads": ["llava_vid/videomme"],
                         "space": {"redundancy_clips": name, "threshold": [0.8, 0.9]}})
     design = DesignPoint.from_dict(spec.space.design_dict({"threshold": 0.8}, "focus", "faithful"))
@@ -165,7 +166,7 @@ def test_simulate_says_where_each_curve_came_from(capsys):
     assert main(["simulate", "--workload", "llava_vid/videomme", "--accelerator", "focus", "--json"]) == 0
     red_out = json.loads(capsys.readouterr().out)["redundancy"]
     assert red_out["vector_size"].startswith("calibrated: the Focus paper simulator's vector sweep")
-    assert red_out["threshold"].startswith("measured: DINOv2") and red_out["redundancy_clips"] == sorted(red.clip_curves())
+    assert red_out["threshold"].startswith("measured: DINOv2") and red_out["redundancy_clips"] == sorted(rc.clip_curves())
     assert main(["simulate", "--workload", "llava_vid/videomme", "--accelerator", "dense", "--json"]) == 0
     assert "redundancy" not in json.loads(capsys.readouterr().out)
 

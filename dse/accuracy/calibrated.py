@@ -128,7 +128,8 @@ class CalibratedProvider:
         if self.curve:
             loss0 = 1 - _interp(self.curve, tau0)
             return (1 - _interp(self.curve, tau)) / loss0 if loss0 > 0 else 1.0
-        from dse.redundancy import curves, interpolate
+        from dse.redundancy_curves import curves
+        from dse.redundancy import interpolate
 
         points = curves().get("threshold")
         if not points:
