@@ -69,26 +69,27 @@ def cacti_entry(buffer: dict) -> dict:
 
 
 def price_buffers(requests: list[tuple], rule: str, frequency_mhz: Any, on_cacti: Any = True) -> list[Buffer]:
-    """A chip's buffers: each request (buffer, size, paper_size, access, paper_access) as price_buffer
-    takes it. CACTI runs first on every SRAM configuration of the chip not priced before, PARALLEL_RUNS
-    at a time (a fresh machine's first designs wait for CACTI; one at a time they would wait twice as long)."""
-    prefetch_buffers([(requests, rule, on_cacti)])
-    return [price_buffer(*r, rule, frequency_mhz, on_cacti) for r in requests]
+    """A chip's buffers priced by `rule`, one per request (buffer, size, paper_size, access, paper_access):
+    the spec's buffer at `size` bytes; access: (block bytes, readers, copies) at the design's knobs,
+    paper_access at the paper's (numbers or arrays); under "paper", `on_cacti` says for which design
+    points CACTI prices them (a number, or a boolean array). CACTI runs first on every SRAM configuration
+    of the chip not priced before, PARALLEL_RUNS at a time (a fresh machine's first designs wait for
+    CACTI; one at a time they would wait twice as long)."""
+    srams = [_srams_priced(*r, rule, on_cacti) for r in requests]
+    _prefetch([key for copies in srams for keys, _ in copies for key in keys])
+    return [_price(*r, copies, rule, frequency_mhz, on_cacti) for r, copies in zip(requests, srams)]
 
 
 def prefetch_buffers(chips: list[tuple[list[tuple], str, Any]]) -> None:
     """CACTI, PARALLEL_RUNS at a time, on the SRAM configurations not priced yet of these chips' buffers:
     per chip, (its requests as price_buffers takes them, rule, on_cacti)."""
     _prefetch([key for requests, rule, on_cacti in chips for r in requests
-               for copy in _srams_priced(*r, rule, on_cacti) for key in _distinct(*copy)[0]])
+               for keys, _ in _srams_priced(*r, rule, on_cacti) for key in keys])
 
 
-def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, rule: str,
-                 frequency_mhz: Any, on_cacti: Any = True) -> Buffer:
-    """One buffer of a spec at `size` bytes, priced by `rule`. access: (block bytes, readers, copies) at
-    the design's knobs, paper_access at the paper's (numbers or arrays); under "paper", `on_cacti` says
-    for which design points CACTI prices it (a number, or a boolean array)."""
-    srams = _srams_priced(buffer, size, paper_size, access, paper_access, rule, on_cacti)
+def _price(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, srams: list[tuple],
+           rule: str, frequency_mhz: Any, on_cacti: Any) -> Buffer:
+    """One buffer priced by `rule`, from CACTI's figures of its SRAM copies (_srams_priced)."""
     if not srams:
         return compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
     costs = _cacti(*srams[0])
@@ -107,16 +108,16 @@ def price_buffer(buffer: dict, size: Any, paper_size: int, access: tuple, paper_
 
 def _srams_priced(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, rule: str,
                   on_cacti: Any) -> list[tuple]:
-    """The SRAM copies CACTI prices for this buffer under `rule`, as (name, bytes per copy, block, readers,
-    banked): none (compiler macros), the buffer's, and under "scaled" the paper's buffer's too."""
+    """The SRAM copies CACTI prices for this buffer under `rule`: none (compiler macros), the buffer's, and
+    under "scaled" the paper's buffer's too; each as _distinct gives it."""
     if rule == "compiler" or (rule == "paper" and not xp.somewhere(on_cacti)):
         return []
     banked = rule == "scaled"
     (block, readers, copies), name = access, buffer["name"]
-    srams = [(name, size // copies, block, readers, banked)]
+    srams = [_distinct(name, size // copies, block, readers, banked)]
     if rule == "scaled":
         block, readers, copies = paper_access
-        srams.append((name, paper_size // copies, block, readers, banked))
+        srams.append(_distinct(name, paper_size // copies, block, readers, banked))
     return srams
 
 
@@ -125,13 +126,11 @@ def _paper_compiler(name: str, paper_size: int, groups: tuple, frequency_mhz: fl
     return compiler_buffer(name, paper_size, list(groups), paper_size, frequency_mhz)
 
 
-def _cacti(name: str, per_copy: Any, block: Any, readers: Any, banked: bool) -> dict[str, Any]:
-    """CACTI's figures of one SRAM copy (numbers), or of each design point's (arrays): each distinct
-    configuration runs once."""
-    keys, index = _distinct(name, per_copy, block, readers, banked)
+def _cacti(keys: list[tuple], index: Any) -> dict[str, Any]:
+    """CACTI's figures of one SRAM copy (one key, no index), or of each design point's (its index into
+    the distinct keys), each priced already or now."""
     if index is None:
         return _one_sram(*keys[0])
-    _prefetch(keys)
     figures = [_one_sram(*key) for key in keys]
     return {k: np.array([f[k] for f in figures])[index] for k in figures[0]}
 
