@@ -67,7 +67,7 @@ class DesignPoint:
     sec_scale: float = 1.0
     n_scatter: int = 2
     concentration: str = "sec+sic"  # which concentration levels run: sec+sic | sec | sic | none (dse/levels.py)
-    redundancy_clips: str = "all"  # whose measured redundancy curves scale similarity (dse/redundancy.py)
+    redundancy_clips: str = "all"  # whose measured redundancy curves scale similarity (dse/redundancy_curves.py)
     buffer_kb: dict[str, float] = field(default_factory=dict)  # per buffer; {} = what the tiles need
     dram_bandwidth_gbps: float | None = None  # None = unlimited
     dram_pj_per_byte: float = DRAM_PJ_PER_BYTE

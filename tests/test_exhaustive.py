@@ -127,6 +127,26 @@ def test_area_screen_is_the_whole_models_area():
             assert chip_area(DesignEvaluator.design_point(design)) == outcome.metrics["area_mm2"], design
 
 
+def test_the_area_screen_on_a_grid_of_numbers_only(tmp_path):
+    """Every knob a number, one of them fractional: a row of the chunk's table holds floats only, yet
+    each chip is built from its own integer knobs (it was refused as 'rows 16.0', so nothing was
+    screened), and the screen is each point's own chip area against the limit."""
+    from dse.search.grid import Grid
+    from dse.search.screen import chip_area, over_area
+
+    space = {"rows": {"low": 16, "high": 96, "step": 16}, "cols": [32, 64], "threshold": [0.8, 0.9],
+             "dram_bandwidth_gbps": 64}
+    spec = load_study(str(write_study(tmp_path, name="numbers", space=space, constraints={"area_mm2_max": 3.5})))
+    grid = Grid.of(spec.space)
+    digits = grid.digits(0, grid.size)
+    points = grid.frame(digits)
+    over = over_area(spec, grid, digits, points)
+    areas = [chip_area(DesignEvaluator.design_point(spec.space.design_dict(
+        {k: (int(v) if float(v).is_integer() and k != "threshold" else float(v)) for k, v in row.items()},
+        spec.accelerator, spec.convention))) for _, row in points.iterrows()]
+    assert list(over) == [a > 3.5 for a in areas] and 0 < over.sum() < len(over), (over, areas)
+
+
 def test_local_processes_and_a_dask_cluster_give_the_same_result(enumerated, tmp_path):
     distributed = pytest.importorskip("distributed")
     spec, inline, front = enumerated

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from dse.cli import main
+from dse.cost.cacti import run_new
 from dse.design import DesignPoint
 from dse.errors import UserError
 from dse.evaluate import evaluate
@@ -125,12 +126,32 @@ def test_a_chips_new_srams_go_to_cacti_together(monkeypatch):
     from dse.cost.accelerator import PAPER_KNOBS, build_accelerator
 
     calls = []
-    real = pricing.cacti_srams
-    monkeypatch.setattr(pricing, "cacti_srams", lambda specs: calls.append(list(specs)) or real(specs))
+    monkeypatch.setattr(pricing, "_PRICED", {})  # as in a fresh process (CACTI's own caches still answer)
+    monkeypatch.setattr(pricing, "run_new", lambda specs: calls.append(list(specs)) or run_new(specs))
     sizes = {"input": 131072 + 4096, "output": 393216 + 4096, "similarity_table": 65536 + 4096}  # new here
     chip = build_accelerator("focus", PAPER_KNOBS, sizes, sram_rule="cacti")
-    assert len(calls) == 1 and len(calls[0]) >= 3, calls  # the three resized at least (the others: if new here)
+    assert len(calls) == 1 and len(calls[0]) == 7, calls  # the chip's seven buffers, in one call
     assert {b.name: b.bytes for b in chip.buffers if b.name in sizes} == sizes
+
+
+def test_an_sram_cacti_cannot_price_fails_only_its_own_chip(monkeypatch):
+    """The area screen sends a chunk's new chips to CACTI together: a chip with a buffer CACTI cannot be
+    asked about (32 bytes, under its 64) is left to fail alone, and the others still go together."""
+    import dse.cost.buffer_pricing as pricing
+    from dse.cost.accelerator import PAPER_KNOBS, build_accelerator, prefetch_sram_costs
+
+    calls = []
+    monkeypatch.setattr(pricing, "_PRICED", {})
+    monkeypatch.setattr(pricing, "run_new", lambda specs: calls.append(list(specs)) or run_new(specs))
+    chip = {"name_or_path": "focus", "paper_buffers": False, "levels": frozenset({"sec", "sic"}),
+            "sram_rule": "cacti"}
+    good = {**chip, "knobs": PAPER_KNOBS, "buffer_bytes": {"input": 131072 + 8192}}
+    bad = {**chip, "knobs": PAPER_KNOBS, "buffer_bytes": {"similarity_map": 32}}
+    prefetch_sram_costs([bad, good])
+    assert len(calls) == 1 and any(s.size_bytes == 131072 + 8192 for s in calls[0]), calls
+    assert all(s.size_bytes >= 64 for s in calls[0])
+    with pytest.raises(UserError, match="64"):
+        build_accelerator("focus", PAPER_KNOBS, {"similarity_map": 32}, sram_rule="cacti")
 
 
 def test_first_cacti_use_says_so_once_on_a_terminal(tmp_path, monkeypatch, capsys):

@@ -137,7 +137,7 @@ def _row(knob: str, value: object, method: str, used: float | None, m: Measureme
 
 
 def _run_curves(args: argparse.Namespace, given: set[str], results: Path) -> int:
-    """One clip's redundancy curves (dse/redundancy.py reads them) and where they came from."""
+    """One clip's redundancy curves (dse/redundancy_curves.py reads them) and where they came from."""
     from dse.profile import parse_block
 
     import hashlib

@@ -10,7 +10,9 @@ compiler's macros at the paper's design moved by CACTI's size curve.
   default   the convention's rule.
             focus-paper follows the paper's simulator: compiler macros for Focus at its default
             M tile and accumulators (m_tile 1024, n_scatter 2) and for every other accelerator,
-            CACTI for Focus elsewhere; so its sensitivity sweeps reproduce.
+            CACTI for Focus elsewhere; so its sensitivity sweeps reproduce (its m_tile and n_scatter
+            sweeps price the default design by CACTI too: reproduce-paper asks for `cacti` there,
+            dse/paper.py CACTI_SWEEPS).
             faithful prices each buffer as the compiler's macros at the paper's design times CACTI's
             ratio between the buffer's configuration and the paper's (area, leakage, energy per byte
             read and written, active power): the measured silicon where the paper measured it,
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from dse import xp
-from dse.cost.cacti import SramSpec, cacti_sram, cacti_srams
+from dse.cost.cacti import SramSpec, cacti_sram, check_spec, run_new
 from dse.cost.sram import Buffer, compiler_buffer
 from dse.choices import SRAM_MODELS
 from dse.errors import UserError
@@ -77,7 +79,8 @@ def price_buffers(requests: list[tuple], rule: str, frequency_mhz: Any, on_cacti
     CACTI; one at a time they would wait twice as long)."""
     srams = [_srams_priced(*r, rule, on_cacti) for r in requests]
     _prefetch([key for copies in srams for keys, _ in copies for key in keys])
-    return [_price(*r, copies, rule, frequency_mhz, on_cacti) for r, copies in zip(requests, srams)]
+    return [_price(buffer, size, paper_size, access, copies, rule, frequency_mhz, on_cacti)
+            for (buffer, size, paper_size, access, _), copies in zip(requests, srams)]
 
 
 def prefetch_buffers(chips: list[tuple[list[tuple], str, Any]]) -> None:
@@ -87,8 +90,8 @@ def prefetch_buffers(chips: list[tuple[list[tuple], str, Any]]) -> None:
                for keys, _ in _srams_priced(*r, rule, on_cacti) for key in keys])
 
 
-def _price(buffer: dict, size: Any, paper_size: int, access: tuple, paper_access: tuple, srams: list[tuple],
-           rule: str, frequency_mhz: Any, on_cacti: Any) -> Buffer:
+def _price(buffer: dict, size: Any, paper_size: int, access: tuple, srams: list[tuple], rule: str,
+           frequency_mhz: Any, on_cacti: Any) -> Buffer:
     """One buffer priced by `rule`, from CACTI's figures of its SRAM copies (_srams_priced)."""
     if not srams:
         return compiler_buffer(buffer["name"], paper_size, buffer["macros"], size, frequency_mhz)
@@ -147,14 +150,20 @@ def _distinct(name: str, per_copy: Any, block: Any, readers: Any, banked: bool) 
 
 
 def _prefetch(keys: list[tuple]) -> None:
-    """CACTI on the first SRAM of each key not priced yet, PARALLEL_RUNS at a time; what CACTI cannot
-    organise is banked when the key is priced."""
-    new = [key for key in dict.fromkeys(keys) if key not in _PRICED]
-    if new:
+    """CACTI, PARALLEL_RUNS at a time, on the first SRAM of each key not priced yet. A key CACTI cannot be
+    asked about (too small, no reader) is left out, so it fails only its own design when priced; what
+    CACTI cannot organise is banked then."""
+    specs = []
+    for key in dict.fromkeys(keys):
+        if key in _PRICED:
+            continue
         try:
-            cacti_srams([_first_spec(*key) for key in new])
+            spec = _first_spec(*key)
+            check_spec(spec)
         except UserError:
-            pass
+            continue
+        specs.append(spec)
+    run_new(specs)
 
 
 _PRICED: dict[tuple, dict[str, float]] = {}  # a search prices few distinct SRAMs, each many times

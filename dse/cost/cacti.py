@@ -79,26 +79,33 @@ def cacti_sram(spec: SramSpec) -> SramCost:
 
 def cacti_srams(specs: Iterable[SramSpec]) -> list[SramCost]:
     """Costs in the order of `specs`; the distinct ones not cached yet run CACTI, PARALLEL_RUNS
-    at a time."""
+    at a time. A configuration CACTI cannot organise raises its one-line complaint."""
     specs = list(specs)
     if all(s in _MEMORY for s in specs):  # the usual case: every configuration priced before
         return [_MEMORY[s] for s in specs]
     distinct = list(dict.fromkeys(specs))
     for spec in distinct:
         check_spec(spec)
-    missing = [s for s in distinct if s not in _MEMORY and s not in _REFUSED and not _load(s)]
-    if missing:
-        program = cacti_program()
-        if not _TOLD and sys.stderr.isatty():  # once per process, on a terminal: the first use on a machine
-            _TOLD.append(True)                  # runs a few, later ones are cached
-            print("focus-dse: CACTI: pricing the SRAM configurations new to this machine (0.1-1 s each, "
-                  f"{PARALLEL_RUNS} at a time; cached in {_runs_dir()}): a first search waits for them", file=sys.stderr)
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_RUNS, len(missing))) as pool:
-            list(pool.map(partial(_run, program), missing))  # each stores its result; re-raises the first error
+    run_new(distinct)
     refused = next((s for s in distinct if s in _REFUSED), None)
     if refused is not None:
         raise UserError(_REFUSED[refused])
     return [_MEMORY[s] for s in specs]
+
+
+def run_new(specs: Iterable[SramSpec]) -> None:
+    """CACTI, PARALLEL_RUNS at a time, on the specs (checked: check_spec) neither in this process nor on
+    disk; each figure or refusal is kept (cacti_srams reports a refusal). A CACTI that cannot run raises."""
+    missing = [s for s in dict.fromkeys(specs) if s not in _MEMORY and s not in _REFUSED and not _load(s)]
+    if not missing:
+        return
+    program = cacti_program()
+    if not _TOLD and sys.stderr.isatty():  # once per process, on a terminal: the first use on a machine
+        _TOLD.append(True)                  # runs a few, later ones are cached
+        print("focus-dse: CACTI: pricing the SRAM configurations new to this machine (0.1-1 s each, "
+              f"{PARALLEL_RUNS} at a time; cached in {_runs_dir()}): the first designs wait for them", file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_RUNS, len(missing))) as pool:
+        list(pool.map(partial(_run, program), missing))  # each stores its result; re-raises the first error
 
 
 _MEMORY: dict[SramSpec, SramCost] = {}
@@ -231,8 +238,8 @@ def _load(spec: SramSpec) -> bool:
     return True
 
 
-def _run(program: CactiProgram, spec: SramSpec) -> SramCost:
-    """One CACTI run; its figures, or its refusal (kept too: a configuration CACTI cannot organise is asked
+def _run(program: CactiProgram, spec: SramSpec) -> None:
+    """One CACTI run: its figures, or its refusal (kept too: a configuration CACTI cannot organise is asked
     for again by every design that has it), stored on disk and in this process."""
     config = cacti_config(spec)
     done = program.run(config)
@@ -250,6 +257,5 @@ def _run(program: CactiProgram, spec: SramSpec) -> SramCost:
     os.replace(tmp, path)
     if "refused" in entry:
         _REFUSED[spec] = entry["refused"]
-        raise UserError(entry["refused"])
-    _MEMORY[spec] = cost
-    return cost
+    else:
+        _MEMORY[spec] = cost

@@ -38,34 +38,39 @@ def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFr
     chip = [grid.names.index(n) for n in grid.chip_knobs]
     keys, first, inverse = np.unique(digits[:, chip], axis=0, return_index=True, return_inverse=True)
     fingerprint = spec.fingerprint()
-    if len(_AREAS) + len(keys) > MAX_CACHED:
+    wanted = [((fingerprint, tuple(key)), row) for key, row in zip(keys.tolist(), first)]
+    # read into this call's own dict: another thread of a Dask worker may clear the cache meanwhile
+    areas = {key: area for key, _ in wanted if (area := _AREAS.get(key)) is not None}
+    new = [(key, row) for key, row in wanted if key not in areas]
+    if len(_AREAS) + len(new) > MAX_CACHED:
         _AREAS.clear()
-    _measure_new_chips(spec, points, [((fingerprint, tuple(key)), row) for key, row in zip(keys.tolist(), first)])
-    areas = np.array([_AREAS[(fingerprint, tuple(key))] for key in keys.tolist()])
+    areas.update(_measure_new_chips(spec, points, new))
     # the area constraint's value, as dse.search.constraints computes it: > 0 is infeasible
-    over = (areas - limit) / abs(limit) > 0
+    over = (np.array([areas[key] for key, _ in wanted]) - limit) / abs(limit) > 0
     return over[inverse.reshape(-1)]
 
 
-def _measure_new_chips(spec: StudySpec, points: pd.DataFrame, chips: list[tuple[tuple, int]]) -> None:
-    """The area of each chip (cache key, a point's row that builds it) not measured yet in this process;
-    their SRAMs new to the machine go to CACTI together first."""
+def _measure_new_chips(spec: StudySpec, points: pd.DataFrame, chips: list[tuple[tuple, int]]) -> dict[tuple, float]:
+    """The area of each chip (cache key, a point's row that builds it), kept in _AREAS too (NaN for a chip
+    the model refuses: the whole evaluation records why); their SRAMs new to the machine go to CACTI
+    together first."""
     from dse.cost.accelerator import prefetch_sram_costs
     from dse.llm_run import chip_arguments
 
-    designs = {}
+    areas, designs = {}, {}
     for cache_key, row in chips:
-        if cache_key in _AREAS:
-            continue
-        params = plain_params(dict(points.iloc[row].items()))
+        # column by column: a row of mixed columns would turn integer knobs into floats
+        params = plain_params({name: column.iat[row] for name, column in points.items()})
         try:
             designs[cache_key] = DesignEvaluator.design_point(spec.space.design_dict(params, spec.accelerator,
                                                                                      spec.convention))
-        except UserError:  # a design the model refuses: the whole evaluation records why
-            _AREAS[cache_key] = float("nan")
+        except UserError:
+            areas[cache_key] = float("nan")
     prefetch_sram_costs(chip_arguments(design) for design in designs.values())
     for cache_key, design in designs.items():
         try:
-            _AREAS[cache_key] = chip_area(design)
+            areas[cache_key] = chip_area(design)
         except UserError:
-            _AREAS[cache_key] = float("nan")
+            areas[cache_key] = float("nan")
+    _AREAS.update(areas)
+    return areas

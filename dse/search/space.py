@@ -50,7 +50,7 @@ KNOB_TYPES: dict[str, KnobType] = {
     "sec_scale": KnobType("float", 1e-6, 1e6),  # SEC strength: every alpha times this (<1 prunes harder)
     "n_scatter": KnobType("int", 1, 1024),  # scatter accumulators
     "concentration": KnobType("cat", choices=LEVELS),  # which concentration levels run (dse/levels.py)
-    "redundancy_clips": KnobType("cat"),  # 'all' or clip names joined by commas (dse/redundancy.py)
+    "redundancy_clips": KnobType("cat"),  # 'all' or clip names joined by commas (dse/redundancy_curves.py)
     "dram_bandwidth_gbps": KnobType("float", 1e-6, 1e9, nullable=True),  # DRAM bandwidth (null: unlimited)
     # the whole query (dse/query.py)
     "phases": KnobType("cat"),  # e.g. encoder,prefill,decode (checked by DesignPoint)
