@@ -27,7 +27,9 @@ from dse.cost.cacti_program import DIST, VERSION, CactiProgram, cacti_cache_dir,
 from dse.data_files import REFERENCE_DIR
 from dse.errors import UserError
 
-PARALLEL_RUNS = 2
+# CACTI runs are single-threaded programs: one per core this process may use, 2 at least, 8 at most
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+PARALLEL_RUNS = max(2, min(8, _CORES))
 MAX_BYTES = 2**30  # CACTI holds sizes in 32-bit ints: at 2 GiB they wrap (it then reports nonsense)
 CELL_TYPES = ("itrs-hp", "itrs-lstp", "itrs-lop")  # CACTI's SRAM devices (its DRAM ones print other figures)
 TECHNOLOGY_UM = (0.022, 0.090)  # CACTI's nodes: 22 nm (interpolated up to 32, 45, 65) to 90 nm
