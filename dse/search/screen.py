@@ -58,9 +58,9 @@ def _measure_new_chips(spec: StudySpec, points: pd.DataFrame, chips: list[tuple[
     from dse.llm_run import chip_arguments
 
     areas, designs = {}, {}
-    for cache_key, row in chips:
-        # column by column: a row of mixed columns would turn integer knobs into floats
-        params = plain_params({name: column.iat[row] for name, column in points.items()})
+    # as records, each knob keeps its column's type (a row of mixed columns would make integers floats)
+    rows = points.iloc[[row for _, row in chips]].to_dict("records")
+    for (cache_key, _), params in zip(chips, map(plain_params, rows)):
         try:
             designs[cache_key] = DesignEvaluator.design_point(spec.space.design_dict(params, spec.accelerator,
                                                                                      spec.convention))
