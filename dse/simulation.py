@@ -10,6 +10,7 @@ holds exactly what `simulate --json` prints for its design (tests/test_simulate_
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -128,10 +129,8 @@ def _evaluation(point: DesignPoint, workload: Workload, source: str, values: dic
 
 def _phase(cost: PhaseCost, k: int) -> PhaseCost:
     """Point k's part of a phase computed on arrays."""
-    return PhaseCost(cost.name, *(_pick(getattr(cost, f), k) for f in
-                                  ("macs", "cycles", "compute_cycles", "memory_stall_cycles", "time_s", "energy_j",
-                                   "dram_bytes")),
-                     details={key: _pick(v, k) for key, v in cost.details.items()})
+    numbers = {f.name: _pick(getattr(cost, f.name), k) for f in fields(cost) if f.name not in ("name", "details")}
+    return replace(cost, **numbers, details={key: _pick(v, k) for key, v in cost.details.items()})
 
 
 def _pick(value: Any, k: int) -> Any:
