@@ -27,6 +27,7 @@ from dse.sim.hardware import ArrayConfig, check_buffering
 from dse.sim.plan import check_convention
 from dse.sim.units import check_model
 
+BUFFER_PREFIX = "buffer_kb."  # a buffer's size as a table column or a searched knob: buffer_kb.<buffer>
 PHASES = ("encoder", "prefill", "decode")  # a whole query, in pipeline order (dse/query.py)
 
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dse.design import DesignPoint
+from dse.design import BUFFER_PREFIX, DesignPoint
 from dse.errors import UserError
 
-BUFFER_PREFIX = "buffer_kb."
 # the knobs a column may set, and what their cells hold: numbers (int or float) or text (str: names,
 # a block TxHxW, phases a,b,c); buffer_kb is set per buffer
 KNOB_TYPES: dict[str, type] = {f.name: {"int": int, "float": float}.get(str(f.type).split("|")[0].strip(), str)

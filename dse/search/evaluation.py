@@ -21,7 +21,7 @@ import numpy as np
 
 from dse.accuracy import get_provider
 from dse.cost.accelerator import default_buffer_bytes
-from dse.design import QUERY_DEFAULTS, DesignPoint
+from dse.design import BUFFER_PREFIX, QUERY_DEFAULTS, DesignPoint
 from dse.errors import UserError
 from dse.levels import unbuilt_buffers
 from dse.published import focus_config
@@ -255,7 +255,7 @@ def design_columns(design: dict[str, Any]) -> dict[str, Any]:
     for key, value in design.items():
         if key == "buffer_kb":
             for buf, kb in (value or {}).items():
-                row[f"buffer_kb.{buf}"] = kb
+                row[BUFFER_PREFIX + buf] = kb
         else:
             row[key] = value
     return row

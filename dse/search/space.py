@@ -20,12 +20,11 @@ import optuna
 
 from dse.cost.buffer_pricing import SRAM_MODELS
 from dse.cost.precision import PRECISIONS
+from dse.design import BUFFER_PREFIX
 from dse.errors import UserError
 from dse.levels import LEVELS
 from dse.profile import parse_block
 from dse.sim.hardware import BUFFERINGS
-
-BUFFER_PREFIX = "buffer_kb."
 
 
 @dataclass(frozen=True)
