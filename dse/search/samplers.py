@@ -1,15 +1,18 @@
-"""The Optuna sampler a study file names (a registry: name -> factory), and how much of a genetic
-sampler's generation may be asked before any of it is told."""
+"""The Optuna sampler a study file names (a registry: name -> factory), the wrapper that draws the
+proposals a study skips again inside the sampler, and how much of a genetic sampler's generation may
+be asked before any of it is told."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseGASampler, BaseSampler
-from optuna.trial import FrozenTrial
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
 
-from dse.errors import UserError
+from dse.errors import UserError, warn
 from dse.search.studyfile import SamplerConfig, StudySpec
 
 # Optuna >= 5 records named constraints on the trial (Trial.set_constraint) and every sampler
@@ -53,12 +56,67 @@ def make_sampler(cfg: SamplerConfig, spec: StudySpec, seed: int | None) -> BaseS
     return SAMPLERS[cfg.name](options, seed)
 
 
+class RefusingSampler(BaseSampler):
+    """`inner`, whose proposals `refuse(params)` turns down are drawn again inside the sampler, so a
+    refused design never becomes an Optuna trial. A proposal is what Trial.suggest_* would make of
+    it: the inner sampler's relative sample, and every knob it leaves out (or proposes outside its
+    distribution) sampled independently. Drawing again until one is accepted samples the same
+    distribution as asking the study again and telling each refused trial as failed (a genetic
+    sampler's population counts only complete trials), at a fraction of the cost: no trial created,
+    no params stored, no tell (the quickstart refuses ~600 proposals on the way to its 600 designs).
+    After `limit` refusals in a row the next proposal is returned anyway, with a warning."""
+
+    def __init__(self, inner: BaseSampler, space: dict[str, BaseDistribution],
+                 refuse: Callable[[dict[str, Any]], bool], limit: int):
+        self.inner, self._space, self._refuse, self._limit = inner, space, refuse, limit
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self._space)  # every knob: a proposal is checked whole
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        inner_space = self.inner.infer_relative_search_space(study, trial)
+        for _ in range(self._limit):
+            params = self._propose(study, trial, inner_space, search_space)
+            if not self._refuse(params):
+                return params
+        warn(f"the sampler's last {self._limit} proposals were all skipped (over the area limit or already in "
+             "the study): the next one is evaluated anyway", key="max-skipped")
+        return self._propose(study, trial, inner_space, search_space)
+
+    def _propose(self, study: Study, trial: FrozenTrial, inner_space: dict[str, BaseDistribution],
+                 search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        relative = self.inner.sample_relative(study, trial, inner_space)
+        params: dict[str, Any] = {}
+        for name, dist in search_space.items():
+            value = relative.get(name)
+            if name not in relative or not dist._contains(dist.to_internal_repr(value)):  # as Trial does
+                value = self.inner.sample_independent(study, trial, name, dist)
+            # the types suggest_int / suggest_float return: a design's key is the same either way
+            params[name] = int(value) if isinstance(dist, IntDistribution) else \
+                float(value) if isinstance(dist, FloatDistribution) else value
+        return params
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
 def generation_room(local: optuna.Study, trial: optuna.Trial, default_attr: str) -> int:
     """How many trials, this one included, the sampler's current generation still takes: a genetic
     sampler draws a generation's trials from the same parents, so they may all be asked before any
     is told, as they would be one by one; 1 for other samplers (each proposal waits for the last
     result) and for the queued default design."""
-    sampler = local.sampler
+    sampler = local.sampler.inner if isinstance(local.sampler, RefusingSampler) else local.sampler
     if not isinstance(sampler, BaseGASampler) or trial.user_attrs.get(default_attr):
         return 1
     generation = sampler.get_trial_generation(local, local.get_trials(deepcopy=False)[trial.number])

@@ -234,6 +234,19 @@ class SearchSpace:
                 out[k.name] = trial.suggest_categorical(k.name, k.choices)
         return out
 
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        """The Optuna distribution of every searched knob: the ones `suggest` asks for."""
+        out: dict[str, optuna.distributions.BaseDistribution] = {}
+        for k in self.searched:
+            if k.kind == "int":
+                out[k.name] = optuna.distributions.IntDistribution(int(k.low), int(k.high), step=int(k.step or 1),
+                                                                   log=k.log)
+            elif k.kind == "float":
+                out[k.name] = optuna.distributions.FloatDistribution(k.low, k.high, step=k.step, log=k.log)
+            else:
+                out[k.name] = optuna.distributions.CategoricalDistribution(k.choices)
+        return out
+
     def design_dict(self, params: dict[str, Any], accelerator: str, convention: str) -> dict[str, Any]:
         """A DesignPoint dict from the trial's params and the fixed knobs."""
         d: dict[str, Any] = {"accelerator": accelerator, "convention": convention}

@@ -26,11 +26,11 @@ written one by one (tested), in a fraction of the time. Other samplers propose o
 
 Skipped proposals (study file: sampler.skip_over_area, sampler.skip_repeats): a design whose chip
 alone is over the area limit (infeasible whatever else it does: dse/search/screen.py), or that the
-study already holds or has in flight, is told to the local sampler as failed, never claimed, and the
-sampler is asked again; so with both, every trial is a new design within the area budget. (The
-default design is evaluated whatever it is; after MAX_SKIPPED skips in a row the next proposal is
-evaluated anyway, with a warning.) Without skip_repeats a sampler may revisit a finished design, as
-Optuna's samplers do; a design in flight is never claimed twice.
+study already holds or has in flight, is refused inside the local sampler, which draws again
+(samplers.RefusingSampler: never a trial, never claimed); so with both, every trial is a new design
+within the area budget. (The default design is evaluated whatever it is; after MAX_SKIPPED skips in
+a row the next proposal is evaluated anyway, with a warning.) Without skip_repeats a sampler may
+revisit a finished design, as Optuna's samplers do; a design in flight is never claimed twice.
 
 The grid sampler: the run lists the grid points not yet stored and deals them out to its workers
 (worker i gets every workers-th point); a worker whose claim another command's came before jumps to a
@@ -52,7 +52,7 @@ from dse.search.claims import Claim, ClaimBook, Ledger, params_key, worker_ident
 from dse.search.evaluation import DesignEvaluator
 from dse.search.jobs import WorkerJob, WorkerResult
 from dse.search.objectives import directions, objective_values
-from dse.search.samplers import NAMED_CONSTRAINTS, generation_room, make_sampler
+from dse.search.samplers import NAMED_CONSTRAINTS, RefusingSampler, generation_room, make_sampler
 from dse.search.study_store import DEFAULT_ATTR, FINISHED, UID_ATTR, open_study
 from dse.search.studyfile import StudySpec
 
@@ -129,20 +129,10 @@ def _chip_area(spec: StudySpec, params: dict[str, Any]) -> float:
 
 
 def propose(mirror: _Mirror, spec: StudySpec) -> tuple[optuna.Trial, dict[str, Any]]:
-    """The sampler's next trial and its params, asked again while it proposes a design that is skipped
-    (the skipped trial is told as failed to the local sampler only: never claimed nor evaluated)."""
-    in_a_row = 0
-    while True:
-        trial = mirror.local.ask()
-        params = spec.space.suggest(trial)
-        if trial.user_attrs.get(DEFAULT_ATTR) or not skipped(mirror, spec, params):
-            return trial, params
-        if in_a_row >= MAX_SKIPPED:
-            warn(f"the sampler's last {MAX_SKIPPED} proposals were all skipped (over the area limit or already in "
-                 "the study): the next one is evaluated anyway", key="max-skipped")
-            return trial, params
-        mirror.local.tell(trial, state=TrialState.FAIL)
-        in_a_row += 1
+    """The sampler's next trial and its params (a design the study skips is drawn again inside the
+    sampler: samplers.RefusingSampler)."""
+    trial = mirror.local.ask()
+    return trial, spec.space.suggest(trial)
 
 
 class _Worker:
@@ -156,10 +146,18 @@ class _Worker:
         ledger = self.book.refresh()
         self.start = len(ledger.trials)
         self.seed = lone_seed(job.seed, self.start)
-        self.mirror = _Mirror(self.spec, make_sampler(self.spec.sampler, self.spec, self.seed), self.me)
+        self.mirror = _Mirror(self.spec, self.sampler(self.seed), self.me)
         self.mirror.sync(ledger)
         self.claims = 0  # claims made: each stored trial's sequence number
         self.open: list[Claim] = []  # claimed, not yet finished nor withdrawn
+
+    def sampler(self, seed: int | None) -> optuna.samplers.BaseSampler:
+        """The study's sampler with this seed; what the study skips is refused inside it."""
+        sampler = make_sampler(self.spec.sampler, self.spec, seed)
+        if self.spec.sampler.skip_over_area or self.spec.sampler.skip_repeats:
+            sampler = RefusingSampler(sampler, self.spec.space.distributions(),
+                                      lambda params: skipped(self.mirror, self.spec, params), MAX_SKIPPED)
+        return sampler
 
     def claim(self, trial: optuna.Trial, params: dict[str, Any], design: dict[str, Any]) -> Claim:
         unique = bool(self.spec.sampler.skip_repeats or self.job.points is not None
@@ -169,7 +167,7 @@ class _Worker:
         claim = self.book.claim(params, frozen.distributions, frozen.system_attrs, attrs, unique)
         if self.claims == 0 and claim.number != self.start:  # others claim too: a stream of our own
             self.seed = joined_seed(self.job.seed, claim.number)
-            self.mirror.local.sampler = make_sampler(self.spec.sampler, self.spec, self.seed)
+            self.mirror.local.sampler = self.sampler(self.seed)
         self.claims += 1
         self.open.append(claim)
         return claim

@@ -1,0 +1,71 @@
+"""samplers.RefusingSampler: proposals a study skips are drawn again inside the sampler. It must
+sample what asking the study again (and telling each refused trial as failed) samples: with the
+same seed, the same accepted designs in the same order, without an Optuna trial per refusal."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from dse.search.samplers import RefusingSampler
+from dse.search.studyfile import load_study
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _objective(params):
+    return [params["rows"] * params["cols"] / (1 + params["threshold"]), params["frequency_mhz"] / params["rows"]]
+
+
+def _refuse(params, seen):
+    return params["rows"] * params["cols"] > 4096 or str(sorted(params.items())) in seen
+
+
+@pytest.mark.parametrize("make", [lambda seed: optuna.samplers.NSGAIISampler(seed=seed, population_size=8),
+                                  lambda seed: optuna.samplers.RandomSampler(seed=seed)],
+                         ids=["nsga2", "random"])
+def test_refusing_inside_the_sampler_samples_what_asking_again_samples(make):
+    space = load_study("quickstart").space
+    accepted: dict[str, list] = {}
+    trials: dict[str, int] = {}
+    for mode in ("ask again", "refuse inside"):
+        seen: set[str] = set()
+        sampler = make(3)
+        if mode == "refuse inside":
+            sampler = RefusingSampler(sampler, space.distributions(), lambda p: _refuse(p, seen), limit=1000)
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+        out = []
+        while len(out) < 40:
+            trial = study.ask()
+            params = space.suggest(trial)
+            if _refuse(params, seen):
+                assert mode == "ask again", params  # the wrapper never lets a refused design through
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            seen.add(str(sorted(params.items())))
+            out.append(params)
+            study.tell(trial, _objective(params))
+        accepted[mode], trials[mode] = out, len(study.trials)
+    assert accepted["refuse inside"] == accepted["ask again"]
+    assert trials["refuse inside"] == 40 < trials["ask again"]  # no trial for a refused proposal
+
+
+def test_space_distributions_are_the_ones_suggest_asks_for():
+    space = load_study("quickstart").space
+    study = optuna.create_study()
+    trial = study.ask()
+    space.suggest(trial)
+    assert study.trials[0].distributions == space.distributions()
+
+
+def test_refusing_everything_gives_up_with_one_warning(capsys):
+    from dse.errors import reset_warnings
+
+    reset_warnings()
+    space = load_study("quickstart").space
+    sampler = RefusingSampler(optuna.samplers.RandomSampler(seed=0), space.distributions(), lambda p: True, limit=7)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(2):
+        space.suggest(study.ask())
+    assert capsys.readouterr().err.count("last 7 proposals were all skipped") == 1
