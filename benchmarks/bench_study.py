@@ -9,8 +9,8 @@ as a whole fresh process (interpreter start + `import optuna` + the trials), bec
 job is a fresh process too.
 Per round (rounds alternate every measurement, so that a busy neighbour hits all of them):
 - main job: a fresh `python -m dse study run quickstart` (default storage, every report, the
-  export of the 5 best designs), wall time, / the process floor (issue 14: <= 8x; issue 23: <= 4x,
-  the min over the rounds);
+  export of the 5 best designs), wall time, / the process floor (issue 14: <= 8x; issue 23: <= 4x:
+  the fastest main job over the fastest floor of the run);
 - trials alone, in this process, on each storage: the journal file (the default), SQLite, and
   PostgreSQL with `--postgres URL`: trials/s (default storage: >= 100) and / the in-process floor;
 - reports alone (`focus-dse study plot`'s work + the export, in this process) / the in-process floor.
@@ -194,9 +194,11 @@ def main() -> None:
         print(f"\nover {args.repeat} rounds (min / median / max):")
         print(f"  Optuna floor, {args.trials} NSGA-II trials in memory: {spread(rows['floor_in'])} s in process, "
               f"{spread(rows['floor_proc'])} s as a fresh process")
-        print(f"  main job (fresh process, every report, export): {spread(rows['job'])} s = "
-              f"{spread(rows['job_x'], '{:.1f}')} x the process floor (target <= 4) -> "
-              f"{'PASS' if min(rows['job_x']) <= 4 else 'FAIL'} (min)")
+        # min of runs over min of runs: a round whose floor ran cold (the first, often) cannot flatter the ratio
+        ratio = min(rows["job"]) / min(rows["floor_proc"])
+        print(f"  main job (fresh process, every report, export): {spread(rows['job'])} s; per round "
+              f"{spread(rows['job_x'], '{:.1f}')} x that round's process floor; fastest main job / fastest floor "
+              f"{ratio:.1f}x (target <= 4) -> {'PASS' if ratio <= 4 else 'FAIL'}")
         for label in storages:
             print(f"  trials alone, {label}: {spread(rows[f'trials {label}'])} s = "
                   f"{spread(rows[f'trials {label} x'], '{:.1f}')} x the in-process floor; "
