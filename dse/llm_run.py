@@ -5,7 +5,8 @@ with one element per point). The stages, in order:
     design_profiles  what concentration leaves of the workload (published or given; level; text)
     accelerator_for  the chip the design builds (its concentration level's hardware)
     unit_for         the accelerator's cycle rules (dse/sim/units/)
-    run_layers       every layer's GEMMs on the chip, layers with equal token counts once
+    run_layers       every layer's GEMMs on the chip, layers with equal token counts once (on
+                     arrays, the layers pruned per point as one layers x points array)
     totals           cycles, time, energy, area, DRAM of the run
 
 evaluate() (dse/evaluate.py) runs it on one design, evaluate_batch() (dse/batch.py) on arrays: every
@@ -178,26 +179,70 @@ def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | Non
                per_layer: bool = False) -> tuple[Tally, list[dict[str, Any]], Any]:
     """The whole model, layers with identical token counts evaluated once: (tally, per-layer rows when
     asked, and on arrays which points have a layer without tokens)."""
-    total, rows, cache, empty = Tally(), [], {}, False
+    total, rows = Tally(), []
     spec = ctx.spec
     uses_profile = profile is not None and unit.uses_profile
-    for layer in range(spec.layers):
-        key = _layer_key(profile.layers[layer]) if uses_profile else ()
-        if key not in cache:
-            if uses_profile:
-                lp = profile.layers[layer]
-                T_attn, T_mlp = xp.floor(lp.tokens_kept), xp.floor(lp.tokens("down_proj"))
-                if xp.is_array(T_attn, T_mlp):
-                    empty = empty | (T_attn <= 0) | (T_mlp <= 0)
-                cache[key] = (layer_tally(ctx, unit, T_attn, T_mlp, lp.rows), T_attn, T_mlp)
-            else:
-                cache[key] = (layer_tally(ctx, unit, ctx.w.tokens, ctx.w.tokens, None), ctx.w.tokens, ctx.w.tokens)
-        t, T_attn, T_mlp = cache[key]
+    keys = [_layer_key(lp) for lp in profile.layers[:spec.layers]] if uses_profile else [()] * spec.layers
+    if uses_profile:
+        distinct: dict[tuple, LayerProfile] = {}
+        for key, lp in zip(keys, profile.layers):
+            distinct.setdefault(key, lp)
+        tallies, empty = _profile_tallies(ctx, unit, distinct)
+    else:
+        tallies = {(): (layer_tally(ctx, unit, ctx.w.tokens, ctx.w.tokens, None), ctx.w.tokens, ctx.w.tokens)}
+        empty = False
+    for layer, key in enumerate(keys):  # summed layer by layer, in order: the same sums on numbers and arrays
+        t, T_attn, T_mlp = tallies[key]
         total.merge(t)
         if per_layer:
             rows.append({"layer": layer, "tokens": T_attn, "mlp_tokens": T_mlp, "cycles": round(t.total),
                          "gemms": {k: round(v) for k, v in t.gemms.items()}})
     return total, rows, empty
+
+
+def _profile_tallies(ctx: UnitContext, unit: UnitModel, distinct: dict[tuple, LayerProfile]
+                     ) -> tuple[dict[tuple, tuple[Tally, Any, Any]], Any]:
+    """Each distinct layer's (tally, attention tokens, MLP tokens), and on arrays which points have a
+    layer without tokens. On arrays of design points, the layers whose token counts are arrays (of one
+    dtype) run as one (layers x points) array: the formulas are elementwise, so each element is what
+    that layer alone gives, and a layer costs a few numpy calls instead of a few hundred. A layer whose
+    counts are numbers (one for every point: nothing pruned yet) runs alone, on numbers, as it did."""
+    counts = {key: (xp.floor(lp.tokens_kept), xp.floor(lp.tokens("down_proj"))) for key, lp in distinct.items()}
+    empty: Any = False
+    by_dtype: dict[Any, list[tuple]] = {}
+    for key, (T_attn, T_mlp) in counts.items():
+        if xp.is_array(T_attn, T_mlp):
+            empty = empty | (T_attn <= 0) | (T_mlp <= 0)
+            by_dtype.setdefault(np.result_type(T_attn, T_mlp), []).append(key)
+    stacked = [keys for keys in by_dtype.values() if len(keys) > 1]
+    alone = [key for key in counts if not any(key in keys for keys in stacked)]
+    out = {key: (layer_tally(ctx, unit, *counts[key], distinct[key].rows), *counts[key]) for key in alone}
+    for keys in stacked:
+        tally = _stacked_tally(ctx, unit, [distinct[key] for key in keys], [counts[key] for key in keys])
+        out.update({key: (_layer_of(tally, i), *counts[key]) for i, key in enumerate(keys)})
+    return out, empty
+
+
+def _stacked_tally(ctx: UnitContext, unit: UnitModel, layers: list[LayerProfile], counts: list[tuple]) -> Tally:
+    """layer_tally of several layers at once: token and row counts as (layers x points) arrays."""
+    shape = np.broadcast_shapes(*(np.shape(v) for pair in counts for v in pair))
+
+    def stack(values: list[Any]) -> np.ndarray:
+        return np.stack([np.broadcast_to(v, shape) for v in values])
+
+    return layer_tally(ctx, unit, stack([a for a, _ in counts]), stack([m for _, m in counts]),
+                       lambda gemm: stack([lp.rows(gemm) for lp in layers]))
+
+
+def _layer_of(tally: Tally, i: int) -> Tally:
+    """Layer i of a tally of (layers x points) arrays (a term that does not depend on the layer is kept
+    as it is)."""
+    def pick(v: Any) -> Any:
+        return v[i] if np.ndim(v) == 2 else v
+
+    return Tally(compute=pick(tally.compute), stall=pick(tally.stall), mem_stall=pick(tally.mem_stall),
+                 dram=pick(tally.dram), macs=pick(tally.macs), busy={k: pick(v) for k, v in tally.busy.items()},
+                 sram={k: pick(v) for k, v in tally.sram.items()}, gemms={k: pick(v) for k, v in tally.gemms.items()})
 
 
 def dense_macs(workload: Workload) -> float:

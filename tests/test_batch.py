@@ -76,3 +76,26 @@ def test_query_batch_of_prefill_only_points_of_several_structures():
     got = {int(i): float(np.broadcast_to(b.query.kv_cache_bytes, b.index.shape)[j])
            for b in batches for j, i in enumerate(b.index)}
     assert got == {i: run_query(p, w).kv_cache_bytes for i, p in enumerate(points)}
+
+
+def test_a_batch_runs_its_pruned_layers_as_one_array(monkeypatch):
+    """Layers whose token counts differ per point (after SEC and similarity) run as one (layers x points)
+    array: a group takes a few layer_tally calls, not one per distinct layer, and every point's numbers
+    are still exactly the ones `evaluate` gives it alone."""
+    import dse.llm_run as llm_run
+
+    w = resolve_workload("llava_vid/videomme")
+    points = [DesignPoint(rows=32, cols=32 * (1 + i % 3), threshold=0.8 + 0.005 * i, sec_scale=0.6 + 0.02 * i)
+              for i in range(24)]
+    calls, distinct = [], []
+    layer_tally, profile_tallies = llm_run.layer_tally, llm_run._profile_tallies
+    monkeypatch.setattr(llm_run, "layer_tally", lambda *a: calls.append(np.ndim(a[2])) or layer_tally(*a))
+    monkeypatch.setattr(llm_run, "_profile_tallies",
+                        lambda ctx, unit, layers: distinct.append(len(layers)) or profile_tallies(ctx, unit, layers))
+    got = evaluate_batch(points, w)
+    assert distinct == [max(distinct)] and max(distinct) > 5  # one group, many distinct layers
+    assert calls.count(2) == 1 and len(calls) <= 3  # the pruned ones at once; the rest (unpruned) alone
+    for i, p in enumerate(points):
+        ev = evaluate(p, w)
+        assert [got.values[k][i] for k in RESULT_KEYS if k != "buffer_kb"] == \
+            [getattr(ev, k) for k in RESULT_KEYS if k != "buffer_kb"], p

@@ -16,7 +16,7 @@ constraints: {area_mm2_max: 4.0, accuracy_drop_max: 3.0, buffers_fit: true}
 accuracy: {provider: calibrated}               # calibrated | measured | user (dse/accuracy/)
 sampler: {name: nsga2, population_size: 32}    # nsga2 | nsga3 | tpe | random | grid
   # and, for every sampler but grid: skip_over_area: true (a proposed design whose chip alone is over
-  # area_mm2_max is not evaluated: the sampler is asked again), skip_repeats: true (nor one already stored)
+  # area_mm2_max is not evaluated: the sampler draws again), skip_repeats: true (nor one already stored)
 seed: 0
 trials: 300                                    # the study's target number of finished trials
 timeout: null                                  # seconds, per run
@@ -63,8 +63,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 class SamplerConfig:
     name: str = "nsga2"
     options: dict[str, Any] = field(default_factory=dict)  # the Optuna sampler's keyword arguments
-    skip_over_area: bool = False  # proposals whose chip is over the area limit: asked again, not evaluated
-    skip_repeats: bool = False  # proposals already in the study: asked again, not evaluated
+    skip_over_area: bool = False  # proposals whose chip is over the area limit: drawn again, not evaluated
+    skip_repeats: bool = False  # proposals already in the study: drawn again, not evaluated
 
     def to_dict(self) -> dict[str, Any]:
         skips = {key: True for key in SKIP_OPTIONS if getattr(self, key)}
