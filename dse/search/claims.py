@@ -172,7 +172,7 @@ class ClaimBook:
             if n < claim.number and claim.unique:
                 return f"the same design is trial {n}"
         for n, t in led.in_flight.items():  # this worker's own batch may hold a design twice, as a sampler asked
-            if n < claim.number and params_key(t.params) == claim.key and owner_of(t) != self.me:
+            if n < claim.number and owner_of(t) != self.me and params_key(t.params) == claim.key:
                 return f"the same design is in flight as trial {n}"
         return ""
 
