@@ -127,6 +127,27 @@ def test_area_screen_is_the_whole_models_area():
             assert chip_area(DesignEvaluator.design_point(design)) == outcome.metrics["area_mm2"], design
 
 
+def test_logic_area_bounds_the_chip_and_spares_its_srams(monkeypatch):
+    """logic_area (no buffers) is at most the chip's area; area_against gives chip_area's verdict against a
+    limit, and prices no SRAM of a chip whose logic alone is over it."""
+    import dse.cost.accelerator as accelerator
+    from dse.search.screen import area_against, chip_area, logic_area
+
+    spec = load_study("quickstart")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    points = [DesignEvaluator.design_point(spec.space.design_dict(spec.space.suggest(study.ask()), spec.accelerator,
+                                                                  spec.convention)) for _ in range(40)]
+    limit = spec.constraints.area_mm2_max
+    areas = [(logic_area(p), chip_area(p)) for p in points]
+    assert all(0 < logic <= area for logic, area in areas)
+    assert [area_against(p, limit) > limit for p in points] == [area > limit for _, area in areas]
+    over_by_logic = [p for p, (logic, _) in zip(points, areas) if logic > limit]
+    assert over_by_logic
+    accelerator._built.cache_clear()
+    monkeypatch.setattr(accelerator, "price_buffers", lambda *a: pytest.fail("an SRAM was priced"))
+    assert all(area_against(p, limit) > limit for p in over_by_logic)
+
+
 def test_the_area_screen_on_a_grid_of_numbers_only(tmp_path):
     """Every knob a number, one of them fractional: a row of the chunk's table holds floats only, yet
     each chip is built from its own integer knobs (it was refused as 'rows 16.0', so nothing was

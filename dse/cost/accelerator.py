@@ -225,6 +225,26 @@ def _built(name_or_path: str, knobs: tuple, buffer_bytes: tuple, *args) -> Accel
 def _build(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buffers: bool, frequency_mhz: float,
            levels: frozenset[str], precision: str, cores: int, sram_rule: str, weight_buffering: str) -> Accelerator:
     spec = load_spec(name_or_path)
+    components = _components(name_or_path, knobs, frequency_mhz, levels, precision, weight_buffering)
+    requests, on_cacti = _buffer_requests(name_or_path, knobs, buffer_bytes, paper_buffers, levels, sram_rule)
+    buffers = price_buffers(requests, sram_rule, frequency_mhz, on_cacti)
+    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
+                       cores)
+
+
+def logic_area_mm2(name_or_path: str, knobs: dict, frequency_mhz: Any = RTL_MHZ, levels: frozenset[str] = ALL_LEVELS,
+                   precision: str = RTL_PRECISION, cores: int = 1, weight_buffering: str = "single") -> Any:
+    """The area of build_accelerator's chip without its buffers (all cores): a lower bound of its area
+    that prices no SRAM, so a chip whose logic alone breaks an area limit is known to without CACTI."""
+    return cores * sum(c.area_mm2 * c.count
+                       for c in _components(name_or_path, knobs, frequency_mhz, levels, precision, weight_buffering))
+
+
+def _components(name_or_path: str, knobs: dict, frequency_mhz: Any, levels: frozenset[str], precision: str,
+                weight_buffering: str) -> list[Component]:
+    """One core's RTL components: the spec's built at these levels, the array scaled to its PE count, at
+    this clock and precision, with the operand registers of double-buffered weights."""
+    spec = load_spec(name_or_path)
     table = rtl_table(spec["rtl"])
     components = []
     for c in spec["components"]:
@@ -249,10 +269,7 @@ def _build(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buff
         components = [scaled_component(c, precision) for c in components]
     if weight_buffering == "double":
         components.append(register_component(knobs["rows"] * knobs["cols"], clock, precision))
-    requests, on_cacti = _buffer_requests(name_or_path, knobs, buffer_bytes, paper_buffers, levels, sram_rule)
-    buffers = price_buffers(requests, sram_rule, frequency_mhz, on_cacti)
-    return Accelerator(spec["name"], spec["model"], tuple(components), tuple(buffers), spec.get("description", ""),
-                       cores)
+    return components
 
 
 def _buffer_requests(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buffers: bool,

@@ -4,7 +4,9 @@ A design's area is the area of the accelerator it builds, which depends only on 
 knobs (dse/search/grid.py), not on the workload or the concentration settings. So
 `study exhaustive` builds each distinct chip once (dse.evaluate.accelerator_for, as
 dse.evaluate.evaluate does) and does not evaluate the points whose chip is over the limit:
-they are infeasible whatever else they do. The rest go through the whole model.
+they are infeasible whatever else they do. The rest go through the whole model. A chip whose logic
+alone (its area without buffers, a lower bound) is over the limit is known to be without pricing its
+SRAMs: on a fresh machine those would each cost a CACTI run.
 (tests/test_exhaustive.py checks the screen's area against whole-model evaluations.)
 """
 
@@ -19,7 +21,7 @@ from dse.search.evaluation import DesignEvaluator
 from dse.search.grid import Grid
 from dse.search.studyfile import StudySpec
 
-_AREAS: dict[tuple, float] = {}  # per process: (study fingerprint, chip values) -> mm²
+_AREAS: dict[tuple, float] = {}  # per process: (study fingerprint, chip values) -> mm², or a lower bound over the limit
 MAX_CACHED = 200_000  # chips; chunks run in grid order (chips slowest), so older ones rarely recur
 
 
@@ -28,6 +30,24 @@ def chip_area(point) -> float:
     from dse.llm_run import accelerator_for
 
     return accelerator_for(point).area_mm2
+
+
+def logic_area(point) -> float:
+    """The area (mm²) of that chip without its buffers: a lower bound that prices no SRAM."""
+    from dse.cost.accelerator import logic_area_mm2
+    from dse.llm_run import chip_arguments
+
+    chip = chip_arguments(point)
+    return logic_area_mm2(chip["name_or_path"], chip["knobs"], chip["frequency_mhz"], chip["levels"],
+                          chip["precision"], chip["cores"], chip["weight_buffering"])
+
+
+def area_against(point, limit: float) -> float:
+    """chip_area, or logic_area when that alone is over `limit`: the same verdict against the limit,
+    without asking CACTI about the SRAMs of a chip whose logic already breaks it (most of a random
+    search's first proposals: on a fresh machine each new SRAM costs a CACTI run)."""
+    logic = logic_area(point)
+    return logic if logic > limit else chip_area(point)
 
 
 def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFrame) -> np.ndarray:
@@ -66,8 +86,20 @@ def _measure_new_chips(spec: StudySpec, points: pd.DataFrame, chips: list[tuple[
                                                                                      spec.convention))
         except UserError:
             areas[cache_key] = float("nan")
-    prefetch_sram_costs(chip_arguments(design) for design in designs.values())
+    limit = spec.constraints.area_mm2_max
+    priced = {}  # the chips whose logic alone is within the limit: their buffers decide
     for cache_key, design in designs.items():
+        try:
+            logic = logic_area(design)
+        except UserError:
+            areas[cache_key] = float("nan")
+            continue
+        if logic > limit:
+            areas[cache_key] = logic  # a lower bound, already over: infeasible whatever its buffers
+        else:
+            priced[cache_key] = design
+    prefetch_sram_costs(chip_arguments(design) for design in priced.values())
+    for cache_key, design in priced.items():
         try:
             areas[cache_key] = chip_area(design)
         except UserError:

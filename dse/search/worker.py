@@ -80,7 +80,7 @@ class _Mirror:
         self.seen: set[int] = set()
         self.has_default = False
         self.done_params: set[str] = set()  # finished or in flight: what skip_repeats and the grid skip
-        self.chip_areas: dict[tuple, float] = {}  # chip knobs -> mm² (sampler.skip_over_area)
+        self.chip_areas: dict[tuple, float] = {}  # chip knobs -> mm², or a lower bound over the limit (skip_over_area)
 
     def sync(self, ledger: Ledger) -> None:
         for t in ledger.in_flight.values():
@@ -119,11 +119,11 @@ def skipped(mirror: _Mirror, spec: StudySpec, params: dict[str, Any]) -> bool:
 
 
 def _chip_area(spec: StudySpec, params: dict[str, Any]) -> float:
-    from dse.search.screen import chip_area
+    from dse.search.screen import area_against
 
     design = spec.space.design_dict(params, spec.accelerator, spec.convention)
     try:
-        return chip_area(DesignEvaluator.design_point(design))
+        return area_against(DesignEvaluator.design_point(design), spec.constraints.area_mm2_max)
     except UserError:  # a design the model refuses: its evaluation records why
         return float("nan")
 
