@@ -203,23 +203,24 @@ def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | Non
 def _profile_tallies(ctx: UnitContext, unit: UnitModel, distinct: dict[tuple, LayerProfile]
                      ) -> tuple[dict[tuple, tuple[Tally, Any, Any]], Any]:
     """Each distinct layer's (tally, attention tokens, MLP tokens), and on arrays which points have a
-    layer without tokens. On arrays of design points, the layers whose token counts are arrays (of one
-    dtype) run as one (layers x points) array: the formulas are elementwise, so each element is what
-    that layer alone gives, and a layer costs a few numpy calls instead of a few hundred. A layer whose
-    counts are numbers (one for every point: nothing pruned yet) runs alone, on numbers, as it did."""
+    layer without tokens. On arrays of design points, the layers whose token counts are arrays run as
+    one (layers x points) array: the formulas are elementwise, so each element is what that layer alone
+    gives, and a layer costs a few numpy calls instead of a few hundred. A layer whose counts are
+    numbers (one for every point: nothing pruned yet) runs alone, on numbers, as it did."""
     counts = {key: (xp.floor(lp.tokens_kept), xp.floor(lp.tokens("down_proj"))) for key, lp in distinct.items()}
     empty: Any = False
-    by_dtype: dict[Any, list[tuple]] = {}
+    stacked = []  # the layers whose counts are arrays (xp.floor makes them float64)
     for key, (T_attn, T_mlp) in counts.items():
         if xp.is_array(T_attn, T_mlp):
             empty = empty | (T_attn <= 0) | (T_mlp <= 0)
-            by_dtype.setdefault(np.result_type(T_attn, T_mlp), []).append(key)
-    stacked = [keys for keys in by_dtype.values() if len(keys) > 1]
-    alone = [key for key in counts if not any(key in keys for keys in stacked)]
-    out = {key: (layer_tally(ctx, unit, *counts[key], distinct[key].rows), *counts[key]) for key in alone}
-    for keys in stacked:
-        tally = _stacked_tally(ctx, unit, [distinct[key] for key in keys], [counts[key] for key in keys])
-        out.update({key: (_layer_of(tally, i), *counts[key]) for i, key in enumerate(keys)})
+            stacked.append(key)
+    if len(stacked) < 2:
+        stacked = []
+    out = {key: (layer_tally(ctx, unit, *counts[key], distinct[key].rows), *counts[key])
+           for key in counts if key not in stacked}
+    if stacked:
+        tally = _stacked_tally(ctx, unit, [distinct[key] for key in stacked], [counts[key] for key in stacked])
+        out.update({key: (_layer_of(tally, i), *counts[key]) for i, key in enumerate(stacked)})
     return out, empty
 
 

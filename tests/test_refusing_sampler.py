@@ -69,3 +69,33 @@ def test_refusing_everything_gives_up_with_one_warning(capsys):
     for _ in range(2):
         space.suggest(study.ask())
     assert capsys.readouterr().err.count("last 7 proposals were all skipped") == 1
+
+
+def test_the_proposal_after_the_limit_warns_only_when_it_would_be_refused_too(capsys):
+    """As asking again did: `limit` refusals in a row, then a proposal that passes is simply taken."""
+    from dse.errors import reset_warnings
+
+    reset_warnings()
+    space = load_study("quickstart").space
+    calls = []
+    sampler = RefusingSampler(optuna.samplers.RandomSampler(seed=0), space.distributions(),
+                              lambda p: calls.append(p) or len(calls) <= 7, limit=7)
+    space.suggest(optuna.create_study(sampler=sampler).ask())
+    assert len(calls) == 8 and "proposals were all skipped" not in capsys.readouterr().err
+
+
+def test_an_enqueued_design_is_given_not_drawn(capsys):
+    from dse.errors import reset_warnings
+
+    reset_warnings()
+    spec = load_study("quickstart")
+    given = spec.space.suggest(optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask())
+    drawn = []
+    sampler = RefusingSampler(optuna.samplers.RandomSampler(seed=0), spec.space.distributions(),
+                              lambda p: drawn.append(p) or True, limit=3)
+    study = optuna.create_study(sampler=sampler)
+    study.enqueue_trial(given)
+    trial = study.ask()
+    assert sampler.sample_relative(study, study.trials[0], spec.space.distributions()) == {}
+    assert spec.space.suggest(trial) == given and drawn == []
+    assert "proposals were all skipped" not in capsys.readouterr().err

@@ -64,7 +64,8 @@ class RefusingSampler(BaseSampler):
     distribution as asking the study again and telling each refused trial as failed (a genetic
     sampler's population counts only complete trials), at a fraction of the cost: no trial created,
     no params stored, no tell (the quickstart refuses ~600 proposals on the way to its 600 designs).
-    After `limit` refusals in a row the next proposal is returned anyway, with a warning."""
+    After `limit` refusals in a row the next proposal is returned whatever it is (with a warning when it
+    would be refused too); an enqueued trial's knobs are given, so nothing is drawn for it."""
 
     def __init__(self, inner: BaseSampler, space: dict[str, BaseDistribution],
                  refuse: Callable[[dict[str, Any]], bool], limit: int):
@@ -75,14 +76,18 @@ class RefusingSampler(BaseSampler):
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if trial.system_attrs.get("fixed_params"):  # an enqueued design (the default, a grid point): given
+            return {}
         inner_space = self.inner.infer_relative_search_space(study, trial)
         for _ in range(self._limit):
             params = self._propose(study, trial, inner_space, search_space)
             if not self._refuse(params):
                 return params
-        warn(f"the sampler's last {self._limit} proposals were all skipped (over the area limit or already in "
-             "the study): the next one is evaluated anyway", key="max-skipped")
-        return self._propose(study, trial, inner_space, search_space)
+        params = self._propose(study, trial, inner_space, search_space)
+        if self._refuse(params):
+            warn(f"the sampler's last {self._limit} proposals were all skipped (over the area limit or already "
+                 "in the study): the next one is evaluated anyway", key="max-skipped")
+        return params
 
     def _propose(self, study: Study, trial: FrozenTrial, inner_space: dict[str, BaseDistribution],
                  search_space: dict[str, BaseDistribution]) -> dict[str, Any]:

@@ -45,7 +45,9 @@ def logic_area(point) -> float:
 def area_against(point, limit: float) -> float:
     """chip_area, or logic_area when that alone is over `limit`: the same verdict against the limit,
     without asking CACTI about the SRAMs of a chip whose logic already breaks it (most of a random
-    search's first proposals: on a fresh machine each new SRAM costs a CACTI run)."""
+    search's first proposals: on a fresh machine each new SRAM costs a CACTI run). Such a chip is over
+    the limit even when its buffers could not be priced (chip_area would raise): it is screened as
+    over, not refused."""
     logic = logic_area(point)
     return logic if logic > limit else chip_area(point)
 
@@ -71,9 +73,10 @@ def over_area(spec: StudySpec, grid: Grid, digits: np.ndarray, points: pd.DataFr
 
 
 def _measure_new_chips(spec: StudySpec, points: pd.DataFrame, chips: list[tuple[tuple, int]]) -> dict[tuple, float]:
-    """The area of each chip (cache key, a point's row that builds it), kept in _AREAS too (NaN for a chip
-    the model refuses: the whole evaluation records why); their SRAMs new to the machine go to CACTI
-    together first."""
+    """The area of each chip (cache key, a point's row that builds it), kept in _AREAS too: its logic area
+    when that alone is over the limit (screened, whether or not its buffers could be priced); else its
+    whole area, its SRAMs new to the machine sent to CACTI together first (NaN for a chip the model
+    refuses: the whole evaluation records why)."""
     from dse.cost.accelerator import prefetch_sram_costs
     from dse.llm_run import chip_arguments
 
