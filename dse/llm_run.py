@@ -182,7 +182,7 @@ def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | Non
     total, rows = Tally(), []
     spec = ctx.spec
     uses_profile = profile is not None and unit.uses_profile
-    keys = [_layer_key(lp) for lp in profile.layers[:spec.layers]] if uses_profile else [()] * spec.layers
+    keys = [_layer_key(profile.layers[i]) for i in range(spec.layers)] if uses_profile else [()] * spec.layers
     if uses_profile:
         distinct: dict[tuple, LayerProfile] = {}
         for key, lp in zip(keys, profile.layers):

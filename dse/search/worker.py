@@ -124,8 +124,8 @@ def _chip_area(spec: StudySpec, params: dict[str, Any]) -> float:
     design = spec.space.design_dict(params, spec.accelerator, spec.convention)
     try:
         return area_against(DesignEvaluator.design_point(design), spec.constraints.area_mm2_max)
-    except UserError:  # a design the model refuses: its evaluation records why (unless its logic alone is
-        return float("nan")  # over the limit: then area_against says so without building the rest)
+    except UserError:  # a design the model refuses: its evaluation records why
+        return float("nan")
 
 
 def propose(mirror: _Mirror, spec: StudySpec) -> tuple[optuna.Trial, dict[str, Any]]:
