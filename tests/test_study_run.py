@@ -400,3 +400,28 @@ def test_a_generation_at_once_is_the_same_study(tmp_path, monkeypatch):
                         for t in open_study(spec, ref, create=False).get_trials()]
     assert max(sizes) == 16  # a whole generation at once in the first run
     assert len(stored["generation"]) == 70 and stored["generation"] == stored["one by one"]
+
+
+def test_the_progress_bar_counts_its_rate_from_the_first_trials_stored(monkeypatch):
+    """On a fresh machine the first trials wait ~20 s for CACTI: the bar's time left must not extrapolate
+    that wait ("1/600 [00:20<3:25:10]") but count from when trials were first stored; "?" until then."""
+    import io
+
+    import tqdm.std
+
+    from dse.search.progress import StudyBar
+
+    now = [100.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: now[0])  # tqdm's clock, which the bar reads too
+    bar = StudyBar(total=600, initial=0, file=io.StringIO(), unit="trial", mininterval=0)
+    now[0] += 20.0  # the first generation waits for CACTI
+    bar.update(1)
+    assert "<?, ?trial/s" in str(bar)
+    now[0] += 0.5
+    bar.update(71)  # 71 more in half a second: 142 trials/s, 528 left
+    assert bar.format_dict["rate"] == pytest.approx(142.0)
+    assert "<00:03, 142.00trial/s" in str(bar)
+    now[0] += 8.5
+    bar.update(528)  # full: the rate over the whole run, as the run's summary line gives it
+    assert "600/600 [00:29<00:00, 20.69trial/s]" in str(bar)
+    bar.close()

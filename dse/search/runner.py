@@ -94,6 +94,6 @@ def _deal_grid(spec: StudySpec, study, target: int, before: int, workers: int):
 def _progress_bar(name: str, total: int, done: int, enabled: bool) -> Any:
     if not enabled:
         return None
-    from tqdm import tqdm
+    from dse.search.progress import StudyBar
 
-    return tqdm(total=total, initial=done, desc=f"study {name}", unit="trial", dynamic_ncols=True, leave=True)
+    return StudyBar(total=total, initial=done, desc=f"study {name}", unit="trial", dynamic_ncols=True, leave=True)
