@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import optuna
@@ -223,19 +224,24 @@ class SearchSpace:
         return [k for k in self.knobs.values() if k.searched]
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        """Every searched knob's value for this trial (fixed knobs are not Optuna params)."""
+        """Every searched knob's value for this trial (fixed knobs are not Optuna params), each asked
+        with its distribution (`distributions`)."""
         out: dict[str, Any] = {}
-        for k in self.searched:
-            if k.kind == "int":
-                out[k.name] = trial.suggest_int(k.name, int(k.low), int(k.high), step=int(k.step or 1), log=k.log)
-            elif k.kind == "float":
-                out[k.name] = trial.suggest_float(k.name, k.low, k.high, step=k.step, log=k.log)
+        for name, d in self._distributions.items():
+            if isinstance(d, optuna.distributions.IntDistribution):
+                out[name] = trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+            elif isinstance(d, optuna.distributions.FloatDistribution):
+                out[name] = trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
             else:
-                out[k.name] = trial.suggest_categorical(k.name, k.choices)
+                out[name] = trial.suggest_categorical(name, d.choices)
         return out
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         """The Optuna distribution of every searched knob: the ones `suggest` asks for."""
+        return dict(self._distributions)
+
+    @cached_property
+    def _distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         out: dict[str, optuna.distributions.BaseDistribution] = {}
         for k in self.searched:
             if k.kind == "int":
