@@ -65,7 +65,9 @@ def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, s
         bar = _progress_bar(spec.name, target, before, progress)
         try:
             job = WorkerJob(spec, ref, target, seed, 0, timeout, spec.include_default, shares[0], generations=True)
-            results = [run_worker(job, on_trial=lambda t: bar.update(1) if bar else None)]
+            # the run's own study object: what the worker writes is then read once, by the worker, not
+            # again (the whole journal replayed) for the count below and the reports after it
+            results = [run_worker(job, on_trial=lambda t: bar.update(1) if bar else None, study=study)]
         finally:
             if bar:
                 bar.close()

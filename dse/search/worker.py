@@ -138,11 +138,11 @@ def propose(mirror: _Mirror, spec: StudySpec) -> tuple[optuna.Trial, dict[str, A
 class _Worker:
     """The state of one run_worker call."""
 
-    def __init__(self, job: WorkerJob, result: WorkerResult):
+    def __init__(self, job: WorkerJob, result: WorkerResult, study: optuna.Study | None = None):
         self.job, self.spec, self.result = job, job.spec, result
         self.evaluator = DesignEvaluator(self.spec)
         self.me = worker_identity(job.index)
-        self.book = ClaimBook(open_study(self.spec, job.storage, create=False), self.me)
+        self.book = ClaimBook(study or open_study(self.spec, job.storage, create=False), self.me)
         ledger = self.book.refresh()
         self.start = len(ledger.trials)
         self.seed = lone_seed(job.seed, self.start)
@@ -179,12 +179,14 @@ class _Worker:
 
 
 def run_worker(job: WorkerJob, on_trial: Callable[[FrozenTrial], None] | None = None,
-               stop: Callable[[], bool] | None = None) -> WorkerResult:
+               stop: Callable[[], bool] | None = None, study: optuna.Study | None = None) -> WorkerResult:
     """Claim, evaluate and store trials until the study holds job.target finished ones. Stops early on
     the timeout, `stop()` turning true (checked between trials, or generations when they are evaluated
-    at once) or KeyboardInterrupt; its claims in flight are then withdrawn."""
+    at once) or KeyboardInterrupt; its claims in flight are then withdrawn. `study`: the caller's own
+    study object on job.storage (a worker in the caller's process), whose storage then needs no
+    reading anew afterwards; by default the worker opens its own."""
     result = WorkerResult()
-    w = _Worker(job, result)
+    w = _Worker(job, result, study)
     spec, mirror, book = w.spec, w.mirror, w.book
     deadline = time.monotonic() + job.timeout if job.timeout else None
     points = list(job.points) if job.points is not None else None
