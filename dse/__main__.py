@@ -1,3 +1,3 @@
-from dse.cli import main
+from dse.cli import run
 
-raise SystemExit(main())
+run()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
+import os
 import sys
+import threading
 from pathlib import Path
 
 from dse.errors import UserError
@@ -80,3 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("focus-dse: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The `focus-dse` and `python -m dse` entry point: main(), then exit without the interpreter's
+    teardown, which frees every object one by one (~0.15 s after a study run: its trials, tables and
+    figures' data, pyarrow's thread pool) for nothing: every file is closed by then. The atexit
+    handlers still run (multiprocessing's joins, logging's flush); a thread still running (none of
+    ours is) gets the normal exit, which waits for it."""
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # output piped into head & co., or closed
+        pass
+    atexit._run_exitfuncs()
+    os._exit(code)
