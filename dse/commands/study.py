@@ -109,7 +109,7 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     plotter = None if args.no_reports else Plotter.start()  # imports matplotlib while the trials run
     try:
         summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
-                            create=create)
+                            create=create, study=study)
     except BaseException:
         if plotter:
             plotter.cancel()

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
+
 from dse.errors import UserError
 from dse.search.claims import params_key
 from dse.search.grid import grid_points
@@ -43,14 +45,17 @@ class RunSummary:
 
 
 def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, seed: int | None = None,
-              timeout: float | None = None, progress: bool = True, create: bool = True) -> RunSummary:
-    """Run (or resume) the study until the storage holds `target` finished trials."""
+              timeout: float | None = None, progress: bool = True, create: bool = True,
+              study: optuna.Study | None = None) -> RunSummary:
+    """Run (or resume) the study until the storage holds `target` finished trials. `study`: the caller's
+    own object of the study on `ref` (already opened), which then sees the run's trials without reading
+    the storage anew; by default the run opens one."""
     if workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     if workers > 1 and ref.kind == "sqlite":
         print(f"note: {workers} workers on SQLite ({ref.display}) serialise their writes; a journal file "
               "(--storage PATH.log) or PostgreSQL scales better", file=sys.stderr)
-    study = open_study(spec, ref, create=create)
+    study = study or open_study(spec, ref, create=create)
     from dse.search.study_store import TARGET_ATTR
 
     study.set_user_attr(TARGET_ATTR, target)  # what `study status` reports as the target
