@@ -23,8 +23,10 @@ def _refuse(params, seen):
 
 
 @pytest.mark.parametrize("make", [lambda seed: optuna.samplers.NSGAIISampler(seed=seed, population_size=8),
+                                  lambda seed: optuna.samplers.NSGAIIISampler(seed=seed, population_size=8),
                                   lambda seed: optuna.samplers.RandomSampler(seed=seed)],
-                         ids=["nsga2", "random"])
+                         ids=["nsga2", "nsga3", "random"])
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # NSGA-III
 def test_refusing_inside_the_sampler_samples_what_asking_again_samples(make):
     space = load_study("quickstart").space
     accepted: dict[str, list] = {}

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import optuna
+from optuna._transform import _SearchSpaceTransform
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
-from optuna.samplers import BaseGASampler, BaseSampler
+from optuna.samplers import BaseGASampler, BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -70,6 +71,9 @@ class RefusingSampler(BaseSampler):
     def __init__(self, inner: BaseSampler, space: dict[str, BaseDistribution],
                  refuse: Callable[[dict[str, Any]], bool], limit: int):
         self.inner, self._space, self._refuse, self._limit = inner, space, refuse, limit
+        self._drawer = _random_drawer(inner)
+        # knobs drawn together -> their search-space transform (at most 2^knobs sets; a few in practice)
+        self._transforms: dict[tuple[str, ...], _SearchSpaceTransform] = {}
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return dict(self._space)  # every knob: a proposal is checked whole
@@ -92,15 +96,34 @@ class RefusingSampler(BaseSampler):
     def _propose(self, study: Study, trial: FrozenTrial, inner_space: dict[str, BaseDistribution],
                  search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         relative = self.inner.sample_relative(study, trial, inner_space)
+        left_out = [name for name, dist in search_space.items()  # what Trial would sample independently
+                    if name not in relative or not dist._contains(dist.to_internal_repr(relative[name]))]
+        drawn = self._independent(study, trial, left_out, search_space)
         params: dict[str, Any] = {}
         for name, dist in search_space.items():
-            value = relative.get(name)
-            if name not in relative or not dist._contains(dist.to_internal_repr(value)):  # as Trial does
-                value = self.inner.sample_independent(study, trial, name, dist)
+            value = drawn[name] if name in drawn else relative[name]
             # the types suggest_int / suggest_float return: a design's key is the same either way
             params[name] = int(value) if isinstance(dist, IntDistribution) else \
                 float(value) if isinstance(dist, FloatDistribution) else value
         return params
+
+    def _independent(self, study: Study, trial: FrozenTrial, names: list[str],
+                     search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """The inner sampler's sample_independent of each knob in `names`, in turn. Where that is
+        RandomSampler's (random, NSGA-II, NSGA-III), one draw of them all instead: RandomSampler builds a
+        knob's transform anew and draws its uniforms in a call of its own each time (a third of a
+        proposal's time); the same uniforms, in the same order, from one call are the same values
+        (tests/test_refusing_sampler.py compares whole studies against plain Optuna)."""
+        if not names:
+            return {}
+        if self._drawer is None:
+            return {name: self.inner.sample_independent(study, trial, name, search_space[name]) for name in names}
+        key = tuple(names)
+        trans = self._transforms.get(key)
+        if trans is None:
+            trans = self._transforms[key] = _SearchSpaceTransform({name: search_space[name] for name in names})
+        bounds = trans.bounds
+        return trans.untransform(self._drawer._rng.rng.uniform(bounds[:, 0], bounds[:, 1]))
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -114,6 +137,17 @@ class RefusingSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self.inner.reseed_rng()
+
+
+def _random_drawer(inner: BaseSampler) -> RandomSampler | None:
+    """The RandomSampler whose sample_independent is `inner`'s: inner itself, or the one NSGA-II and
+    NSGA-III hand every knob they leave out to (the first generation, mutations); None for others."""
+    if type(inner) is RandomSampler:
+        return inner
+    drawer = getattr(inner, "_random_sampler", None)
+    if type(inner) in (NSGAIISampler, NSGAIIISampler) and type(drawer) is RandomSampler:
+        return drawer
+    return None
 
 
 def generation_room(local: optuna.Study, trial: optuna.Trial, default_attr: str) -> int:
