@@ -113,8 +113,8 @@ def _best(spec: StudySpec, rows: pd.DataFrame, reference: dict[str, float]) -> p
     if rows.empty:
         return None
     scores = [geomean_gain(spec, r, reference) for _, r in rows.iterrows()]
-    order = sorted(range(len(rows)), key=lambda i: (-scores[i], int(rows.iloc[i]["number"])))
-    return rows.iloc[order[0]]
+    numbers = rows["number"].astype(int).tolist()
+    return rows.iloc[min(range(len(rows)), key=lambda i: (-scores[i], numbers[i]))]
 
 
 def compare(df: pd.DataFrame, spec: StudySpec, name: str, reference: dict[str, float]) -> Comparison:
