@@ -13,6 +13,7 @@ as its parent is gone (`_exit_with_parent`).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -53,6 +54,10 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401  (the import is what this process does while the trials run)
+
+    # what the parent had and matplotlib's modules live as long as this process: the drawing's full
+    # collections need not walk them (4% of the figures' time)
+    gc.freeze()
 
     written: list[tuple[int, list[Path]]] = []
     while True:
