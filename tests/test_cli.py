@@ -168,3 +168,39 @@ def test_unusable_output_paths_name_the_path_and_what_is_wrong(capsys, tmp_path)
         assert (code, out, err) == (2, "", f"focus-dse: error: {message}\n")
     code, _, err = run_cli(capsys, "reproduce-paper", "--results-dir", str(afile))
     assert code == 2 and err == f"focus-dse: error: cannot use {afile / 'paper'}: {afile} is a file, not a folder\n"
+
+
+def test_the_entry_point_exits_with_mains_code_after_the_atexit_handlers(monkeypatch):
+    """dse.cli.run skips the interpreter's teardown (os._exit) but not the atexit handlers."""
+    import dse.cli as cli
+
+    ran = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
+
+    def fast_exit(code):
+        raise SystemExit(("os._exit", code))
+
+    monkeypatch.setattr(cli.os, "_exit", fast_exit)
+    with pytest.raises(SystemExit) as exc:
+        cli.run()
+    assert exc.value.code == ("os._exit", 3) and ran == ["atexit"]
+
+
+def test_the_entry_point_waits_for_a_thread_still_running(monkeypatch):
+    import threading
+
+    import dse.cli as cli
+
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        monkeypatch.setattr(cli, "main", lambda: 4)
+        monkeypatch.setattr(cli.os, "_exit", lambda code: pytest.fail("exited without waiting for the thread"))
+        with pytest.raises(SystemExit) as exc:
+            cli.run()
+        assert exc.value.code == 4
+    finally:
+        release.set()
+        thread.join()
