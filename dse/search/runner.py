@@ -55,7 +55,7 @@ def run_study(spec: StudySpec, ref: StorageRef, target: int, workers: int = 1, s
     if workers > 1 and ref.kind == "sqlite":
         print(f"note: {workers} workers on SQLite ({ref.display}) serialise their writes; a journal file "
               "(--storage PATH.log) or PostgreSQL scales better", file=sys.stderr)
-    study = study or open_study(spec, ref, create=create)
+    study = study if study is not None else open_study(spec, ref, create=create)
     from dse.search.study_store import TARGET_ATTR
 
     study.set_user_attr(TARGET_ATTR, target)  # what `study status` reports as the target

@@ -142,7 +142,7 @@ class _Worker:
         self.job, self.spec, self.result = job, job.spec, result
         self.evaluator = DesignEvaluator(self.spec)
         self.me = worker_identity(job.index)
-        self.book = ClaimBook(study or open_study(self.spec, job.storage, create=False), self.me)
+        self.book = ClaimBook(study if study is not None else open_study(self.spec, job.storage, create=False), self.me)
         ledger = self.book.refresh()
         self.start = len(ledger.trials)
         self.seed = lone_seed(job.seed, self.start)
