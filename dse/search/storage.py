@@ -26,6 +26,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -181,11 +182,17 @@ def open_storage(ref: StorageRef, create_dirs: bool = True):
         # which two processes starting on a fresh storage at once may race on.
         for attempt in range(3):
             try:
-                return cls(url, engine_kwargs=engine_kwargs, skip_table_creation=not create_dirs)
+                storage = cls(url, engine_kwargs=engine_kwargs, skip_table_creation=not create_dirs)
             except Exception as exc:
                 if attempt == 2 or not _transient(exc):
                     raise
                 time.sleep(0.2 * (attempt + 1))
+                continue
+            # its connections closed when it is collected and at exit too, which focus-dse makes without
+            # the interpreter's teardown (dse/cli.py run): SQLite folds its write-ahead log back into
+            # study.db only when the last connection closes (else study.db alone holds no trial)
+            weakref.finalize(storage, storage.engine.dispose)
+            return storage
     except UserError:
         raise
     except ModuleNotFoundError as exc:
