@@ -88,16 +88,25 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The `focus-dse` and `python -m dse` entry point: main(), then exit without the interpreter's
     teardown, which frees every object one by one (~0.15 s after a study run: its trials, tables and
-    figures' data, pyarrow's thread pool) for nothing: every file is closed by then. The atexit
-    handlers still run (multiprocessing's joins, logging's flush); a thread still running (none of
-    ours is) gets the normal exit, which waits for it."""
+    figures' data, pyarrow's thread pool). What must be closed is closed before: each command closes
+    the files it writes, and the atexit handlers run (multiprocessing's joins, logging's flush, the
+    database storages' connections: dse/search/storage.py), then the output is flushed. A thread
+    still running (none of ours is) gets the normal exit, which waits for it."""
     code = main()
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
+    atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # output piped into head & co., or closed
+    except BrokenPipeError:  # output piped into head & co.: what it read is what it wanted
         pass
-    atexit._run_exitfuncs()
+    except ValueError:  # closed
+        pass
+    except OSError as exc:  # the end of the output could not be written (a full disk)
+        try:
+            print(f"focus-dse: error: {os_error_line(exc, None)}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+        code = code or 2
     os._exit(code)
