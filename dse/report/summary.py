@@ -114,7 +114,8 @@ def _best(spec: StudySpec, rows: pd.DataFrame, reference: dict[str, float]) -> p
         return None
     scores = [geomean_gain(spec, r, reference) for _, r in rows.iterrows()]
     numbers = rows["number"].astype(int).tolist()
-    return rows.iloc[min(range(len(rows)), key=lambda i: (-scores[i], numbers[i]))]
+    order = sorted(range(len(rows)), key=lambda i: (-scores[i], numbers[i]))
+    return rows.iloc[order[0]]
 
 
 def compare(df: pd.DataFrame, spec: StudySpec, name: str, reference: dict[str, float]) -> Comparison:
