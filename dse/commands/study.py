@@ -180,10 +180,11 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
              plotter=None, study=None) -> Reports:
     """Reports and export. The figures are drawn by `plotter` (default: a plot process started
     now, which imports matplotlib while the storage is read) while this process writes the rest.
-    `study`: the run's own study object, opened before its trials, when there is one: reading its
-    trials reads the storage anew (a journal replays the lines written since; an RDB storage's
-    cache, empty until then, fetches every trial), so it sees what the run's workers wrote through
-    their own storage objects, and the storage is not opened again."""
+    `study`: the run's own study object, opened before its trials, when there is one: the storage is
+    not opened again. A single worker wrote through that same object, so it is read to the end
+    already; reading its trials reads what worker processes wrote through their own storage objects
+    (a journal replays the lines written since; an RDB storage's cache, empty until then, fetches
+    every trial)."""
     from dse.report import write_reports
     from dse.report.export import export_best
     from dse.report.plotter import Plotter

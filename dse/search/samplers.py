@@ -72,7 +72,8 @@ class RefusingSampler(BaseSampler):
                  refuse: Callable[[dict[str, Any]], bool], limit: int):
         self.inner, self._space, self._refuse, self._limit = inner, space, refuse, limit
         self._drawer = _random_drawer(inner)
-        # knobs drawn together -> their search-space transform (at most 2^knobs sets; a few in practice)
+        # knobs drawn together -> their search-space transform (at most 2^knobs sets: 173 after 2,000
+        # NSGA-II trials of the quickstart, 363 of full_space)
         self._transforms: dict[tuple[str, ...], _SearchSpaceTransform] = {}
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
