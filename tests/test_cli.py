@@ -177,6 +177,7 @@ def test_the_entry_point_exits_with_mains_code_after_the_atexit_handlers(monkeyp
     ran = []
     monkeypatch.setattr(cli, "main", lambda: 3)
     monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
+    monkeypatch.setattr(cli.threading, "enumerate", lambda: [cli.threading.main_thread()])  # another test's
 
     def fast_exit(code):
         raise SystemExit(("os._exit", code))
@@ -204,3 +205,46 @@ def test_the_entry_point_waits_for_a_thread_still_running(monkeypatch):
     finally:
         release.set()
         thread.join()
+
+
+def test_the_entry_point_says_in_one_line_when_the_end_of_the_output_cannot_be_written(monkeypatch, capsys):
+    import errno
+
+    import dse.cli as cli
+
+    class FullDisk:
+        def write(self, text):
+            return len(text)
+
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: None)
+    monkeypatch.setattr(cli.threading, "enumerate", lambda: [cli.threading.main_thread()])
+    monkeypatch.setattr(cli.sys, "stdout", FullDisk())
+    monkeypatch.setattr(cli.os, "_exit", lambda code: (_ for _ in ()).throw(SystemExit(("os._exit", code))))
+    with pytest.raises(SystemExit) as exc:
+        cli.run()
+    assert exc.value.code == ("os._exit", 2)
+    assert capsys.readouterr().err == "focus-dse: error: cannot write the output: no space left on the device\n"
+
+
+def test_a_sqlite_study_file_holds_its_trials_once_the_command_ends(tmp_path):
+    """The entry point ends without the interpreter's teardown: the storage's connections are closed at
+    exit all the same, so SQLite folds its write-ahead log into the file (a copy of study.db alone is
+    the whole study, as before)."""
+    import sqlite3
+
+    from study_helpers import study_command, write_study
+
+    path = write_study(tmp_path, name="wal", trials=6)
+    db = tmp_path / "wal.db"
+    proc = subprocess.run([*study_command(), "run", str(path), "--storage", f"sqlite:///{db}", "--no-reports",
+                           "--no-progress"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "wal.db-wal").exists()
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0] == 6
