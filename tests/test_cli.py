@@ -170,6 +170,11 @@ def test_unusable_output_paths_name_the_path_and_what_is_wrong(capsys, tmp_path)
     assert code == 2 and err == f"focus-dse: error: cannot use {afile / 'paper'}: {afile} is a file, not a folder\n"
 
 
+def _fast_exit(code):
+    """os._exit's stand-in: says it was called, and with which code."""
+    raise SystemExit(("os._exit", code))
+
+
 def test_the_entry_point_exits_with_mains_code_after_the_atexit_handlers(monkeypatch):
     """dse.cli.run skips the interpreter's teardown (os._exit) but not the atexit handlers."""
     import dse.cli as cli
@@ -178,11 +183,7 @@ def test_the_entry_point_exits_with_mains_code_after_the_atexit_handlers(monkeyp
     monkeypatch.setattr(cli, "main", lambda: 3)
     monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
     monkeypatch.setattr(cli.threading, "enumerate", lambda: [cli.threading.main_thread()])  # another test's
-
-    def fast_exit(code):
-        raise SystemExit(("os._exit", code))
-
-    monkeypatch.setattr(cli.os, "_exit", fast_exit)
+    monkeypatch.setattr(cli.os, "_exit", _fast_exit)
     with pytest.raises(SystemExit) as exc:
         cli.run()
     assert exc.value.code == ("os._exit", 3) and ran == ["atexit"]
@@ -223,7 +224,7 @@ def test_the_entry_point_says_in_one_line_when_the_end_of_the_output_cannot_be_w
     monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: None)
     monkeypatch.setattr(cli.threading, "enumerate", lambda: [cli.threading.main_thread()])
     monkeypatch.setattr(cli.sys, "stdout", FullDisk())
-    monkeypatch.setattr(cli.os, "_exit", lambda code: (_ for _ in ()).throw(SystemExit(("os._exit", code))))
+    monkeypatch.setattr(cli.os, "_exit", _fast_exit)
     with pytest.raises(SystemExit) as exc:
         cli.run()
     assert exc.value.code == ("os._exit", 2)

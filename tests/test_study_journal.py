@@ -145,7 +145,7 @@ def test_a_claim_withdrawn_while_evaluated_is_lost_and_the_rest_of_the_batch_sto
     assert trials[1].state == TrialState.COMPLETE and trials[1].user_attrs["metrics"] == 1
 
 
-def test_a_run_reads_each_journal_line_once(tmp_path, monkeypatch):
+def test_a_run_parses_hardly_a_journal_line_back(tmp_path, monkeypatch):
     """`study run` hands its study object to run_study, and its in-process worker writes and reads through
     it: what the worker appends it has already seen (dse/search/storage.py batch), so hardly a line is
     parsed back, for the closing count and the reports either. A second object (the run's or the
