@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 
 import numpy as np
@@ -67,7 +69,36 @@ def _read_sweep(name: str) -> list[dict[str, str]]:
 
 
 def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.linalg.lstsq(X, y, rcond=None)[0]
+    """The least-squares fit, exactly: the normal equations solved in rational arithmetic, each
+    coefficient rounded once. The same bits on every machine: LAPACK's lstsq (and a BLAS dot product)
+    differ in the last bits between CPUs' kernels, and the calibrated accuracies with them (seen on an AMD
+    EPYC against the numbers recorded on another machine). The sweeps are a few points and 1-3 knobs."""
+    rows = [[Fraction(v) for v in row] for row in np.asarray(X, dtype=float).tolist()]
+    target = [Fraction(v) for v in np.asarray(y, dtype=float).tolist()]
+    k = len(rows[0])
+    # [X'X | X'y], reduced by Gauss-Jordan elimination (exact: no pivoting for size needed)
+    system = [[sum(r[i] * r[j] for r in rows) for j in range(k)] + [sum(r[i] * t for r, t in zip(rows, target))]
+              for i in range(k)]
+    for col in range(k):
+        pivot = next((r for r in range(col, k) if system[r][col] != 0), None)
+        if pivot is None:
+            raise ValueError("calibration fit: the knob values do not determine the curve (singular)")
+        system[col], system[pivot] = system[pivot], system[col]
+        head = system[col]
+        for r in range(k):
+            if r != col and system[r][col] != 0:
+                f = system[r][col] / head[col]
+                system[r] = [a - f * b for a, b in zip(system[r], head)]
+    return np.array([float(system[i][k] / system[i][i]) for i in range(k)])
+
+
+def _predict(x, beta) -> float:
+    """x . beta, the products summed exactly and rounded once (np.dot's BLAS kernel rounds per CPU)."""
+    return math.fsum(float(a) * float(b) for a, b in zip(x, beta))
+
+
+def _rms(values: list[float]) -> float:
+    return math.sqrt(math.fsum(v * v for v in values) / len(values))
 
 
 def _loo(X: np.ndarray, y: np.ndarray) -> float:
@@ -75,13 +106,13 @@ def _loo(X: np.ndarray, y: np.ndarray) -> float:
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
         beta = _lstsq(X[keep], y[keep])
-        errs.append(float(X[i] @ beta - y[i]))
-    return float(np.sqrt(np.mean(np.square(errs))))
+        errs.append(_predict(X[i], beta) - float(y[i]))
+    return _rms(errs)
 
 
 def _fit(name: str, formula: str, names: list[str], X: np.ndarray, y: np.ndarray) -> tuple[CurveFit, np.ndarray]:
     beta = _lstsq(X, y)
-    rmse = float(np.sqrt(np.mean(np.square(X @ beta - y))))
+    rmse = _rms([_predict(x, beta) - float(t) for x, t in zip(X, y)])
     ones = np.ones((len(y), 1))
     loo, const = _loo(X, y), _loo(ones, y)
     return CurveFit(name, formula, dict(zip(names, map(float, beta))), rmse, loo, const, loo < const, len(y)), beta
@@ -120,7 +151,7 @@ class Calibration:
         return a + b / v
 
     def _acc_block(self, block: tuple[int, int, int]) -> float:
-        return float(np.dot(self.block_beta, _block_features(block)))
+        return _predict(_block_features(block), self.block_beta)
 
     def _acc_mtile(self, m: int) -> float:
         a, c = self.mtile_beta
@@ -182,8 +213,9 @@ def calibrate() -> Calibration:
             if int(r["m_tile_size"]) == 1024 and r["block_size"] == "2x2x2" and int(r["vector_size"]) == 32:
                 defaults.append(float(r["accuracy"]))
                 break
-    reference = float(np.mean(defaults))
-    noise_sd = float(np.std(defaults, ddof=1))
+    # statistics' means and variances are exact sums, rounded once (as _lstsq): the same on every CPU
+    reference = statistics.fmean(defaults)
+    noise_sd = statistics.stdev(defaults)
     noise_rel = 100 * noise_sd / reference
 
     observed: dict[str, float] = {}
@@ -195,20 +227,20 @@ def calibrate() -> Calibration:
         groups.setdefault(workload_group(name, 2), []).append(name)
     base, group_mean, shrink, loo = {}, {}, {}, []
     for g, names in groups.items():
-        r = np.array([observed[n] for n in names])
-        mu = float(r.mean())
-        between = max(0.0, float(r.var(ddof=1)) - noise_rel ** 2)
+        r = [observed[n] for n in names]
+        mu = statistics.fmean(r)
+        between = max(0.0, statistics.variance(r) - noise_rel ** 2)
         lam = between / (between + noise_rel ** 2)
         group_mean[g], shrink[g] = mu, lam
         for n in names:
             base[n] = mu + lam * (observed[n] - mu)
             others = [observed[o] for o in names if o != n]
-            loo.append(float(np.mean(others)) - observed[n])
+            loo.append(statistics.fmean(others) - observed[n])
     dense8, focus8 = COLUMNS["int8"]
     int8 = {name: 100 * (s[dense8] - s[focus8]) / s[dense8] for name, s in published_accuracy().items()
             if dense8 in s and focus8 in s}
-    shift = float(np.mean([int8[n] - observed[n] for n in int8]))
+    shift = statistics.fmean([int8[n] - observed[n] for n in int8])
     return Calibration(vector, block, mtile, tuple(vbeta), tuple(bbeta), tuple(mbeta), reference, noise_sd,
-                       base, observed, group_mean, shrink, float(np.sqrt(np.mean(np.square(loo)))),
+                       base, observed, group_mean, shrink, _rms(loo),
                        int8, shift)
 
