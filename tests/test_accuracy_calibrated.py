@@ -80,3 +80,19 @@ def test_fidelity_curve_option(tmp_path):
     assert "measured fidelity" in p.label
     assert p.threshold_factor(0.7, 0.9) == pytest.approx(0.10 / 0.04)
     assert p.threshold_factor(1.0, 0.9) == 0.0
+
+
+def test_the_sweep_fits_are_the_exact_least_squares_solution_rounded_once():
+    """The vector curve acc = A + B/v, fitted by the closed form in rational arithmetic here: the fit
+    gives those bits (LAPACK's lstsq missed them by an ulp or more, and by other ulps on other CPUs)."""
+    from fractions import Fraction
+
+    from dse.accuracy.calibration import _read_sweep, calibrate
+
+    rows = _read_sweep("dse_b_vector_accuracy.csv")
+    x = [Fraction(1 / float(r["vector_size"])) for r in rows]  # the float 1/v the fit sees, exactly
+    y = [Fraction(float(r["accuracy"])) for r in rows]
+    n, sx, sy = len(x), sum(x), sum(y)
+    slope = (n * sum(a * b for a, b in zip(x, y)) - sx * sy) / (n * sum(a * a for a in x) - sx * sx)
+    intercept = (sy - slope * sx) / n
+    assert calibrate().vector_beta == (float(intercept), float(slope))
