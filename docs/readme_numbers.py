@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from dse.report import trials_dataframe
+from dse.report.tables import trials_dataframe
 from dse.report.summary import Comparison, compare
 from dse.search import load_study
 from dse.search.evaluation import DesignEvaluator

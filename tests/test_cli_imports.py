@@ -80,3 +80,14 @@ def test_simulate_loads_only_the_cost_model(tmp_path):
         assert "numpy" in step["modules"]  # the probe sees what the run loaded
         assert not set(step["modules"]) & set(NOT_FOR_SIMULATE), (step["argv"],
                                                                   sorted(set(step["modules"]) & set(HEAVY)))
+
+
+def test_a_study_run_imports_the_tables_and_figures_after_its_trials(tmp_path):
+    """The trials and their summary need neither pandas nor matplotlib: the main job's plot processes
+    import both while the trials run, and the command itself only once its trials are stored
+    (`--no-reports`: never)."""
+    step, = loaded_after(["study", "run", "quickstart", "--trials", "40", "--no-reports", "--no-progress",
+                          "--results-dir", str(tmp_path / "results")], cwd=tmp_path)
+    assert step["code"] == 0
+    assert {"optuna", "numpy"} <= set(step["modules"])  # the probe sees what the run loaded
+    assert not set(step["modules"]) & {"pandas", "pyarrow", "matplotlib", "plotly"}, step["modules"]

@@ -20,7 +20,7 @@ from study_helpers import write_study
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A finished 30-trial study: (spec, study, trials table, reference points)."""
-    from dse.report import trials_dataframe
+    from dse.report.tables import trials_dataframe
     from dse.search.evaluation import DesignEvaluator
     from dse.search.study_store import open_study
 
@@ -30,6 +30,14 @@ def small(tmp_path_factory):
     run_study(spec, ref, 30, progress=False)
     study = open_study(spec, ref, create=False)
     return tmp, spec, study, trials_dataframe(study, spec), DesignEvaluator(spec).reference_points()
+
+
+def _jobs(study, spec, refs, out_dir):
+    """The Pareto figures' drawing jobs, as a report makes them."""
+    from dse.report.pareto import figure_columns, pareto_jobs
+    from dse.report.tables import trial_rows
+
+    return pareto_jobs(figure_columns(trial_rows(study, spec), spec), spec, refs, out_dir)
 
 
 def _boxes_overlap(a, b) -> bool:
@@ -70,10 +78,8 @@ def test_reference_labels_do_not_overlap_when_designs_coincide(small):
 
 
 def test_pareto_figures_show_area_and_say_what_the_front_is(small, tmp_path):
-    from dse.report.pareto import pareto_jobs
-
-    _, spec, _, df, refs = small
-    written = [path for func, args in pareto_jobs(df, spec, refs, tmp_path) for path in func(*args)]
+    _, spec, study, _, refs = small
+    written = [path for func, args in _jobs(study, spec, refs, tmp_path) for path in func(*args)]
     assert {p.name for p in written} >= {"pareto.png", "pareto.svg", "pareto_accuracy_vs_energy.svg"}
     svg = (tmp_path / "pareto.svg").read_text()
     assert "area (mm²)" in svg  # the colour bar
@@ -84,14 +90,13 @@ def test_pareto_figures_show_area_and_say_what_the_front_is(small, tmp_path):
 
 def test_figures_drawn_in_the_plot_process_are_the_same_bytes(small, tmp_path):
     """Drawing in the child process changes where, not what: identical files."""
-    from dse.report.pareto import pareto_jobs
     from dse.report.plotter import Plotter
 
-    _, spec, _, df, refs = small
+    _, spec, study, _, refs = small
     inline, plotter = Plotter(), Plotter.start()
-    for func, args in pareto_jobs(df, spec, refs, tmp_path / "inline"):
+    for func, args in _jobs(study, spec, refs, tmp_path / "inline"):
         inline.submit(func, *args)
-    for func, args in pareto_jobs(df, spec, refs, tmp_path / "child"):
+    for func, args in _jobs(study, spec, refs, tmp_path / "child"):
         plotter.submit(func, *args)
     inline, child = inline.finish(), plotter.finish()
     assert [p.name for p in inline] == [p.name for p in child]

@@ -78,7 +78,7 @@ def test_status_names_a_non_dominated_trial_among_tied_bests_with_units(tmp_path
     assert study_main(["status", str(path), "--results-dir", str(tmp_path), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
 
-    from dse.report import trials_dataframe
+    from dse.report.tables import trials_dataframe
     from dse.search import load_study, resolve_storage
     from dse.search.study_store import open_study
 

@@ -186,7 +186,6 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     (a journal replays the lines written since; an RDB storage's cache, empty until then, fetches
     every trial)."""
     from dse.report import write_reports
-    from dse.report.export import export_best
     from dse.report.plotter import Plotter
     from dse.search.evaluation import DesignEvaluator
     from dse.search.study_store import open_study
@@ -200,6 +199,8 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
         df, written = write_reports(study, spec, out_dir, evaluator=evaluator, refs=refs, plotter=plotter)
         export = None
         if export_k and len(df) and df["feasible"].any():
+            from dse.report.export import export_best
+
             export = export_best(study, df, spec, export_k, Path(export_root), ref)
         written += plotter.finish()
     except BaseException:
@@ -223,8 +224,7 @@ def best_trials(df, spec) -> dict[str, dict]:
     """Per objective, its best value among the feasible trials and a trial that reaches it. Several
     trials often tie (accuracy depends on the concentration knobs only): the one named is on the
     Pareto front (among the ties there always is one) and ranks first by the export ranking."""
-    from dse.report import rank
-    from dse.report.tables import feasible_trials
+    from dse.report.tables import feasible_trials, rank
     from dse.search.objectives import OBJECTIVES
 
     feasible = feasible_trials(df)
@@ -243,8 +243,7 @@ def best_trials(df, spec) -> dict[str, dict]:
 
 
 def status_dict(spec, ref, study) -> dict:
-    from dse.report import trials_dataframe
-    from dse.report.tables import feasible_trials
+    from dse.report.tables import feasible_trials, trials_dataframe
     from dse.search.objectives import OBJECTIVES
 
     df = trials_dataframe(study, spec)
@@ -294,7 +293,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from dse.report import trials_dataframe
+    from dse.report.tables import trials_dataframe
     from dse.report.export import export_best
     from dse.search.study_store import open_study
 

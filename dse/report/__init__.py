@@ -4,11 +4,12 @@ status text, and the export of the best designs (dse/report/export.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from dse.report.tables import rank, trials_dataframe, write_tables
 from dse.search.studyfile import StudySpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True, evaluator=None,
@@ -18,24 +19,33 @@ def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True, eval
     `evaluator` / `refs`: the study's DesignEvaluator and its reference points when the caller
     already has them (they are computed once per report). The figures are drawn by `plotter`
     (dse/report/plotter.py) when given: the caller then calls its finish(), which returns their
-    paths (they are not in the list returned here); by this process otherwise."""
-    from dse.report.html import write_html
-    from dse.report.importance import importances, plot_importances, write_importances
-    from dse.report.pareto import pareto_jobs
+    paths (they are not in the list returned here); by this process otherwise.
+    The Pareto figures go to the plotter first, their columns read from the trials without pandas:
+    plot processes draw them while this process imports pandas (0.2-0.3 s) and writes the rest."""
+    from dse.report.pareto import figure_columns, pareto_jobs
     from dse.report.plotter import Plotter
+    from dse.report.tables import trial_rows
     from dse.search.evaluation import DesignEvaluator
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     own = plotter is None
     plotter = plotter or Plotter()
-    df = trials_dataframe(study, spec)
+    rows = trial_rows(study, spec)
     evaluator = evaluator or DesignEvaluator(spec)
     refs = evaluator.reference_points() if refs is None else refs
-    complete = bool(len(df)) and bool((df["state"] == "COMPLETE").any())
+    complete = any(row["state"] == "COMPLETE" for row in rows)
     if complete:  # the longest part, first
-        for func, args in pareto_jobs(df, spec, refs, out_dir):
+        for func, args in pareto_jobs(figure_columns(rows, spec), spec, refs, out_dir):
             plotter.submit(func, *args)
+
+    import pandas as pd
+
+    from dse.report.html import write_html
+    from dse.report.importance import importances, plot_importances, write_importances
+    from dse.report.tables import rows_frame, write_tables
+
+    df = rows_frame(rows)
     written = write_tables(df, out_dir)
     pd.DataFrame.from_dict(refs, orient="index").rename_axis("design").to_csv(out_dir / "reference_points.csv")
     written.append(out_dir / "reference_points.csv")
@@ -51,6 +61,3 @@ def write_reports(study, spec: StudySpec, out_dir: Path, html: bool = True, eval
     if own:
         written += plotter.finish()
     return df, written
-
-
-__all__ = ["rank", "trials_dataframe", "write_reports", "write_tables"]

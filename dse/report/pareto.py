@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from itertools import combinations
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from dse.report.tables import area_range, objective_columns
 from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
+
+if TYPE_CHECKING:  # the figures' tables are built in the plot process (pareto_jobs)
+    import pandas as pd
 
 # drawn in this order (biggest first), so that a smaller marker on the same spot stays on top
 REFERENCE_STYLE = {
@@ -224,7 +227,7 @@ def _save(fig, stem: Path) -> list[Path]:
 
 
 def _provider(df: pd.DataFrame, spec: StudySpec) -> str:
-    return next((p for p in df.get("accuracy_provider", pd.Series(dtype=str)) if p), spec.accuracy.provider)
+    return next((p for p in df.get("accuracy_provider", ()) if p), spec.accuracy.provider)
 
 
 def pyplot():
@@ -237,13 +240,25 @@ def pyplot():
     return plt
 
 
-def pareto_jobs(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[tuple]:
-    """The Pareto figures as independent drawing jobs (function, args): the overview, then each pair.
-    Each job carries the trials table's FIGURE_COLUMNS only (a job is pickled to a plot process)."""
+def figure_columns(rows: list[dict[str, Any]], spec: StudySpec) -> dict[str, list]:
+    """What the figures read of the trials table (dse/report/tables.py trial_rows), as columns: FIGURE_COLUMNS
+    and the objectives' metrics."""
+    names = [c for c in dict.fromkeys([*FIGURE_COLUMNS, *objective_columns(spec)]) if any(c in row for row in rows)]
+    return {c: [row.get(c, np.nan) for row in rows] for c in names}  # missing: NaN, as in the table
+
+
+def pareto_jobs(columns: dict[str, list], spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[tuple]:
+    """The Pareto figures as independent drawing jobs (function, args): the overview, then each pair, each
+    carrying `columns` (figure_columns: a job is pickled to a plot process, which makes the table)."""
     pairs = list(combinations(spec.objectives, 2))
-    table = df[[c for c in dict.fromkeys([*FIGURE_COLUMNS, *objective_columns(spec)]) if c in df.columns]]
-    return [(plot_overview, (table, spec, refs, out_dir))] + [(plot_pair, (table, spec, refs, out_dir, a, b))
-                                                             for a, b in pairs]
+    return [(_draw, (plot_overview, columns, spec, refs, out_dir))] + \
+        [(_draw, (plot_pair, columns, spec, refs, out_dir, a, b)) for a, b in pairs]
+
+
+def _draw(plot, columns: dict[str, list], *args: Any) -> list[Path]:
+    import pandas as pd
+
+    return plot(pd.DataFrame(columns), *args)
 
 
 def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:

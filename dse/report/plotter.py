@@ -1,7 +1,7 @@
 """Where the report's matplotlib figures are drawn: in this process, or in a child process.
 
 Drawing the Pareto figures (PNG + SVG) is the longest part of a report. `study run` starts two
-plot processes before its trials: they import matplotlib while the trials run, then draw the
+plot processes before its trials: they import matplotlib and pandas while the trials run, then draw the
 figures (each takes the next one from a shared queue when it is free) while this process writes
 the tables, the HTML page and the export.
 The figures are functions of the data sent (the trials table, the reference points, the
@@ -53,7 +53,8 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (the import is what this process does while the trials run)
+    import matplotlib.pyplot  # noqa: F401  (the imports are what this process does while the trials run)
+    import pandas  # noqa: F401  (a job makes its table: dse/report/pareto.py pareto_jobs)
 
     # what the parent had and matplotlib's modules live as long as this process: the drawing's full
     # collections need not walk them (4% of the figures' time)

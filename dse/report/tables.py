@@ -9,10 +9,9 @@ the constraint values (<= 0 satisfied), the accuracy provider's label and any er
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from optuna.trial import TrialState
 
 from dse.search.evaluation import METRIC_KEYS, design_columns
@@ -21,8 +20,11 @@ from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.study_store import DEFAULT_ATTR, UID_ATTR
 from dse.search.studyfile import StudySpec
 
-__all__ = ["area_range", "feasible_trials", "nondominated", "objective_columns", "rank",
-           "trials_dataframe", "write_tables"]
+if TYPE_CHECKING:  # imported where a table is built (rows_frame): a report's figures start before
+    import pandas as pd
+
+__all__ = ["area_range", "feasible_trials", "nondominated", "objective_columns", "rank", "rows_frame",
+           "trial_rows", "trials_dataframe", "write_tables"]
 LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
 
 
@@ -42,6 +44,12 @@ def area_range(df: pd.DataFrame) -> tuple[float, float]:
 
 
 def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
+    return rows_frame(trial_rows(study, spec))
+
+
+def trial_rows(study, spec: StudySpec) -> list[dict[str, Any]]:
+    """The trials table's rows (dicts, by trial number, `pareto` set), built without pandas: the report
+    hands the figures their columns before it imports pandas (dse/report/__init__.py)."""
     rows: list[dict[str, Any]] = []
     constraint_names = spec.constraints.names()
     for t in study.get_trials(deepcopy=False):
@@ -67,16 +75,25 @@ def trials_dataframe(study, spec: StudySpec) -> pd.DataFrame:
         row["duration_s"] = (end - start).total_seconds() if start and end else np.nan
         row["worker"] = str(ua.get(UID_ATTR, "")).rsplit(":", 1)[0]
         rows.append(row)
-    df = pd.DataFrame(rows)
-    if df.empty:
+    rows.sort(key=lambda row: row["number"])
+    ok = [row for row in rows if row["state"] == "COMPLETE" and row["feasible"]]
+    front = nondominated(np.array([[row[c] for c in objective_columns(spec)] for row in ok], dtype=float),
+                         maximized(spec.objectives)) if ok else []
+    for row in rows:
+        row["pareto"] = False
+    for row, on_front in zip(ok, front):
+        row["pareto"] = bool(on_front)
+    return rows
+
+
+def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """trial_rows as the trials table: LEADING columns first."""
+    import pandas as pd
+
+    if not rows:
         return pd.DataFrame(columns=LEADING)
-    df["pareto"] = False
-    ok = (df["state"] == "COMPLETE") & df["feasible"]
-    if ok.any():
-        cols = objective_columns(spec)
-        df.loc[ok, "pareto"] = nondominated(df.loc[ok, cols].to_numpy(float), maximized(spec.objectives))
-    ordered = LEADING + [c for c in df.columns if c not in LEADING]
-    return df[ordered].sort_values("number").reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    return df[LEADING + [c for c in df.columns if c not in LEADING]]
 
 
 def rank(df: pd.DataFrame, spec: StudySpec) -> list[int]:

@@ -13,14 +13,16 @@ run_query_batch).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from dse.errors import UserError
 from dse.search.evaluation import METRIC_KEYS, DesignEvaluator, trial_numbers
 from dse.search.studyfile import StudySpec
+
+if TYPE_CHECKING:  # the trial loop imports this module: pandas is imported where tables are built
+    import pandas as pd
 
 _EVALUATORS: dict[str, DesignEvaluator] = {}  # per process: workloads and accuracy provider built once
 

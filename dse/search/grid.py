@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from dse.errors import UserError
 from dse.search.space import SearchSpace
+
+if TYPE_CHECKING:  # the trial loop imports this module: pandas is imported where tables are built
+    import pandas as pd
 
 # knobs the accelerator (dse.cost.accelerator.build_accelerator) is never built from: the
 # concentration algorithm's settings and curves, the dataflow, the memory system and the query
@@ -61,6 +63,8 @@ class Grid:
 
     def frame(self, digits: np.ndarray) -> pd.DataFrame:
         """The design points of these digits: one column per searched knob, trials.csv's values."""
+        import pandas as pd
+
         columns = {}
         for j, name in enumerate(self.names):
             column = np.empty(len(self.values[j]), dtype=object)

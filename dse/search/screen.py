@@ -12,14 +12,18 @@ SRAMs: on a fresh machine those would each cost a CACTI run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from dse.errors import UserError
 from dse.search.batch import plain_params
 from dse.search.evaluation import DesignEvaluator
 from dse.search.grid import Grid
 from dse.search.studyfile import StudySpec
+
+if TYPE_CHECKING:  # the trial loop imports this module: pandas is imported where tables are built
+    import pandas as pd
 
 _AREAS: dict[tuple, float] = {}  # per process: (study fingerprint, chip values) -> mm², or a lower bound over the limit
 MAX_CACHED = 200_000  # chips; chunks run in grid order (chips slowest), so older ones rarely recur
