@@ -109,7 +109,13 @@ class SparsityProfile:
             raise UserError("a profile bound to a workload lists its layers 0, 1, 2, ... in order, one entry each")
         if numbers != sorted(set(numbers)):
             raise UserError("profile layers must be in increasing order, one entry each")
+        checked: set[tuple[int, ...]] = set()
         for lp in self.layers:  # counts are numbers, or arrays of design points (dse/batch.py)
+            # layers between SEC layers share their count objects (published.py): each checked once
+            same = (id(lp.tokens_kept), id(lp.mlp_tokens_kept), *map(id, lp.unique_rows.values()))
+            if same in checked:
+                continue
+            checked.add(same)
             mlp = 0 if lp.mlp_tokens_kept is None else lp.mlp_tokens_kept
             kept = lp.tokens_kept
             if not xp.holds((0 <= kept) & (kept <= self.tokens) & (0 <= mlp) & (mlp <= self.tokens)):
