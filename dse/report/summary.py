@@ -16,16 +16,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from dse.report.tables import feasible_trials, objective_columns
 from dse.search import front
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.study_store import DEFAULT_ATTR
 from dse.search.studyfile import StudySpec
+
+if TYPE_CHECKING:  # only tables are handed in: `study run --no-reports` imports no pandas
+    import pandas as pd
 
 RANKING_RULE = ("rank: successive Pareto fronts of the feasible trials; within a front, distance to the ideal "
                 "point in min-max normalised objective space")
@@ -112,7 +114,8 @@ def geomean_gain(spec: StudySpec, row: pd.Series, reference: dict[str, float]) -
 def _best(spec: StudySpec, rows: pd.DataFrame, reference: dict[str, float]) -> pd.Series | None:
     if rows.empty:
         return None
-    scores = [geomean_gain(spec, r, reference) for _, r in rows.iterrows()]
+    # the objectives' columns as dicts: iterrows builds a Series per row (most of a run summary's time)
+    scores = [geomean_gain(spec, r, reference) for r in rows[objective_columns(spec)].to_dict("records")]
     numbers = rows["number"].astype(int).tolist()
     order = sorted(range(len(rows)), key=lambda i: (-scores[i], numbers[i]))
     return rows.iloc[order[0]]
