@@ -14,6 +14,7 @@ as its parent is gone (`_exit_with_parent`).
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import signal
 import threading
@@ -53,8 +54,10 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401  (the imports are what this process does while the trials run)
-    import pandas  # noqa: F401  (a job makes its table: dse/report/pareto.py pareto_jobs)
+    # what this process does while the trials run: pyplot draws, pandas makes each job's table
+    # (dse/report/pareto.py pareto_jobs)
+    for module in ("matplotlib.pyplot", "pandas"):
+        importlib.import_module(module)
 
     # what the parent had and matplotlib's modules live as long as this process: the drawing's full
     # collections need not walk them (4% of the figures' time)
