@@ -70,9 +70,9 @@ def _read_sweep(name: str) -> list[dict[str, str]]:
 
 def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The least-squares fit, exactly: the normal equations solved in rational arithmetic, each
-    coefficient rounded once. The same bits on every machine: LAPACK's lstsq (and a BLAS dot product)
-    differ in the last bits between CPUs' kernels, and the calibrated accuracies with them (seen on an AMD
-    EPYC against the numbers recorded on another machine). The sweeps are a few points and 1-3 knobs."""
+    coefficient rounded once. No BLAS or LAPACK: their kernels are chosen per CPU and round the last bits
+    differently, and the calibrated accuracies moved with them (lstsq, seen on an AMD EPYC against the
+    numbers recorded on another machine). The sweeps are a few points and 1-3 knobs."""
     rows = [[Fraction(v) for v in row] for row in np.asarray(X, dtype=float).tolist()]
     target = [Fraction(v) for v in np.asarray(y, dtype=float).tolist()]
     k = len(rows[0])
@@ -93,7 +93,7 @@ def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _predict(x, beta) -> float:
-    """x . beta, the products summed exactly and rounded once (np.dot's BLAS kernel rounds per CPU)."""
+    """x . beta: the (rounded) products summed exactly, rounded once (np.dot's BLAS kernel rounds per CPU)."""
     return math.fsum(float(a) * float(b) for a, b in zip(x, beta))
 
 

@@ -24,7 +24,7 @@ from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
 
-if TYPE_CHECKING:  # the figures' tables are built in the plot process (pareto_jobs)
+if TYPE_CHECKING:  # the figures' tables are built where they are drawn (_draw)
     import pandas as pd
 
 # drawn in this order (biggest first), so that a smaller marker on the same spot stays on top

@@ -4,8 +4,8 @@ Drawing the Pareto figures (PNG + SVG) is the longest part of a report. `study r
 plot processes before its trials: they import matplotlib and pandas while the trials run, then draw the
 figures (each takes the next one from a shared queue when it is free) while this process writes
 the tables, the HTML page and the export.
-The figures are functions of the data sent (the trials table, the reference points, the
-importances), never of timing, so the files are the same as when drawn in this process.
+The figures are functions of the data sent (the trials table's columns they draw, the reference
+points, the importances), never of timing, so the files are the same as when drawn in this process.
 The children ignore Ctrl-C (the parent stops them) and are stopped when the run is interrupted;
 a parent killed outright (SIGKILL, SIGTERM) cannot stop them, so each child exits by itself as soon
 as its parent is gone (`_exit_with_parent`).
