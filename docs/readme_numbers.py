@@ -1,6 +1,7 @@
 """The README's numbers about the quickstart, its exact front and the whole-query searches, computed anew.
 
-    .venv/bin/python docs/readme_numbers.py [--section quickstart|exact|whole-query|sram] [--workers 2]
+    .venv/bin/python docs/readme_numbers.py [--section quickstart|exact|whole-query|weight-buffering|sram]
+                                            [--workers 2]
                                             [--check README.md]
 
 Everything runs in a temporary folder (results/ and accel_configs/ are not touched), through the
@@ -14,12 +15,15 @@ command line a user has:
   trials, constraints) with the query and objectives of the built-in `video-qa` and `captioning`
   studies, so that only what is optimised differs; their feasible fronts against the quickstart's;
   and the built-in `video-qa` and `captioning` themselves (a finer, continuous space);
+- the built-in `video-qa` and `captioning` at seeds 0, 1 and 2, each with weight buffering searched (their
+  files) and left single (section weight-buffering): what their fronts choose, and each front's
+  hypervolume against the union of the six fronts of its study;
 - the quickstart again with its buffers priced by the memory compiler's macros alone (section sram):
   its front beside the default's (the faithful convention's CACTI-scaled buffers).
 Each section prints the README's paragraph as Markdown, to paste in its place, then this run's
 timings with the load average (not for the README, whose Speed figures come from the benchmarks);
 `--check README.md` then says whether the README holds every paragraph word for word.
-A minute or two on 2 cores, most of it the exhaustive grid.
+A few minutes on 2 cores, most of it the exhaustive grid and the twelve weight-buffering searches.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -42,13 +47,15 @@ from dse.report.tables import trials_dataframe
 from dse.report.summary import Comparison, compare
 from dse.search import load_study
 from dse.search.evaluation import DesignEvaluator
-from dse.search.objectives import OBJECTIVES
+from dse.search.front import hypervolume, nondominated, reference_point
+from dse.search.objectives import OBJECTIVES, maximized
 from dse.search import open_study
 from dse.search.storage import parse_storage
 from dse.search.studyfile import STUDIES_DIR, StudySpec
 
-SECTIONS = ("quickstart", "exact", "whole-query", "sram")
+SECTIONS = ("quickstart", "exact", "whole-query", "weight-buffering", "sram")
 WHOLE_QUERY = ("video-qa", "captioning")
+SEEDS = (0, 1, 2)  # the weight-buffering section's: a front's choices move with the seed
 
 
 def focus_dse(*args: str, cwd: Path) -> tuple[str, float]:
@@ -225,6 +232,52 @@ def whole_query_paragraph(quick_df: pd.DataFrame, runs: dict[str, pd.DataFrame])
             "`docs/readme_numbers.py`): " + "; ".join(words) + ".\n\n" + (head + rows).rstrip("\n"))
 
 
+def buffering_spec(name: str, seed: int, searched: bool, tmp: Path) -> Path:
+    """A built-in whole-query study at `seed`, with weight buffering searched (its file) or left single."""
+    data = yaml.safe_load((STUDIES_DIR / f"{name}.yaml").read_text())
+    if not searched:
+        del data["space"]["weight_buffering"]  # the design default: single
+    data |= {"name": f"{name}-{'searched' if searched else 'single'}-{seed}", "seed": seed}
+    path = tmp / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def buffering_line(name: str, runs: dict[tuple[bool, int], tuple[StudySpec, pd.DataFrame]]) -> str:
+    """One study's fronts with weight buffering searched and left single, per seed, and their hypervolumes
+    at one reference: just beyond the union of the six fronts (dse/search/front.py reference_point)."""
+    spec = runs[True, 0][0]
+    cols, maximize = [OBJECTIVES[o].metric for o in spec.objectives], maximized(spec.objectives)
+    fronts = {key: front(df) for key, (_, df) in runs.items()}
+    union = np.vstack([f[cols].to_numpy(float) for f in fronts.values()])
+    union = union[nondominated(union, maximize)]
+    ref = reference_point(union, maximize)
+    whole = hypervolume(union, maximize, ref)
+
+    def per_seed(searched: bool, what) -> str:
+        return " / ".join(what(fronts[searched, seed]) for seed in SEEDS)
+
+    def hv(f: pd.DataFrame) -> str:
+        return f"{hypervolume(f[cols].to_numpy(float), maximize, ref) / whole:.3f}"
+
+    searched = [fronts[True, seed] for seed in SEEDS]
+    double = " / ".join(f"{(f['weight_buffering'] == 'double').sum()} of {len(f)}" for f in searched)
+    dataflows = "; ".join(f"seed {seed} {share(fronts[flag, seed]['dataflow'])}"
+                          for flag in (True, False) for seed in SEEDS)
+    answer = int(runs[True, 0][1]["output_tokens"].iloc[0])
+    return (f"- `{name}` (G = {answer}), seeds {' / '.join(map(str, SEEDS))}: "
+            f"front designs double {double}; without the knob fronts of {per_seed(False, lambda f: str(len(f)))} "
+            f"designs. Dataflows, searched then single: {dataflows}. Hypervolume against the union of the six "
+            f"fronts: {per_seed(True, hv)} searched, {per_seed(False, hv)} single.")
+
+
+def buffering_paragraph(runs: dict[str, dict]) -> str:
+    return ("Searching weight buffering (`video-qa` and `captioning` as built in, with `weight_buffering: "
+            "[single, double]`, against the same files without it; 600 trials each, faithful, "
+            "`docs/readme_numbers.py --section weight-buffering`):"
+            + "".join("\n\n" + buffering_line(name, by_run) for name, by_run in runs.items()))
+
+
 def compiler_spec(tmp: Path) -> Path:
     """The quickstart's study file with every buffer priced by the compiler's macros (as before CACTI)."""
     quick = yaml.safe_load((STUDIES_DIR / "quickstart.yaml").read_text())
@@ -287,6 +340,10 @@ def main() -> None:
             builtin = {n: study_run(n, tmp, "--no-reports")[1] for n in WHOLE_QUERY}
             printed["The whole query: searching it"] = (whole_query_paragraph(df, runs) + "\n\n"
                                                        + builtin_sentence(builtin), "")
+        if "weight-buffering" in sections:
+            runs = {n: {(searched, seed): study_run(str(buffering_spec(n, seed, searched, tmp)), tmp, "--no-reports")[:2]
+                        for searched in (True, False) for seed in SEEDS} for n in WHOLE_QUERY}
+            printed["Weight buffering: what the searches choose"] = (buffering_paragraph(runs), "")
         if "sram" in sections:
             printed["SRAM: the quickstart's front"] = (
                 sram_paragraph(df, study_run(str(compiler_spec(tmp)), tmp, "--no-reports")[1]), "")
