@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dse.report.tables import trials_dataframe
+from dse.report.tables import objective_columns, trials_dataframe
 from dse.report.summary import Comparison, compare
 from dse.search import load_study
 from dse.search.evaluation import DesignEvaluator
@@ -247,7 +247,7 @@ def buffering_line(name: str, runs: dict[tuple[bool, int], tuple[StudySpec, pd.D
     """One study's fronts with weight buffering searched and left single, per seed, and their hypervolumes
     at one reference: just beyond the union of the six fronts (dse/search/front.py reference_point)."""
     spec = runs[True, 0][0]
-    cols, maximize = [OBJECTIVES[o].metric for o in spec.objectives], maximized(spec.objectives)
+    cols, maximize = objective_columns(spec), maximized(spec.objectives)
     fronts = {key: front(df) for key, (_, df) in runs.items()}
     union = np.vstack([f[cols].to_numpy(float) for f in fronts.values()])
     union = union[nondominated(union, maximize)]

@@ -77,7 +77,8 @@ def trial_rows(study, spec: StudySpec) -> list[dict[str, Any]]:
         rows.append(row)
     rows.sort(key=lambda row: row["number"])
     ok = [row for row in rows if row["state"] == "COMPLETE" and row["feasible"]]
-    front = nondominated(np.array([[row[c] for c in objective_columns(spec)] for row in ok], dtype=float),
+    cols = objective_columns(spec)
+    front = nondominated(np.array([[row[c] for c in cols] for row in ok], dtype=float),
                          maximized(spec.objectives)) if ok else []
     for row in rows:
         row["pareto"] = False
