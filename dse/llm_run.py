@@ -179,7 +179,7 @@ def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | Non
                per_layer: bool = False) -> tuple[Tally, list[dict[str, Any]], Any]:
     """The whole model, layers with identical token counts evaluated once: (tally, per-layer rows when
     asked, and on arrays which points have a layer without tokens)."""
-    total, rows = Tally(), []
+    rows: list[dict[str, Any]] = []
     spec = ctx.spec
     uses_profile = profile is not None and unit.uses_profile
     keys = [_layer_key(profile.layers[i]) for i in range(spec.layers)] if uses_profile else [()] * spec.layers
@@ -191,10 +191,11 @@ def run_layers(ctx: UnitContext, unit: UnitModel, profile: SparsityProfile | Non
     else:
         tallies = {(): (layer_tally(ctx, unit, ctx.w.tokens, ctx.w.tokens, None), ctx.w.tokens, ctx.w.tokens)}
         empty = False
-    for layer, key in enumerate(keys):  # summed layer by layer, in order: the same sums on numbers and arrays
-        t, T_attn, T_mlp = tallies[key]
-        total.merge(t)
-        if per_layer:
+    # summed layer by layer, in order: the same sums on numbers and arrays
+    total = Tally.summed([tallies[key][0] for key in keys])
+    if per_layer:
+        for layer, key in enumerate(keys):
+            t, T_attn, T_mlp = tallies[key]
             rows.append({"layer": layer, "tokens": T_attn, "mlp_tokens": T_mlp, "cycles": round(t.total),
                          "gemms": {k: round(v) for k, v in t.gemms.items()}})
     return total, rows, empty

@@ -75,6 +75,7 @@ class RefusingSampler(BaseSampler):
         # knobs drawn together -> their search-space transform (at most 2^knobs sets: 173 after 2,000
         # NSGA-II trials of the quickstart, 363 of full_space)
         self._transforms: dict[tuple[str, ...], _SearchSpaceTransform] = {}
+        self._inner_space: tuple[int, dict[str, BaseDistribution]] | None = None  # (complete trials, space)
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return dict(self._space)  # every knob: a proposal is checked whole
@@ -83,7 +84,7 @@ class RefusingSampler(BaseSampler):
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if trial.system_attrs.get("fixed_params"):  # an enqueued design (the default, a grid point): given
             return {}
-        inner_space = self.inner.infer_relative_search_space(study, trial)
+        inner_space = self._inner_search_space(study, trial)
         for _ in range(self._limit):
             params = self._propose(study, trial, inner_space, search_space)
             if not self._refuse(params):
@@ -93,6 +94,18 @@ class RefusingSampler(BaseSampler):
             warn(f"the sampler's last {self._limit} proposals were all skipped (over the area limit or already "
                  "in the study): the next one is evaluated anyway", key="max-skipped")
         return params
+
+    def _inner_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """The inner sampler's relative search space. NSGA-II's and NSGA-III's is the intersection of the
+        complete trials' (IntersectionSearchSpace), which Optuna deep-copies at every call (a tenth of a
+        quickstart proposal's time): it is asked again only when more trials are complete. A trial never
+        leaves that state nor changes its knobs, so the same count is the same trials."""
+        if type(self.inner) not in (NSGAIISampler, NSGAIIISampler):
+            return self.inner.infer_relative_search_space(study, trial)
+        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if self._inner_space is None or self._inner_space[0] != complete:
+            self._inner_space = (complete, self.inner.infer_relative_search_space(study, trial))
+        return self._inner_space[1]
 
     def _propose(self, study: Study, trial: FrozenTrial, inner_space: dict[str, BaseDistribution],
                  search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
