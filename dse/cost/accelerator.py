@@ -241,9 +241,39 @@ def logic_area_mm2(name_or_path: str, knobs: dict, frequency_mhz: Any = RTL_MHZ,
 
 
 def _components(name_or_path: str, knobs: dict, frequency_mhz: Any, levels: frozenset[str], precision: str,
-                weight_buffering: str) -> list[Component]:
+                weight_buffering: str) -> tuple[Component, ...]:
     """One core's RTL components: the spec's built at these levels, the array scaled to its PE count, at
     this clock and precision, with the operand registers of double-buffered weights."""
+    read = _component_knobs(name_or_path)
+    if read <= knobs.keys() and not xp.is_array(*knobs.values(), frequency_mhz):
+        # one design: a search's area screen asks for ~1,000 chips, which share far fewer arrays
+        return _components_at(name_or_path, tuple((k, knobs[k]) for k in sorted(read)), frequency_mhz, levels,
+                              precision, weight_buffering)
+    return _build_components(name_or_path, knobs, frequency_mhz, levels, precision, weight_buffering)
+
+
+@cache
+def _component_knobs(name_or_path: str) -> frozenset[str]:
+    """The knobs a spec's components depend on: the array's shape and what their counts read."""
+    read = {"rows", "cols"}
+    for c in load_spec(name_or_path)["components"]:
+        if not isinstance(c["count"], int):
+            try:
+                compiled = _compiled(str(c["count"]))
+            except SyntaxError:
+                compiled = None
+            read |= compiled[1] if compiled else set()  # a bad count is reported by its build
+    return frozenset(read)
+
+
+@lru_cache(maxsize=4096)
+def _components_at(name_or_path: str, knobs: tuple, frequency_mhz: Any, levels: frozenset[str], precision: str,
+                   weight_buffering: str) -> tuple[Component, ...]:
+    return _build_components(name_or_path, dict(knobs), frequency_mhz, levels, precision, weight_buffering)
+
+
+def _build_components(name_or_path: str, knobs: dict, frequency_mhz: Any, levels: frozenset[str], precision: str,
+                      weight_buffering: str) -> tuple[Component, ...]:
     spec = load_spec(name_or_path)
     table = rtl_table(spec["rtl"])
     components = []
@@ -269,7 +299,7 @@ def _components(name_or_path: str, knobs: dict, frequency_mhz: Any, levels: froz
         components = [scaled_component(c, precision) for c in components]
     if weight_buffering == "double":
         components.append(register_component(knobs["rows"] * knobs["cols"], clock, precision))
-    return components
+    return tuple(components)
 
 
 def _buffer_requests(name_or_path: str, knobs: dict, buffer_bytes: dict | None, paper_buffers: bool,
