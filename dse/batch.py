@@ -6,11 +6,14 @@ formulas and the energy are written once in dse/xp.py arithmetic, which runs on 
 numbers (evaluate) or on arrays with one element per design point (here).
 
 Points are grouped by the knobs that change the model's structure (dse/design.py structure_key):
-accelerator, convention, dataflow, cores (and with several, the array's columns: how a GEMM's columns
+accelerator, convention, cores (and with several, the array's columns: how a GEMM's columns
 split over them), concentration level, precision, which buffers are sized by hand, weight buffering and
 the redundancy clip set (whose curves scale similarity). Inside a group every other knob is an array
-(DesignColumns), and the group's profile and chip are built once as arrays; a layer is evaluated once per distinct set of token counts in the group. A group the array path
-refuses (a size expression or buffer the model rejects for some point) and points with a layer that
+(DesignColumns), the dataflow too: the few formulas that depend on it run once per dataflow present
+(dse/sim/analytic.py per_dataflow), so a generation of a search is one group, not one per dataflow
+(a group's numpy calls cost the same for 12 points as for 36). The group's profile and chip are built
+once as arrays; a layer is evaluated once per distinct set of token counts in the group. A group the array
+path refuses (a size expression or buffer the model rejects for some point) and points with a layer that
 keeps no token or whose numbers overflow run alone (evaluate), which says which point is wrong and why.
 Only the published profiles and the analytic backend (the study's) are batched.
 """

@@ -185,7 +185,7 @@ QUERY_DEFAULTS = {f.name: f.default for f in fields(DesignPoint)
 
 # knobs a group of design points shares (its structure, dse/batch.py), kept as one value; every other
 # number becomes an array
-SHARED = ("accelerator", "dataflow", "convention", "concentration", "precision", "cores", "sram_model", "weight_buffering",
+SHARED = ("accelerator", "convention", "concentration", "precision", "cores", "sram_model", "weight_buffering",
           "redundancy_clips")
 _NONE_MEANS = {"dram_bandwidth_gbps": math.inf}  # None: unlimited; any other None knob is NaN
 
@@ -193,14 +193,15 @@ _NONE_MEANS = {"dram_bandwidth_gbps": math.inf}  # None: unlimited; any other No
 def structure_key(p: DesignPoint) -> tuple:
     """What a group of points shares: the knobs that shape the model, not just its numbers
     (columns only through the split over cores, dse/sim/cores.py)."""
-    return (p.accelerator, p.convention, p.dataflow, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
+    return (p.accelerator, p.convention, p.cols if p.cores > 1 else 0, p.cores, p.concentration,
             p.precision, tuple(sorted(p.buffer_kb)), p.sram_model, p.weight_buffering, p.redundancy_clips)
 
 
 class DesignColumns(SimpleNamespace):
     """Structurally equal design points as one design: every DesignPoint field, numbers as arrays with
     one element per point (shared knobs and, with several cores, the columns as one value; block and
-    phases as lists), plus block_volume and knobs as a DesignPoint has them."""
+    phases as lists; the dataflow one value, or an array of each point's when they differ), plus
+    block_volume and knobs as a DesignPoint has them."""
 
     @classmethod
     def of(cls, points: list[DesignPoint]) -> DesignColumns:
@@ -210,6 +211,9 @@ class DesignColumns(SimpleNamespace):
             name = f.name
             if name in SHARED or (name == "cols" and d0.cores > 1):  # columns split over cores: one value
                 out[name] = getattr(d0, name)
+            elif name == "dataflow":  # one, or each point's (dse/sim/analytic.py per_dataflow)
+                flows = [p.dataflow for p in points]
+                out[name] = flows[0] if len(set(flows)) == 1 else np.array(flows)
             elif name == "buffer_kb":  # the group sizes the same buffers by hand
                 out[name] = {b: np.array([p.buffer_kb[b] for p in points], dtype=float) for b in d0.buffer_kb}
             elif isinstance(getattr(d0, name), (tuple, str)):  # block, phases

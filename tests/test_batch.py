@@ -33,7 +33,8 @@ def test_batch_of_one_is_evaluate():
 
 def test_chunk_runs_the_whole_query_on_arrays(monkeypatch):
     """Encoder, prefill with P text tokens and decode of G tokens of a study's chunk: no point's query
-    alone, decode once per group of points (dataflow x weight buffering x 3), not per point."""
+    alone, decode once per group of points (weight buffering x at most 3 layer patterns), not per point
+    (nor per dataflow: one group holds them all)."""
     import dse.phases.decode
     import dse.query
 
@@ -54,7 +55,7 @@ def test_chunk_runs_the_whole_query_on_arrays(monkeypatch):
         m.setattr(dse.phases.decode, "run_decode", counted("run_decode", dse.phases.decode.run_decode))
         out = evaluate_chunk(spec, pd.DataFrame(rows))
     assert calls["run_query"] == 0
-    assert 0 < calls["run_decode"] <= 18
+    assert 0 < calls["run_decode"] <= 6
     assert (out["error"] == "").mean() > 0.9 and out["feasible"].any()
 
 
@@ -101,3 +102,28 @@ def test_a_batch_runs_its_pruned_layers_as_one_array(monkeypatch):
         ev = evaluate(p, w)
         assert [got.values[k][i] for k in RESULT_KEYS if k != "buffer_kb"] == \
             [getattr(ev, k) for k in RESULT_KEYS if k != "buffer_kb"], p
+
+
+def test_one_group_holds_every_dataflow(monkeypatch):
+    """Points that differ only in numbers and dataflow run as one group (the dataflow an array: each
+    formula that depends on it runs once per dataflow present, each point keeping its own), and every
+    point's numbers, whole query included, are exactly the ones it gets alone."""
+    import dse.batch
+
+    w = resolve_workload("llava_vid/videomme")
+    points = [DesignPoint(rows=16 * (1 + i % 5), cols=16 * (1 + i % 7), dataflow=("ws", "os", "is")[i % 3],
+                          m_tile=(512, 1024)[i % 2], threshold=0.8 + 0.01 * i, weight_buffering="double",
+                          phases=("prefill", "decode"), output_tokens=3, dram_bandwidth_gbps=64.0)
+              for i in range(12)]
+    sizes = []
+    group = dse.batch._evaluate_group
+    monkeypatch.setattr(dse.batch, "_evaluate_group", lambda pts, *a: sizes.append(len(pts)) or group(pts, *a))
+    assert_batch_is_evaluate(points, w)
+    assert sizes == [12]
+    batches, errors = run_query_batch(points, w)
+    assert errors == [""] * 12
+    for b in batches:
+        for j, i in enumerate(b.index):
+            alone = run_query(points[int(i)], w)
+            assert float(np.broadcast_to(b.query.tpot_s, b.index.shape)[j]) == alone.tpot_s
+            assert float(np.broadcast_to(b.query.ttft_s, b.index.shape)[j]) == alone.ttft_s

@@ -10,9 +10,37 @@ exactly against the real scalesim in tests/test_analytic_vs_scalesim.py.
 from __future__ import annotations
 
 from math import ceil
+from typing import Any, Callable
+
+import numpy as np
 
 from dse import xp
 from dse.sim.hardware import ArrayConfig, GemmCounts
+
+
+def per_dataflow(dataflow: Any, compute: Callable[[str], Any]) -> Any:
+    """compute(dataflow) for one dataflow. For an array of them (design points of several dataflows
+    evaluated as one group, dse/batch.py), each point's value under its own: compute runs once per
+    dataflow present, on every point, and each point keeps its own dataflow's result. The formulas are
+    elementwise, so a point gets the numbers a group of its dataflow alone gives. A result is a number,
+    an array (points on its last axis) or a tuple of them."""
+    if isinstance(dataflow, str):
+        return compute(dataflow)
+    present = list(dict.fromkeys(dataflow.tolist()))
+    results = [compute(d) for d in present]
+    if len(present) == 1:
+        return results[0]
+    masks = [dataflow == d for d in present]
+
+    def pick(values: list[Any]) -> Any:
+        out = values[-1]
+        for mask, value in zip(masks[-2::-1], values[-2::-1]):
+            out = np.where(mask, value, out)
+        return out
+
+    if isinstance(results[0], tuple):
+        return tuple(pick([r[i] for r in results]) for i in range(len(results[0])))
+    return pick(results)
 
 
 def fold_layout(rows: int, cols: int, dataflow: str) -> tuple[tuple[str, int], tuple[str, int], str, int]:
@@ -27,10 +55,14 @@ def fold_layout(rows: int, cols: int, dataflow: str) -> tuple[tuple[str, int], t
 
 
 def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> tuple[int, int]:
-    """(number of folds, cycles of one fold) for the dataflow (numbers or arrays, dse/xp.py)."""
+    """(number of folds, cycles of one fold) for the dataflow (numbers or arrays, dse/xp.py; per_dataflow)."""
     dims = {"M": M, "K": K, "N": N}
-    (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
-    return xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b), dims[streamed] + fill
+
+    def grid(dataflow: str) -> tuple[Any, Any]:
+        (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
+        return xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b), dims[streamed] + fill
+
+    return per_dataflow(dataflow, grid)
 
 
 def compute_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> int:
@@ -47,15 +79,19 @@ def series_cycles(M: int, K: int, N: int, grows: str, step: int, count: int, row
     if not xp.is_array(count) and count <= 0:
         return 0
     dims = {"M": M, "K": K, "N": N}
-    (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
-    if grows == streamed:  # fixed folds, each longer by `step` cycles per tile
-        folds = xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b)
-        lengths = count * (dims[streamed] + fill) + step * (count * (count - 1) // 2)
-        return folds * lengths - count
-    side, other, other_side = (side_a, b, side_b) if grows == a else (side_b, a, side_a)
-    # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
-    grown_folds = xp.floor_sum(count, side, step, dims[grows] + side - 1)
-    return xp.ceil(dims[other] / other_side) * grown_folds * (dims[streamed] + fill) - count
+
+    def cycles(dataflow: str) -> Any:
+        (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
+        if grows == streamed:  # fixed folds, each longer by `step` cycles per tile
+            folds = xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b)
+            lengths = count * (dims[streamed] + fill) + step * (count * (count - 1) // 2)
+            return folds * lengths - count
+        side, other, other_side = (side_a, b, side_b) if grows == a else (side_b, a, side_a)
+        # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
+        grown_folds = xp.floor_sum(count, side, step, dims[grows] + side - 1)
+        return xp.ceil(dims[other] / other_side) * grown_folds * (dims[streamed] + fill) - count
+
+    return per_dataflow(dataflow, cycles)
 
 
 def gemm_counts(M: int, K: int, N: int, array: ArrayConfig) -> GemmCounts:

@@ -43,11 +43,15 @@ class AnalyticBackend:
 def fold_shape(M: int, K: int, N: int, array: ArrayConfig) -> tuple[int, int, int]:
     """The GEMM one fold computes (the stationary operand clipped to the array)."""
     R, C = array.rows, array.cols
-    if array.dataflow == "os":
-        return xp.minimum(M, R), K, xp.minimum(N, C)
-    if array.dataflow == "ws":
-        return M, xp.minimum(K, R), xp.minimum(N, C)
-    return xp.minimum(M, C), xp.minimum(K, R), N
+
+    def shape(dataflow: str) -> tuple[int, int, int]:
+        if dataflow == "os":
+            return xp.minimum(M, R), K, xp.minimum(N, C)
+        if dataflow == "ws":
+            return M, xp.minimum(K, R), xp.minimum(N, C)
+        return xp.minimum(M, C), xp.minimum(K, R), N
+
+    return analytic.per_dataflow(array.dataflow, shape)
 
 
 def fold_count(M: int, K: int, N: int, array: ArrayConfig) -> int:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from dse import xp
-from dse.sim.analytic import fold_grid, fold_layout
+from dse.sim.analytic import fold_grid, fold_layout, per_dataflow
 from dse.sim.hardware import BUFFERINGS, check_buffering
 
 __all__ = ["BUFFERINGS", "check_buffering", "double_cycles", "double_series_cycles", "fold_period", "overlapped",
@@ -47,8 +47,8 @@ _STATIONARY = {"ws": ("weights", "wgt", "read"), "is": ("inputs", "input", "read
 def fold_period(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: str) -> Any:
     """Cycles between two folds' starts in a double-buffered run: the streamed length or the R
     cycles the stationary operand's path needs, whichever is longer."""
-    streamed = fold_layout(rows, cols, dataflow)[2]
-    return xp.maximum({"M": M, "K": K, "N": N}[streamed], rows)
+    dims = {"M": M, "K": K, "N": N}
+    return per_dataflow(dataflow, lambda df: xp.maximum(dims[fold_layout(rows, cols, df)[2]], rows))
 
 
 def overlapped(folds: Any, first_fold: Any, period: Any) -> Any:
@@ -71,20 +71,24 @@ def double_series_cycles(M: Any, K: Any, N: Any, grows: str, step: Any, count: A
     if not xp.is_array(count) and count <= 0:
         return 0
     dims = {"M": M, "K": K, "N": N}
-    (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
-    S = dims[streamed]
-    if grows == streamed:  # the same folds every tile, each tile streaming `step` more
-        folds = xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b)
-        firsts = count * (S + fill - 1) + step * (count * (count - 1) // 2)
-        # the first `short` tiles stream fewer than R cycles: their period is R, the others' S + i*step
-        rising = xp.minimum(count, xp.maximum(0, xp.ceil((rows - S) / xp.maximum(step, 1))))
-        short = xp.where(step > 0, rising, xp.where(S < rows, count, 0))
-        periods = short * rows + (count - short) * S + step * (count * (count - 1) // 2 - short * (short - 1) // 2)
-        return firsts + (folds - 1) * periods
-    side, other, other_side = (side_a, b, side_b) if grows == a else (side_b, a, side_a)
-    # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
-    folds = xp.ceil(dims[other] / other_side) * xp.floor_sum(count, side, step, dims[grows] + side - 1)
-    return count * (S + fill - 1) + (folds - count) * xp.maximum(S, rows)
+
+    def cycles(dataflow: str) -> Any:
+        (a, side_a), (b, side_b), streamed, fill = fold_layout(rows, cols, dataflow)
+        S = dims[streamed]
+        if grows == streamed:  # the same folds every tile, each tile streaming `step` more
+            folds = xp.ceil(dims[a] / side_a) * xp.ceil(dims[b] / side_b)
+            firsts = count * (S + fill - 1) + step * (count * (count - 1) // 2)
+            # the first `short` tiles stream fewer than R cycles: their period is R, the others' S + i*step
+            rising = xp.minimum(count, xp.maximum(0, xp.ceil((rows - S) / xp.maximum(step, 1))))
+            short = xp.where(step > 0, rising, xp.where(S < rows, count, 0))
+            periods = short * rows + (count - short) * S + step * (count * (count - 1) // 2 - short * (short - 1) // 2)
+            return firsts + (folds - 1) * periods
+        side, other, other_side = (side_a, b, side_b) if grows == a else (side_b, a, side_a)
+        # ceil(v / side) = floor((v + side - 1) / side) for v >= 1
+        folds = xp.ceil(dims[other] / other_side) * xp.floor_sum(count, side, step, dims[grows] + side - 1)
+        return count * (S + fill - 1) + (folds - count) * xp.maximum(S, rows)
+
+    return per_dataflow(dataflow, cycles)
 
 
 def stationary_port(dataflow: str, cols: Any, buffering: str, word_bytes: int) -> dict[str, Any]:

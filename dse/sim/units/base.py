@@ -159,7 +159,8 @@ def array_of(design: Any) -> Any:
 def array_element(array: Any, j: int) -> ArrayConfig:
     """Design point j's ArrayConfig of an array_of many points (the columns may be one shared value)."""
     cols = array.cols[j] if xp.is_array(array.cols) else array.cols
-    return ArrayConfig(int(array.rows[j]), int(cols), array.dataflow, buffering=array.buffering)
+    dataflow = array.dataflow if isinstance(array.dataflow, str) else str(array.dataflow[j])
+    return ArrayConfig(int(array.rows[j]), int(cols), dataflow, buffering=array.buffering)
 
 
 def traffic_tiles(design: Any, accel: Accelerator) -> tuple[Any, Any]:
