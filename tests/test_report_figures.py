@@ -104,6 +104,27 @@ def test_figures_drawn_in_the_plot_process_are_the_same_bytes(small, tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
+def test_figure_jobs_draw_without_pandas(small, tmp_path):
+    """A plot process imports matplotlib only (pandas would take it as long again while the trials run):
+    every figure job, the importances' too, draws in a fresh interpreter that never imports pandas."""
+    import pickle
+
+    from dse.report.importance import importances, plot_importances
+    from dse.search.evaluation import DesignEvaluator
+
+    _, spec, study, _, refs = small
+    jobs = _jobs(study, spec, refs, tmp_path / "out")
+    jobs.append((plot_importances, (importances(study, spec, DesignEvaluator(spec)), tmp_path / "out")))
+    (tmp_path / "jobs.pkl").write_bytes(pickle.dumps(jobs))
+    script = ("import pickle, sys\n"
+              "import matplotlib; matplotlib.use('Agg')\n"
+              f"jobs = pickle.loads(open({str(tmp_path / 'jobs.pkl')!r}, 'rb').read())\n"
+              "written = [p for func, args in jobs for p in func(*args)]\n"
+              "print(len(written), 'pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["9", "False"], done.stdout + done.stderr
+
+
 def test_plot_process_reports_a_failure(tmp_path):
     from dse.report.plotter import Plotter
 

@@ -11,7 +11,6 @@ dse/accuracy/ for accuracy providers.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from dataclasses import dataclass
@@ -191,8 +190,7 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     from dse.search.evaluation import DesignEvaluator
     from dse.search.study_store import open_study
 
-    if plotter is None:  # `study plot`: the plot processes start now, with pandas (forked: inherited)
-        importlib.import_module("pandas")
+    if plotter is None:  # `study plot`: the plot processes start now
         plotter = Plotter.start()
     try:
         study = study or open_study(spec, ref, create=False)

@@ -23,14 +23,17 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from dse.errors import UserError
 from dse.search.objectives import OBJECTIVES
 from dse.search.studyfile import StudySpec
 
+if TYPE_CHECKING:  # the table is built where it is written (a plot process draws from the rows: no pandas there)
+    import pandas as pd
+
 PROBE_DESIGNS = 2
+COLUMNS = ("objective", "knob", "reads", "importance")
 MIN_TRIALS = 3  # PED-ANOVA needs a top quantile distinct from all trials
 
 
@@ -38,13 +41,20 @@ MIN_TRIALS = 3  # PED-ANOVA needs a top quantile distinct from all trials
 class Importances:
     """One row per (objective, knob): `reads` (the objective's model reads the knob) and
     `importance` (PED-ANOVA share among the knobs it reads; 0 where it does not read it)."""
-    table: pd.DataFrame  # columns: objective, knob, reads, importance
+    rows: list[dict[str, Any]]  # COLUMNS
     trials: int  # completed trials the importances are taken over
     method: str  # how `reads` was found
 
     @property
     def empty(self) -> bool:
-        return self.table.empty
+        return not self.rows
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The rows as a table (columns: COLUMNS)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(COLUMNS))
 
 
 def probe_values(knob) -> list:
@@ -91,7 +101,7 @@ def importances(study, spec: StudySpec, evaluator) -> Importances:
     complete = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
     knobs = [k.name for k in spec.space.searched]
     if len(complete) < MIN_TRIALS or not knobs:
-        return Importances(pd.DataFrame(columns=["objective", "knob", "reads", "importance"]), len(complete), "")
+        return Importances([], len(complete), "")
     if evaluator.provider.cheap:
         reads = dependencies(spec, evaluator, [t.params for t in complete[:PROBE_DESIGNS]])
         method = (f"each knob changed alone on {min(PROBE_DESIGNS, len(complete))} designs (numeric: lowest and "
@@ -116,7 +126,7 @@ def importances(study, spec: StudySpec, evaluator) -> Importances:
             shares = {k: (v / total if total > 0 else 0.0) for k, v in raw.items()}
         rows += [{"objective": name, "knob": k, "reads": k in reads[name], "importance": float(shares.get(k, 0.0))}
                  for k in knobs]
-    return Importances(pd.DataFrame(rows), len(complete), method)
+    return Importances(rows, len(complete), method)
 
 
 def write_importances(imp: Importances, out_dir: Path) -> list[Path]:
@@ -143,24 +153,24 @@ def plot_importances(imp: Importances, out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     png_path = out_dir / "importances.png"
-    objectives = list(dict.fromkeys(imp.table["objective"]))
-    n_knobs = imp.table["knob"].nunique()
+    objectives = list(dict.fromkeys(r["objective"] for r in imp.rows))
+    n_knobs = len({r["knob"] for r in imp.rows})
     width, height = 3.3 * len(objectives) + 1.0, 0.25 * n_knobs + 2.4
     fig, axes = plt.subplots(1, len(objectives), figsize=(width, height), squeeze=False)
     fig.subplots_adjust(left=1.15 / width, right=1 - 0.25 / width, top=1 - 0.8 / height, bottom=1.2 / height,
                         wspace=0.75)
     for ax, name in zip(axes[0], objectives):
-        rows = imp.table[imp.table["objective"] == name]
-        used = rows[rows["reads"]].sort_values("importance", ascending=False)
+        rows = [r for r in imp.rows if r["objective"] == name]
+        used = sorted((r for r in rows if r["reads"]), key=lambda r: -r["importance"])  # stable: ties as listed
         top = [n_knobs - 1 - i for i in range(len(used))]  # most important first, from the top
-        ax.barh(top, used["importance"], color="steelblue", height=0.7)
-        ax.set_yticks(top, used["knob"])
+        ax.barh(top, [r["importance"] for r in used], color="steelblue", height=0.7)
+        ax.set_yticks(top, [r["knob"] for r in used])
         ax.set_ylim(-0.6, n_knobs - 0.4)  # the same bar thickness in every panel
         ax.set_xlim(0, 1)
         ax.set_title(f"{name} {OBJECTIVES[name].arrow}", fontsize=10)
         ax.set_xlabel("share of importance", fontsize=8)
         ax.tick_params(labelsize=8)
-        unread = ", ".join(rows[~rows["reads"]]["knob"]) or "none"
+        unread = ", ".join(r["knob"] for r in rows if not r["reads"]) or "none"
         ax.annotate(textwrap.fill(f"not read (0 by construction): {unread}", 44), (0, 0), xycoords="axes fraction",
                     xytext=(-40, -30), textcoords="offset points", fontsize=7, va="top")
     fig.suptitle(textwrap.fill(f"knob importance per objective: PED-ANOVA (best 10 % vs all of {imp.trials} "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +24,8 @@ from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
 
-if TYPE_CHECKING:  # the figures' tables are built where they are drawn (_draw)
-    import pandas as pd
+# A figure's `table`: the trials as columns, a dict of numpy arrays (what a plot process draws from: it imports no
+# pandas, figure_columns) or a DataFrame (pd.DataFrame | dict[str, np.ndarray]).
 
 # drawn in this order (biggest first), so that a smaller marker on the same spot stays on top
 REFERENCE_STYLE = {
@@ -106,9 +106,14 @@ def wants_log(metric: str, values) -> bool:
     return not metric.startswith("accuracy") and len(values) > 0 and values.max() / values.min() > 30
 
 
-def shown_values(df: pd.DataFrame, refs: dict[str, dict], metric: str) -> list[float]:
+def column(table, name: str, dtype: Any = None) -> np.ndarray:
+    """One column of a table (a DataFrame or a dict of columns) as a numpy array."""
+    return np.asarray(table[name], dtype=dtype)
+
+
+def shown_values(table, refs: dict[str, dict], metric: str) -> list[float]:
     """What a Pareto panel's axis of `metric` shows: every completed trial and every reference design."""
-    return [*df.loc[df["state"] == "COMPLETE", metric], *(m[metric] for m in refs.values())]
+    return [*column(table, metric)[column(table, "state") == "COMPLETE"], *(m[metric] for m in refs.values())]
 
 
 def log_scale(ax, which: str, metric: str, values) -> None:
@@ -139,22 +144,23 @@ def staircase(ax, points: np.ndarray, a: str, b: str, **style) -> None:
     ax.step(two_d[:, 0], two_d[:, 1], where=where, color=FRONT_2D_COLOUR, **style)
 
 
-def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider: str, norm):
+def _panel(ax, table, a: str, b: str, refs: dict[str, dict], provider: str, norm):
     """One pair. Returns the scatter whose colours are the areas (for the colour bar)."""
     ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
-    done = df[df["state"] == "COMPLETE"]
-    feas, infeas = done[done["feasible"]], done[~done["feasible"]]
-    ax.scatter(infeas[ma], infeas[mb], s=9, marker="x", color=INFEASIBLE_COLOUR, alpha=0.45, linewidths=0.8, zorder=1,
-               label=f"infeasible ({len(infeas)})")
-    rest = feas[~feas["pareto"]]
-    mappable = ax.scatter(rest[ma], rest[mb], s=10, c=rest["area_mm2"], cmap=AREA_CMAP, norm=norm, alpha=0.55,
-                          linewidths=0, zorder=2, label=f"feasible ({len(feas)})")
-    front = feas[feas["pareto"]]
-    if len(front):
-        ax.scatter(front[ma], front[mb], s=26, c=front["area_mm2"], cmap=AREA_CMAP, norm=norm, edgecolors="black",
-                   linewidths=0.7, zorder=3, label=f"Pareto front, all objectives ({len(front)})")
+    x, y, area = (column(table, c, float) for c in (ma, mb, "area_mm2"))
+    done, feasible = column(table, "state") == "COMPLETE", column(table, "feasible", bool)
+    feas, infeas = done & feasible, done & ~feasible
+    ax.scatter(x[infeas], y[infeas], s=9, marker="x", color=INFEASIBLE_COLOUR, alpha=0.45, linewidths=0.8, zorder=1,
+               label=f"infeasible ({infeas.sum()})")
+    pareto = column(table, "pareto", bool)
+    rest, front = feas & ~pareto, feas & pareto
+    mappable = ax.scatter(x[rest], y[rest], s=10, c=area[rest], cmap=AREA_CMAP, norm=norm, alpha=0.55,
+                          linewidths=0, zorder=2, label=f"feasible ({feas.sum()})")
+    if front.any():
+        ax.scatter(x[front], y[front], s=26, c=area[front], cmap=AREA_CMAP, norm=norm, edgecolors="black",
+                   linewidths=0.7, zorder=3, label=f"Pareto front, all objectives ({front.sum()})")
         # the pair's own 2-D front, over the points
-        staircase(ax, front[[ma, mb]].to_numpy(float), a, b, lw=1.6, zorder=4, label="2-D front of this pair")
+        staircase(ax, np.column_stack([x[front], y[front]]), a, b, lw=1.6, zorder=4, label="2-D front of this pair")
     labels = []
     for name in reference_order(refs):
         metrics = refs[name]
@@ -168,7 +174,7 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
         labels.append((f"{name} ({area:.2g} mm²)" if area == area and area is not None else name,
                        metrics[ma], metrics[mb]))
     for which, metric in (("x", ma), ("y", mb)):
-        log_scale(ax, which, metric, shown_values(df, refs, metric))
+        log_scale(ax, which, metric, shown_values(table, refs, metric))
     ax.set_xlabel(axis_label(a, provider))
     ax.set_ylabel(axis_label(b, provider))
     ax.grid(True, alpha=0.3)
@@ -177,10 +183,10 @@ def _panel(ax, df: pd.DataFrame, a: str, b: str, refs: dict[str, dict], provider
     return mappable
 
 
-def _area_norm(df: pd.DataFrame):
+def _area_norm(table):
     from matplotlib.colors import Normalize
 
-    return Normalize(*area_range(df))
+    return Normalize(*area_range(table))
 
 
 def _legend_handles(ax) -> tuple[list, list[str]]:
@@ -226,8 +232,8 @@ def _save(fig, stem: Path) -> list[Path]:
     return [png, svg]
 
 
-def _provider(df: pd.DataFrame, spec: StudySpec) -> str:
-    return next((p for p in df.get("accuracy_provider", ()) if p), spec.accuracy.provider)
+def _provider(table, spec: StudySpec) -> str:
+    return next((p for p in table.get("accuracy_provider", ()) if p), spec.accuracy.provider)
 
 
 def pyplot():
@@ -256,24 +262,24 @@ def pareto_jobs(columns: dict[str, list], spec: StudySpec, refs: dict[str, dict]
 
 
 def _draw(plot, columns: dict[str, list], *args: Any) -> list[Path]:
-    import pandas as pd
-
-    return plot(pd.DataFrame(columns), *args)
+    return plot({name: np.asarray(values) for name, values in columns.items()}, *args)
 
 
-def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
+def plot_overview(table, spec: StudySpec, refs: dict[str, dict], out_dir: Path) -> list[Path]:
     """pareto.png/.svg: every pair side by side (one objective: its value per trial)."""
     plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
-    provider = _provider(df, spec)
+    provider = _provider(table, spec)
     pairs = list(combinations(spec.objectives, 2))
     workloads = ", ".join(w if isinstance(w, str) else str(w) for w in spec.workloads)
-    title = f"study {spec.name}: {spec.accelerator} on {workloads} ({spec.convention}; {len(df)} trials)"
+    trials = len(column(table, "number"))
+    title = f"study {spec.name}: {spec.accelerator} on {workloads} ({spec.convention}; {trials} trials)"
     if not pairs:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         metric = OBJECTIVES[spec.objectives[0]].metric
-        done = df[df["state"] == "COMPLETE"]
-        ax.scatter(done["number"], done[metric], s=10, c=np.where(done["feasible"], "0.5", INFEASIBLE_COLOUR))
+        done = column(table, "state") == "COMPLETE"
+        ax.scatter(column(table, "number")[done], column(table, metric, float)[done], s=10,
+                   c=np.where(column(table, "feasible", bool)[done], "0.5", INFEASIBLE_COLOUR))
         for name, metrics in refs.items():
             ax.axhline(metrics[metric], ls="--", lw=1, color=REFERENCE_STYLE.get(name, OTHER_STYLE)["color"],
                        label=name)
@@ -285,14 +291,14 @@ def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_
         written = _save(fig, out_dir / "pareto")
         plt.close(fig)
         return written
-    norm = _area_norm(df)
+    norm = _area_norm(table)
     n = len(pairs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
     fig, axes, cax = _figure(rows, cols, (4.6, 3.6), (1.0, 1.1, 0.75, 1.15))
     mappable = None
     for ax, (a, b) in zip(axes.flat, pairs):
-        mappable = _panel(ax, df, a, b, refs, provider, norm)
+        mappable = _panel(ax, table, a, b, refs, provider, norm)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     handles, labels = _legend_handles(axes.flat[0])
@@ -304,7 +310,7 @@ def plot_overview(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_
     return written
 
 
-def plot_pair(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir: Path, a: str, b: str) -> list[Path]:
+def plot_pair(table, spec: StudySpec, refs: dict[str, dict], out_dir: Path, a: str, b: str) -> list[Path]:
     """pareto_<a>_vs_<b>.png/.svg: one pair with its own legend and colour bar."""
     import textwrap
 
@@ -312,7 +318,7 @@ def plot_pair(df: pd.DataFrame, spec: StudySpec, refs: dict[str, dict], out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, axes, cax = _figure(1, 1, (4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
     ax = axes[0, 0]
-    mappable = _panel(ax, df, a, b, refs, _provider(df, spec), _area_norm(df))
+    mappable = _panel(ax, table, a, b, refs, _provider(table, spec), _area_norm(table))
     fig.colorbar(mappable, cax=cax, label="area (mm²)")
     handles, labels = _legend_handles(ax)
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)

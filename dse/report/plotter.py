@@ -1,9 +1,10 @@
 """Where the report's matplotlib figures are drawn: in this process, or in a child process.
 
 Drawing the Pareto figures (PNG + SVG) is the longest part of a report. `study run` starts two
-plot processes before its trials: they import matplotlib and pandas while the trials run, then draw the
+plot processes before its trials: they import matplotlib while the trials run, then draw the
 figures (each takes the next one from a shared queue when it is free) while this process writes
-the tables, the HTML page and the export.
+the tables, the HTML page and the export. The figures read plain columns (no pandas: its import
+would take the plot processes as long as matplotlib's).
 The figures are functions of the data sent (the trials table's columns they draw, the reference
 points, the importances), never of timing, so the files are the same as when drawn in this process.
 The children ignore Ctrl-C (the parent stops them) and are stopped when the run is interrupted;
@@ -54,10 +55,7 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    # what this process does while the trials run: pyplot draws, pandas makes each job's table
-    # (dse/report/pareto.py pareto_jobs)
-    for module in ("matplotlib.pyplot", "pandas"):
-        importlib.import_module(module)
+    importlib.import_module("matplotlib.pyplot")  # what this process does while the trials run
 
     # what the parent had and matplotlib's modules live as long as this process: the drawing's full
     # collections need not walk them (4% of the figures' time)

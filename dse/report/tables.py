@@ -37,9 +37,14 @@ def feasible_trials(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
 
 
-def area_range(df: pd.DataFrame) -> tuple[float, float]:
-    """The feasible trials' smallest and largest area (the figures' colour scale); (0, 1) when none."""
-    areas = feasible_trials(df)["area_mm2"].dropna()
+def area_range(table) -> tuple[float, float]:
+    """The feasible trials' smallest and largest area (the figures' colour scale); (0, 1) when none.
+    `table`: a DataFrame, or a dict of columns (what a plot process draws from: it imports no pandas)."""
+    if any(name not in table for name in ("state", "feasible", "area_mm2")):  # no trials
+        return 0.0, 1.0
+    feasible = (np.asarray(table["state"]) == "COMPLETE") & np.asarray(table["feasible"], dtype=bool)
+    areas = np.asarray(table["area_mm2"], dtype=float)[feasible]
+    areas = areas[~np.isnan(areas)]
     return (float(areas.min()), float(areas.max())) if len(areas) else (0.0, 1.0)
 
 
