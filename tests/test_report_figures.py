@@ -104,6 +104,21 @@ def test_figures_drawn_in_the_plot_process_are_the_same_bytes(small, tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
+def test_figures_drawn_on_prepared_frames_are_the_same_bytes(small, tmp_path):
+    """Frames and ticks a plot process builds while the trials run (prepare_figures) draw the same files."""
+    from dse.report import pareto
+
+    _, spec, study, _, refs = small
+    plain = [p for func, args in _jobs(study, spec, refs, tmp_path / "plain") for p in func(*args)]
+    pareto.prepare_figures(spec)
+    assert sum(map(len, pareto._PREPARED.values())) == 4  # the overview and each of the 3 pairs
+    prepared = [p for func, args in _jobs(study, spec, refs, tmp_path / "prepared") for p in func(*args)]
+    assert not any(pareto._PREPARED.values())  # every frame was drawn on
+    assert [p.name for p in plain] == [p.name for p in prepared]
+    for a, b in zip(plain, prepared):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_figure_jobs_draw_without_pandas(small, tmp_path):
     """A plot process imports matplotlib only (pandas would take it as long again while the trials run):
     every figure job, the importances' too, draws in a fresh interpreter that never imports pandas."""

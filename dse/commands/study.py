@@ -106,7 +106,8 @@ def _run(args: argparse.Namespace, create: bool) -> int:
     sys.stdout.flush()
     from dse.report.plotter import Plotter
 
-    plotter = None if args.no_reports else Plotter.start()  # imports matplotlib while the trials run
+    # imports matplotlib and builds the figures' frames while the trials run
+    plotter = None if args.no_reports else Plotter.start(prepare=_figure_frames(spec))
     try:
         summary = run_study(spec, ref, target, args.workers, spec.seed, timeout, progress=not args.no_progress,
                             create=create, study=study)
@@ -191,7 +192,7 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     from dse.search.study_store import open_study
 
     if plotter is None:  # `study plot`: the plot processes start now
-        plotter = Plotter.start()
+        plotter = Plotter.start(prepare=_figure_frames(spec))
     try:
         study = study or open_study(spec, ref, create=False)
         out_dir = Path(results_dir) / spec.name
@@ -211,6 +212,13 @@ def _reports(spec, ref, results_dir: str, export_k: int = 0, export_root: str = 
     if export is not None:
         print(f"exported {len(export.designs)} best designs to {export.folder}/")
     return Reports(out_dir, df, refs, written, export)
+
+
+def _figure_frames(spec):
+    """What a plot process prepares before the figures' data arrive: their frames (prepare_figures)."""
+    from dse.report.pareto import prepare_figures
+
+    return prepare_figures, (spec,)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,6 +41,11 @@ AREA_CMAP = "viridis"
 INFEASIBLE_COLOUR = "lightcoral"
 FRONT_2D_COLOUR = "darkorange"
 LOG_TICKS = (1.0, 2.0, 5.0)  # per decade, on log axes
+# figure layouts (_figure's panel size and margins, inches): the overview's panels, and one pair's figure
+OVERVIEW_LAYOUT = ((4.6, 3.6), (1.0, 1.1, 0.75, 1.15))
+PAIR_LAYOUT = ((4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
+# ticks a prepared axis gets ahead (prepare_figures): as many as a log axis of three decades at 1, 2, 5 draws
+PREPARED_TICKS = 20
 FONT = 7.5  # reference labels, points
 # label offsets (points) tried in turn, with alignment: right, left, above, below, farther out
 OFFSETS = [(7, 3, "left"), (-7, 3, "right"), (7, -10, "left"), (-7, -10, "right"), (7, 13, "left"),
@@ -203,10 +208,41 @@ def _legend_handles(ax) -> tuple[list, list[str]]:
     return handles, labels
 
 
-def _figure(rows: int, cols: int, panel: tuple[float, float], margins: tuple[float, float, float, float],
-            gaps: tuple[float, float] = (1.05, 1.0)):
-    """A figure of rows x cols panels of fixed size in inches, margins (left, right, top, bottom) and gaps
-    fixed too: no tight_layout pass (it measures every text twice) and the same layout every time."""
+def prepare_figures(spec: StudySpec, waiting: Callable[[], bool] = lambda: False) -> None:
+    """Build the study's Pareto figures' empty frames ahead (the overview's, then each pair's), each axis
+    with its first PREPARED_TICKS ticks, until `waiting()` says figures wait to be drawn: a plot process
+    does it while the trials run, and drawing then finds them ready (_figure; the frame and its ticks hold
+    no data, and are a tenth of a figure's time). Matplotlib makes ticks as a draw first needs them and
+    reuses them after (Axis.get_major_ticks), so ticks made ahead draw what ticks made then would: the
+    same bytes."""
+    pairs = len(list(combinations(spec.objectives, 2)))
+    if not pairs:
+        return
+    cols = min(pairs, 3)
+    for layout in [((pairs + cols - 1) // cols, cols, *OVERVIEW_LAYOUT)] + [(1, 1, *PAIR_LAYOUT)] * pairs:
+        if waiting():
+            return
+        fig, axes, cax = _new_figure(*layout)
+        for ax in (*axes.flat, cax):
+            ax.xaxis.get_major_ticks(PREPARED_TICKS)
+            ax.yaxis.get_major_ticks(PREPARED_TICKS)
+        _PREPARED.setdefault(layout, []).append((fig, axes, cax))
+
+
+_PREPARED: dict[tuple, list] = {}  # _figure's layout -> figures prepare_figures built (in a plot process)
+
+
+def _figure(rows: int, cols: int, panel: tuple[float, float], margins: tuple[float, float, float, float]):
+    """A figure of rows x cols panels of fixed size in inches and margins (left, right, top, bottom): one
+    prepare_figures built when there is one, else a new one."""
+    prepared = _PREPARED.get((rows, cols, panel, margins))
+    return prepared.pop() if prepared else _new_figure(rows, cols, panel, margins)
+
+
+def _new_figure(rows: int, cols: int, panel: tuple[float, float], margins: tuple[float, float, float, float],
+                gaps: tuple[float, float] = (1.05, 1.0)):
+    """A new _figure: margins and gaps fixed, no tight_layout pass (it measures every text twice) and
+    the same layout every time."""
     import matplotlib.pyplot as plt
 
     (pw, ph), (left, right, top, bottom), (gw, gh) = panel, margins, gaps
@@ -295,7 +331,7 @@ def plot_overview(table, spec: StudySpec, refs: dict[str, dict], out_dir: Path) 
     n = len(pairs)
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes, cax = _figure(rows, cols, (4.6, 3.6), (1.0, 1.1, 0.75, 1.15))
+    fig, axes, cax = _figure(rows, cols, *OVERVIEW_LAYOUT)
     mappable = None
     for ax, (a, b) in zip(axes.flat, pairs):
         mappable = _panel(ax, table, a, b, refs, provider, norm)
@@ -316,7 +352,7 @@ def plot_pair(table, spec: StudySpec, refs: dict[str, dict], out_dir: Path, a: s
 
     plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig, axes, cax = _figure(1, 1, (4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
+    fig, axes, cax = _figure(1, 1, *PAIR_LAYOUT)
     ax = axes[0, 0]
     mappable = _panel(ax, table, a, b, refs, _provider(table, spec), _area_norm(table))
     fig.colorbar(mappable, cax=cax, label="area (mm²)")

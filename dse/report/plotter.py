@@ -47,7 +47,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="focus-dse-parent-watch", daemon=True).start()
 
 
-def _child_main(jobs, conn, parent_pid: int) -> None:
+def _child_main(jobs, conn, parent_pid: int, prepare: tuple[Callable[..., None], tuple] | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent(parent_pid)
     if hasattr(os, "nice"):  # POSIX
@@ -62,6 +62,12 @@ def _child_main(jobs, conn, parent_pid: int) -> None:
     gc.freeze()
 
     written: list[tuple[int, list[Path]]] = []
+    try:  # what drawing will need that the data do not change (dse/report/pareto.py prepare_figures)
+        if prepare is not None:
+            prepare[0](*prepare[1], waiting=lambda: not jobs.empty())
+    except BaseException:  # noqa: BLE001  (a bug: reported to the parent with its traceback)
+        conn.send(("error", traceback.format_exc()))
+        return
     while True:
         job = jobs.get()
         if job is None:
@@ -90,7 +96,10 @@ class Plotter:
         self._written: list[tuple[int, list[Path]]] = []
 
     @classmethod
-    def start(cls, processes: int = PROCESSES) -> "Plotter":
+    def start(cls, processes: int = PROCESSES, prepare: tuple[Callable[..., None], tuple] | None = None) -> "Plotter":
+        """`prepare`: (function, args) each process runs once after its imports, before any job, with a
+        keyword `waiting` (a callable: whether jobs wait) to stop at: work the jobs will find done (the
+        trials leave a plot process idle)."""
         from dse.search.workers import process_context
 
         plotter = cls()
@@ -100,7 +109,7 @@ class Plotter:
         plotter._queue = ctx.Queue()
         for i in range(processes):
             parent, child = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_child_main, args=(plotter._queue, child, os.getpid()),
+            process = ctx.Process(target=_child_main, args=(plotter._queue, child, os.getpid(), prepare),
                                   name=f"focus-dse-plots-{i}", daemon=True)
             process.start()
             child.close()
