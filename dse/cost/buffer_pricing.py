@@ -27,6 +27,7 @@ Every number is a number or an array of design points; CACTI runs once per disti
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -131,11 +132,20 @@ def _paper_compiler(name: str, paper_size: int, groups: tuple, frequency_mhz: fl
 
 def _cacti(keys: list[tuple], index: Any) -> dict[str, Any]:
     """CACTI's figures of one SRAM copy (one key, no index), or of each design point's (its index into
-    the distinct keys), each priced already or now."""
+    the distinct keys), each priced already or now. On design points, an SRAM CACTI cannot price gives
+    its points NaN figures instead of failing them all: their numbers come out NaN, so dse/batch.py runs
+    them alone, where the model says why, and the rest of their group stays on arrays."""
     if index is None:
         return _one_sram(*keys[0])
-    figures = [_one_sram(*key) for key in keys]
-    return {k: np.array([f[k] for f in figures])[index] for k in figures[0]}
+    figures = [_one_sram_or_nan(*key) for key in keys]
+    return {k: np.array([f[k] for f in figures])[index] for k in FIGURES}
+
+
+def _one_sram_or_nan(*key: Any) -> dict[str, float]:
+    try:
+        return _one_sram(*key)
+    except UserError:
+        return dict.fromkeys(FIGURES, math.nan)
 
 
 def _distinct(name: str, per_copy: Any, block: Any, readers: Any, banked: bool) -> tuple[list[tuple], Any]:
@@ -227,6 +237,9 @@ def _spec(name: str, per_copy: int, block: int, readers: int) -> SramSpec:
     if readers < 1:
         raise UserError(f"buffer {name}: CACTI needs at least one reader, got {readers}")
     return SramSpec(size_bytes=int(per_copy), block_bytes=int(block), read_ports=int(readers) - 1)
+
+
+FIGURES = ("read", "write", "leakage", "area", "access")  # an SRAM's figures (_figures), per byte or access
 
 
 def _figures(spec: SramSpec) -> dict[str, float]:
