@@ -117,6 +117,19 @@ def test_user_accelerator_file_runs(tmp_path, capsys):
     assert code == 0 and r["area_mm2"] == pytest.approx(3.2054806629 - 0.0588)
 
 
+def test_a_component_count_that_is_not_a_size_expression_is_refused_naming_every_knob(tmp_path, capsys):
+    """A count with an operator size expressions do not take ('/') is refused in one line that lists every
+    knob the design has, whether or not the chip's components were built before for other knobs."""
+    spec = json.loads((build_accelerator.__globals__["ACCELERATOR_DIR"] / "focus.json").read_text())
+    spec["name"] = "focus-bad-count"
+    spec["components"][5] = {**spec["components"][5], "count": "n_scatter / 2"}
+    (tmp_path / "bad.json").write_text(json.dumps(spec))
+    code = main(["simulate", "--workload", "llava_vid/videomme", "--accelerator", str(tmp_path / "bad.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "cannot evaluate 'n_scatter / 2'" in err and "m_tile" in err and "n_tile" in err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("convention", ["focus-paper", "faithful"])
 def test_scalesim_backend_cross_checks_focus_folds(convention):

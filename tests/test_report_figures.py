@@ -104,14 +104,17 @@ def test_figures_drawn_in_the_plot_process_are_the_same_bytes(small, tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
-def test_figures_drawn_on_prepared_frames_are_the_same_bytes(small, tmp_path):
-    """Frames and ticks a plot process builds while the trials run (prepare_figures) draw the same files."""
+@pytest.mark.parametrize("limit", [4, 2])
+def test_figures_drawn_on_prepared_frames_are_the_same_bytes(small, tmp_path, monkeypatch, limit):
+    """Frames and ticks a plot process builds while the trials run (prepare_figures, at most PREPARED_FIGURES
+    of them) draw the same files."""
     from dse.report import pareto
 
     _, spec, study, _, refs = small
+    monkeypatch.setattr(pareto, "PREPARED_FIGURES", limit)
     plain = [p for func, args in _jobs(study, spec, refs, tmp_path / "plain") for p in func(*args)]
     pareto.prepare_figures(spec)
-    assert sum(map(len, pareto._PREPARED.values())) == 4  # the overview and each of the 3 pairs
+    assert sum(map(len, pareto._PREPARED.values())) == limit  # the overview and each of the 3 pairs, or fewer
     prepared = [p for func, args in _jobs(study, spec, refs, tmp_path / "prepared") for p in func(*args)]
     assert not any(pareto._PREPARED.values())  # every frame was drawn on
     assert [p.name for p in plain] == [p.name for p in prepared]
@@ -138,6 +141,26 @@ def test_figure_jobs_draw_without_pandas(small, tmp_path):
               "print(len(written), 'pandas' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["9", "False"], done.stdout + done.stderr
+
+
+def _failing_preparation(waiting):
+    raise RuntimeError("a preparation that fails")
+
+
+def test_a_failed_preparation_only_loses_its_head_start(tmp_path):
+    """prepare is a head start: when it fails, the plot process still draws (what it would have prepared,
+    drawing builds)."""
+    from dse.report.plotter import Plotter
+
+    plotter = Plotter.start(prepare=(_failing_preparation, ()))
+    path = tmp_path / "drawn"
+    plotter.submit(_touch, path)
+    assert plotter.finish() == [path] and path.exists()
+
+
+def _touch(path):
+    path.touch()
+    return [path]
 
 
 def test_plot_process_reports_a_failure(tmp_path):

@@ -245,7 +245,7 @@ def _components(name_or_path: str, knobs: dict, frequency_mhz: Any, levels: froz
     """One core's RTL components: the spec's built at these levels, the array scaled to its PE count, at
     this clock and precision, with the operand registers of double-buffered weights."""
     read = _component_knobs(name_or_path)
-    if read <= knobs.keys() and not xp.is_array(*knobs.values(), frequency_mhz):
+    if read is not None and read <= knobs.keys() and not xp.is_array(*knobs.values(), frequency_mhz):
         # one design: a search's area screen asks for ~1,000 chips, which share far fewer arrays
         return _components_at(name_or_path, tuple((k, knobs[k]) for k in sorted(read)), frequency_mhz, levels,
                               precision, weight_buffering)
@@ -253,16 +253,19 @@ def _components(name_or_path: str, knobs: dict, frequency_mhz: Any, levels: froz
 
 
 @cache
-def _component_knobs(name_or_path: str) -> frozenset[str]:
-    """The knobs a spec's components depend on: the array's shape and what their counts read."""
+def _component_knobs(name_or_path: str) -> frozenset[str] | None:
+    """The knobs a spec's components depend on: the array's shape and what their counts read; None when
+    a count is not a size expression (its build says so, with every knob the design has)."""
     read = {"rows", "cols"}
     for c in load_spec(name_or_path)["components"]:
         if not isinstance(c["count"], int):
             try:
                 compiled = _compiled(str(c["count"]))
             except SyntaxError:
-                compiled = None
-            read |= compiled[1] if compiled else set()  # a bad count is reported by its build
+                return None
+            if compiled is None:
+                return None
+            read |= compiled[1]
     return frozenset(read)
 
 

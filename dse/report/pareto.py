@@ -46,6 +46,9 @@ OVERVIEW_LAYOUT = ((4.6, 3.6), (1.0, 1.1, 0.75, 1.15))
 PAIR_LAYOUT = ((4.8, 3.8), (1.0, 1.1, 0.8, 1.45))
 # ticks a prepared axis gets ahead (prepare_figures): as many as a log axis of three decades at 1, 2, 5 draws
 PREPARED_TICKS = 20
+# frames a plot process prepares at most: the overview and 3 pairs (3 objectives); each stays open in pyplot
+# until drawn on, and pyplot warns from 21 open figures
+PREPARED_FIGURES = 4
 FONT = 7.5  # reference labels, points
 # label offsets (points) tried in turn, with alignment: right, left, above, below, farther out
 OFFSETS = [(7, 3, "left"), (-7, 3, "right"), (7, -10, "left"), (-7, -10, "right"), (7, 13, "left"),
@@ -210,7 +213,8 @@ def _legend_handles(ax) -> tuple[list, list[str]]:
 
 def prepare_figures(spec: StudySpec, waiting: Callable[[], bool] = lambda: False) -> None:
     """Build the study's Pareto figures' empty frames ahead (the overview's, then each pair's), each axis
-    with its first PREPARED_TICKS ticks, until `waiting()` says figures wait to be drawn: a plot process
+    with its first PREPARED_TICKS ticks (PREPARED_FIGURES of them at most), until `waiting()` says figures
+    wait to be drawn: a plot process
     does it while the trials run, and drawing then finds them ready (_figure; the frame and its ticks hold
     no data, and are a tenth of a figure's time). Matplotlib makes ticks as a draw first needs them and
     reuses them after (Axis.get_major_ticks), so ticks made ahead draw what ticks made then would: the
@@ -219,7 +223,8 @@ def prepare_figures(spec: StudySpec, waiting: Callable[[], bool] = lambda: False
     if not pairs:
         return
     cols = min(pairs, 3)
-    for layout in [((pairs + cols - 1) // cols, cols, *OVERVIEW_LAYOUT)] + [(1, 1, *PAIR_LAYOUT)] * pairs:
+    layouts = [((pairs + cols - 1) // cols, cols, *OVERVIEW_LAYOUT)] + [(1, 1, *PAIR_LAYOUT)] * pairs
+    for layout in layouts[:PREPARED_FIGURES]:
         if waiting():
             return
         fig, axes, cax = _new_figure(*layout)

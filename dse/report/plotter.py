@@ -14,6 +14,7 @@ as its parent is gone (`_exit_with_parent`).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -62,12 +63,9 @@ def _child_main(jobs, conn, parent_pid: int, prepare: tuple[Callable[..., None],
     gc.freeze()
 
     written: list[tuple[int, list[Path]]] = []
-    try:  # what drawing will need that the data do not change (dse/report/pareto.py prepare_figures)
-        if prepare is not None:
+    if prepare is not None:  # what drawing will need that the data do not change (pareto.py prepare_figures)
+        with contextlib.suppress(Exception):  # only a head start: what it did not prepare, drawing builds
             prepare[0](*prepare[1], waiting=lambda: not jobs.empty())
-    except BaseException:  # noqa: BLE001  (a bug: reported to the parent with its traceback)
-        conn.send(("error", traceback.format_exc()))
-        return
     while True:
         job = jobs.get()
         if job is None:

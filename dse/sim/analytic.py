@@ -54,7 +54,7 @@ def fold_layout(rows: int, cols: int, dataflow: str) -> tuple[tuple[str, int], t
     return ("K", rows), ("M", cols), "N", 2 * rows + cols - 2
 
 
-def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> tuple[int, int]:
+def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: Any) -> tuple[int, int]:
     """(number of folds, cycles of one fold) for the dataflow (numbers or arrays, dse/xp.py; per_dataflow)."""
     dims = {"M": M, "K": K, "N": N}
 
@@ -65,13 +65,13 @@ def fold_grid(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> tu
     return per_dataflow(dataflow, grid)
 
 
-def compute_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: str) -> int:
+def compute_cycles(M: int, K: int, N: int, rows: int, cols: int, dataflow: Any) -> int:
     folds, per_fold = fold_grid(M, K, N, rows, cols, dataflow)
     return folds * per_fold - 1
 
 
 def series_cycles(M: int, K: int, N: int, grows: str, step: int, count: int, rows: int, cols: int,
-                  dataflow: str) -> int:
+                  dataflow: Any) -> int:
     """Compute cycles of `count` GEMMs, the i-th (from 0) with dimension `grows` ("M", "K" or "N")
     enlarged by i*step: what causal attention tiles are (each sees `step` more keys than the one
     before). Equals summing compute_cycles tile by tile, in time independent of count.

@@ -44,7 +44,7 @@ __all__ = ["BUFFERINGS", "check_buffering", "double_cycles", "double_series_cycl
 _STATIONARY = {"ws": ("weights", "wgt", "read"), "is": ("inputs", "input", "read"), "os": ("outputs", "output", "written")}
 
 
-def fold_period(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: str) -> Any:
+def fold_period(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: Any) -> Any:
     """Cycles between two folds' starts in a double-buffered run: the streamed length or the R
     cycles the stationary operand's path needs, whichever is longer."""
     dims = {"M": M, "K": K, "N": N}
@@ -57,14 +57,14 @@ def overlapped(folds: Any, first_fold: Any, period: Any) -> Any:
     return first_fold + (folds - 1) * period
 
 
-def double_cycles(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: str) -> Any:
+def double_cycles(M: Any, K: Any, N: Any, rows: Any, cols: Any, dataflow: Any) -> Any:
     """Compute cycles of one GEMM with double-buffered stationary operands (numbers or arrays)."""
     folds, per_fold = fold_grid(M, K, N, rows, cols, dataflow)
     return overlapped(folds, per_fold - 1, fold_period(M, K, N, rows, cols, dataflow))
 
 
 def double_series_cycles(M: Any, K: Any, N: Any, grows: str, step: Any, count: Any, rows: Any, cols: Any,
-                         dataflow: str) -> Any:
+                         dataflow: Any) -> Any:
     """double_cycles summed over `count` GEMMs, the i-th (from 0) with dimension `grows` enlarged by
     i*step (analytic.series_cycles' tile series: causal attention, decode steps), in time independent
     of count. Numbers or arrays (on arrays a count of 0 gives 0 through the formula)."""

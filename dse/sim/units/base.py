@@ -149,7 +149,8 @@ def buffer_tiles(design: Any, accel: Accelerator) -> tuple[int, int]:
 def array_of(design: Any) -> Any:
     """The design's systolic array and how its stationary operand is buffered (every cycle count
     follows it, dse/sim/backends.py): an ArrayConfig, or for many design points a namespace whose
-    rows and columns are arrays."""
+    rows and columns are arrays, and its dataflow one, or an array of each point's (analytic.py
+    per_dataflow)."""
     if xp.is_array(design.rows):
         return SimpleNamespace(rows=design.rows, cols=design.cols, dataflow=design.dataflow,
                                buffering=design.weight_buffering)
