@@ -233,6 +233,30 @@ def test_a_refusal_is_kept_too(fresh_cache, counted_runs):
     assert str(again.value) == str(first.value) and len(counted_runs) == 2  # only the 4096-byte one ran
 
 
+def test_a_stopped_run_is_not_kept_as_a_refusal(fresh_cache, monkeypatch):
+    """A CACTI run stopped midway (a Ctrl-C reaches CACTI too: killed by a signal, no report) says nothing
+    about the SRAM: it fails this call and nothing is kept, so the next asks CACTI again and gets figures.
+    An older version kept it as a refusal, which refused a design CACTI prices on that machine for good:
+    such an entry on disk is run again."""
+    import dse.cost.cacti as cacti
+
+    spec = SramSpec(8192, 64, read_ports=1)
+    real = CactiProgram.run
+    monkeypatch.setattr(CactiProgram, "run", lambda self, config: subprocess.CompletedProcess([], -2, "", ""))
+    with pytest.raises(UserError, match="stopped without figures.*nothing was kept"):
+        cacti_sram(spec)
+    assert not any(fresh_cache.rglob("*.json"))
+    monkeypatch.setattr(CactiProgram, "run", real)
+    good = cacti_sram(spec)
+    entry = next(fresh_cache.rglob("*.json"))
+    kept = json.loads(entry.read_text())
+    del kept["cost"]
+    kept["refused"] = f"CACTI cannot build an {spec.describe()}: {cacti.NO_FIGURES}. Too small ..."
+    entry.write_text(json.dumps(kept))  # what the older version kept
+    forget_memory_cache()
+    assert cacti_sram(spec) == good
+
+
 def test_batch_runs_each_distinct_missing_once(fresh_cache, counted_runs, capsys):
     a, b, c = SramSpec(4096, 64), SramSpec(8192, 64), SramSpec(8192, 32)
     cacti_sram(a)

@@ -187,13 +187,16 @@ _OUTPUTS = {
 }
 
 
+NO_FIGURES = "no figures in its report"  # CACTI said nothing: stopped midway (an interrupt), or broken
+
+
 def parse_output(spec: SramSpec, stdout: str, stderr: str) -> SramCost:
     """CACTI's report -> SramCost, or a one-line UserError with CACTI's own complaint."""
     found = {key: re.search(pattern, stdout) for key, pattern in _OUTPUTS.items()}
     if not all(found.values()):
         said = ([line.strip() for line in stderr.splitlines() if line.strip()]
                 + [line.strip() for line in stdout.splitlines() if "ERROR" in line or "Invalid" in line])
-        complaint = " ".join(said[:3]) or "no figures in its report"
+        complaint = " ".join(said[:3]) or NO_FIGURES
         raise UserError(f"CACTI cannot build an {spec.describe()}: {complaint}. "
                         "Too small or too narrow for CACTI's array organisations: use a larger size "
                         "(e.g. >= 2 KiB at 64-byte blocks)")
@@ -232,6 +235,8 @@ def _load(spec: SramSpec) -> bool:
         if entry["config"] != config:
             return False
         if "refused" in entry:
+            if NO_FIGURES in str(entry["refused"]):  # kept by an older version from a run stopped midway
+                return False
             _REFUSED[spec] = str(entry["refused"])
         else:
             _MEMORY[spec] = SramCost(**entry["cost"])
@@ -242,7 +247,9 @@ def _load(spec: SramSpec) -> bool:
 
 def _run(program: CactiProgram, spec: SramSpec) -> None:
     """One CACTI run: its figures, or its refusal (kept too: a configuration CACTI cannot organise is asked
-    for again by every design that has it), stored on disk and in this process."""
+    for again by every design that has it), stored on disk and in this process. A run stopped by a signal
+    (a Ctrl-C reaches CACTI too) or that says nothing is not a refusal: it raises, and nothing is kept (a
+    kept one once refused a design CACTI prices, on that machine for good)."""
     config = cacti_config(spec)
     done = program.run(config)
     entry: dict = {"cacti": f"{DIST} {VERSION} ({program.how})", "config": config}
@@ -250,6 +257,9 @@ def _run(program: CactiProgram, spec: SramSpec) -> None:
         cost = parse_output(spec, done.stdout, done.stderr)
         entry["cost"] = asdict(cost)
     except UserError as exc:
+        if done.returncode < 0 or NO_FIGURES in str(exc):
+            raise UserError(f"CACTI stopped without figures for an {spec.describe()} (exit status "
+                            f"{done.returncode}); nothing was kept: run again") from None
         entry["refused"] = str(exc)
     path = _entry_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
