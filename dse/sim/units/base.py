@@ -77,20 +77,19 @@ class Tally:
         per part: the same additions, in the same order, element by element (a field a part lacks adds
         0.0, which changes no sum), instead of one numpy call per field and part."""
         total = cls()
-        values = [v for p in {id(p): p for p in parts}.values() for v in p._fields(p._names())]
-        if not any(isinstance(v, np.ndarray) for v in values):
+        distinct = list({id(p): p for p in parts}.values())
+        names = cls._names_of(parts)
+        fields = [p._fields(names) for p in distinct]
+        if not any(isinstance(v, np.ndarray) for f in fields for v in f):
             for p in parts:
                 total.merge(p)
             return total
-        names = cls._names_of(parts)
-        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
-        distinct = {id(p): p for p in parts}
-        matrices = np.empty((len(distinct), len(_SCALARS) + sum(map(len, names.values())), *shape))
-        row = {}
-        for i, (key, p) in enumerate(distinct.items()):
-            row[key] = i
-            for j, v in enumerate(p._fields(names)):
+        shape = np.broadcast_shapes(*(np.shape(v) for f in fields for v in f))
+        matrices = np.empty((len(distinct), len(fields[0]), *shape))
+        for i, f in enumerate(fields):
+            for j, v in enumerate(f):
                 matrices[i, j] = v  # broadcast: a number fills its row
+        row = {id(p): i for i, p in enumerate(distinct)}
         acc = np.zeros(matrices.shape[1:])
         for p in parts:
             acc = acc + matrices[row[id(p)]]
@@ -105,9 +104,6 @@ class Tally:
     def _names_of(parts: list[Tally]) -> dict[str, list[str]]:
         """Each dict field's keys over `parts`, in the order merging them in turn inserts them."""
         return {kind: list(dict.fromkeys(k for p in parts for k in getattr(p, kind))) for kind in _DICTS}
-
-    def _names(self) -> dict[str, list[str]]:
-        return self._names_of([self])
 
     def _fields(self, names: dict[str, list[str]]) -> list[Any]:
         """This tally's numbers: the scalar fields, then each dict's `names` (0.0 where it has none)."""
