@@ -208,19 +208,20 @@ def _history_figure(df: pd.DataFrame, spec: StudySpec, provider: str) -> dict:
 
 
 def _importance_figure(imp: Importances) -> dict:
-    objectives = list(dict.fromkeys(imp.table["objective"]))
+    table = imp.table  # built from the rows at each call
+    objectives = list(dict.fromkeys(table["objective"]))
     axes, names = _grid_axes(len(objectives), len(objectives),
                              [(_titled("share of importance"), _titled("")) for _ in objectives], gap=0.12)
     data = []
     for o, (x, y) in zip(objectives, names):
-        rows = imp.table[(imp.table["objective"] == o) & imp.table["reads"]].sort_values("importance")
+        rows = table[(table["objective"] == o) & table["reads"]].sort_values("importance")
         data.append({"type": "bar", "orientation": "h", "x": _values(rows["importance"]), "y": rows["knob"].tolist(),
                      "xaxis": x, "yaxis": y, "name": o, "showlegend": False, "marker": {"color": "steelblue"}})
         axes["xaxis" + x[1:]]["range"] = [0, 1]
         axes["xaxis" + x[1:]]["title"]["text"] = f"{o}: share of importance"
     return {"data": data, "layout": {
         "title": {"text": "knob importance per objective (PED-ANOVA over the knobs each objective reads)"},
-        "height": 140 + 24 * imp.table["knob"].nunique(), **axes}}
+        "height": 140 + 24 * table["knob"].nunique(), **axes}}
 
 
 def _js(value) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dse.report.tables import area_range, objective_columns
+from dse.report.tables import area_range, column, feasible_mask, objective_columns
 from dse.search.front import nondominated
 from dse.search.objectives import OBJECTIVES, maximized
 from dse.search.studyfile import StudySpec
@@ -114,11 +114,6 @@ def wants_log(metric: str, values) -> bool:
     return not metric.startswith("accuracy") and len(values) > 0 and values.max() / values.min() > 30
 
 
-def column(table, name: str, dtype: Any = None) -> np.ndarray:
-    """One column of a table (a DataFrame or a dict of columns) as a numpy array."""
-    return np.asarray(table[name], dtype=dtype)
-
-
 def shown_values(table, refs: dict[str, dict], metric: str) -> list[float]:
     """What a Pareto panel's axis of `metric` shows: every completed trial and every reference design."""
     return [*column(table, metric)[column(table, "state") == "COMPLETE"], *(m[metric] for m in refs.values())]
@@ -156,8 +151,8 @@ def _panel(ax, table, a: str, b: str, refs: dict[str, dict], provider: str, norm
     """One pair. Returns the scatter whose colours are the areas (for the colour bar)."""
     ma, mb = OBJECTIVES[a].metric, OBJECTIVES[b].metric
     x, y, area = (column(table, c, float) for c in (ma, mb, "area_mm2"))
-    done, feasible = column(table, "state") == "COMPLETE", column(table, "feasible", bool)
-    feas, infeas = done & feasible, done & ~feasible
+    done, feas = column(table, "state") == "COMPLETE", feasible_mask(table)
+    infeas = done & ~feas
     ax.scatter(x[infeas], y[infeas], s=9, marker="x", color=INFEASIBLE_COLOUR, alpha=0.45, linewidths=0.8, zorder=1,
                label=f"infeasible ({infeas.sum()})")
     pareto = column(table, "pareto", bool)
@@ -214,16 +209,14 @@ def _legend_handles(ax) -> tuple[list, list[str]]:
 def prepare_figures(spec: StudySpec, waiting: Callable[[], bool] = lambda: False) -> None:
     """Build the study's Pareto figures' empty frames ahead (the overview's, then each pair's), each axis
     with its first PREPARED_TICKS ticks (PREPARED_FIGURES of them at most), until `waiting()` says figures
-    wait to be drawn: a plot process
-    does it while the trials run, and drawing then finds them ready (_figure; the frame and its ticks hold
-    no data, and are a tenth of a figure's time). Matplotlib makes ticks as a draw first needs them and
+    wait to be drawn: a plot process does it while the trials run, and drawing then finds them ready
+    (_figure; the frame and its ticks hold no data, and are a tenth of a figure's time). Matplotlib makes ticks as a draw first needs them and
     reuses them after (Axis.get_major_ticks), so ticks made ahead draw what ticks made then would: the
     same bytes."""
     pairs = len(list(combinations(spec.objectives, 2)))
     if not pairs:
         return
-    cols = min(pairs, 3)
-    layouts = [((pairs + cols - 1) // cols, cols, *OVERVIEW_LAYOUT)] + [(1, 1, *PAIR_LAYOUT)] * pairs
+    layouts = [(*_overview_grid(pairs), *OVERVIEW_LAYOUT)] + [(1, 1, *PAIR_LAYOUT)] * pairs
     for layout in layouts[:PREPARED_FIGURES]:
         if waiting():
             return
@@ -235,6 +228,12 @@ def prepare_figures(spec: StudySpec, waiting: Callable[[], bool] = lambda: False
 
 
 _PREPARED: dict[tuple, list] = {}  # _figure's layout -> figures prepare_figures built (in a plot process)
+
+
+def _overview_grid(pairs: int) -> tuple[int, int]:
+    """(rows, columns) of the overview's panels: up to 3 pairs per row."""
+    cols = min(pairs, 3)
+    return (pairs + cols - 1) // cols, cols
 
 
 def _figure(rows: int, cols: int, panel: tuple[float, float], margins: tuple[float, float, float, float]):
@@ -334,9 +333,7 @@ def plot_overview(table, spec: StudySpec, refs: dict[str, dict], out_dir: Path) 
         return written
     norm = _area_norm(table)
     n = len(pairs)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axes, cax = _figure(rows, cols, *OVERVIEW_LAYOUT)
+    fig, axes, cax = _figure(*_overview_grid(n), *OVERVIEW_LAYOUT)
     mappable = None
     for ax, (a, b) in zip(axes.flat, pairs):
         mappable = _panel(ax, table, a, b, refs, provider, norm)

@@ -23,7 +23,7 @@ from dse.search.studyfile import StudySpec
 if TYPE_CHECKING:  # imported where a table is built (rows_frame): a report's figures start before
     import pandas as pd
 
-__all__ = ["area_range", "feasible_trials", "nondominated", "objective_columns", "rank", "rows_frame",
+__all__ = ["area_range", "column", "feasible_mask", "feasible_trials", "nondominated", "objective_columns", "rank", "rows_frame",
            "trial_rows", "trials_dataframe", "write_tables"]
 LEADING = ["number", "state", "feasible", "pareto", DEFAULT_ATTR]
 
@@ -37,13 +37,23 @@ def feasible_trials(df: pd.DataFrame) -> pd.DataFrame:
     return df[(df["state"] == "COMPLETE") & df["feasible"]] if len(df) else df
 
 
+def column(table, name: str, dtype: Any = None) -> np.ndarray:
+    """One column of a table (a DataFrame, or a dict of columns: what a plot process draws from, it imports
+    no pandas) as a numpy array."""
+    return np.asarray(table[name], dtype=dtype)
+
+
+def feasible_mask(table) -> np.ndarray:
+    """Per trial of a table (DataFrame or dict of columns): finished and meeting every constraint."""
+    return (column(table, "state") == "COMPLETE") & column(table, "feasible", bool)
+
+
 def area_range(table) -> tuple[float, float]:
     """The feasible trials' smallest and largest area (the figures' colour scale); (0, 1) when none.
-    `table`: a DataFrame, or a dict of columns (what a plot process draws from: it imports no pandas)."""
+    `table`: a DataFrame or a dict of columns."""
     if any(name not in table for name in ("state", "feasible", "area_mm2")):  # no trials
         return 0.0, 1.0
-    feasible = (np.asarray(table["state"]) == "COMPLETE") & np.asarray(table["feasible"], dtype=bool)
-    areas = np.asarray(table["area_mm2"], dtype=float)[feasible]
+    areas = column(table, "area_mm2", float)[feasible_mask(table)]
     areas = areas[~np.isnan(areas)]
     return (float(areas.min()), float(areas.max())) if len(areas) else (0.0, 1.0)
 
